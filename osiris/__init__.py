@@ -1,0 +1,3 @@
+"""Osiris: data pipelines under the Filesystem Contract v1."""
+
+__version__ = "0.4.0"

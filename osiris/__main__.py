@@ -1,0 +1,3 @@
+from osiris.cli.main import main
+
+main()

@@ -1,0 +1,42 @@
+"""Shared CLI plumbing: loading the project, `--json` output, rich consoles."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import click
+
+from osiris.core.fs_config import ResolvedConfig, load_config
+from osiris.core.fs_paths import FilesystemContract
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def json_option(func: F) -> F:
+    """The `--json` flag for commands that print data."""
+    return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(
+        func
+    )
+
+
+def load_project(
+    ctx: click.Context, *, flags: Mapping[str, Any] | None = None
+) -> tuple[ResolvedConfig, FilesystemContract]:
+    """Resolve the project for this command: `--project`, else search upward from cwd."""
+    app = ctx.find_root().obj
+    resolved = load_config(app.project if app else None, flags=flags)
+    return resolved, FilesystemContract.from_resolved(resolved)
+
+
+def emit_json(data: Any) -> None:
+    """Print `data` as indented JSON on stdout (paths and other objects as strings)."""
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str, ensure_ascii=False))
+
+
+def console(*, stderr: bool = False):
+    """A rich Console; imported on demand so light commands stay light."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, soft_wrap=True, highlight=False)

@@ -1,0 +1,381 @@
+"""Typed `osiris.yaml` (contract.md §2): models, defaults, env overrides, base_path.
+
+Precedence for every key, lowest first: default < file < environment < command-line flag.
+Each resolved key remembers where its value came from, for `osiris config show`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from osiris.errors import ConfigError, ProjectNotFound
+
+CONFIG_FILENAME = "osiris.yaml"
+DEFAULT_PROFILES = ["dev", "staging", "prod", "ml", "finance", "incident_debug"]
+RUN_ID_TOKENS = ("incremental", "ulid", "iso_ulid", "uuidv4", "snowflake")
+FS_MODES = ("legacy", "dual", "contract")
+TS_FORMATS = ("iso_basic_z", "epoch_ms", "none")
+
+# Environment variable -> dotted key it overrides (contract.md §2).
+ENV_OVERRIDES: dict[str, str] = {
+    "OSIRIS_PROFILE": "filesystem.profiles.default",
+    "OSIRIS_FILESYSTEM_BASE": "filesystem.base_path",
+    "OSIRIS_BASE_PATH": "filesystem.base_path",
+    "OSIRIS_RUN_ID_FORMAT": "ids.run_id_format",
+    "OSIRIS_RETENTION_RUN_LOGS_DAYS": "filesystem.retention.run_logs_days",
+    "OSIRIS_FS_CONTRACT": "compat.mode",
+}
+
+
+class _Section(BaseModel):
+    # Unknown keys are tolerated for forward compatibility (contract.md §2).
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class ProfilesConfig(_Section):
+    enabled: bool = True
+    values: list[str] = Field(default_factory=lambda: list(DEFAULT_PROFILES))
+    default: str = "dev"
+
+    @field_validator("values")
+    @classmethod
+    def _values_not_empty(cls, values: list[str]) -> list[str]:
+        if not values:
+            raise ValueError("must list at least one profile")
+        return values
+
+    @model_validator(mode="after")
+    def _default_in_values(self) -> ProfilesConfig:
+        if self.enabled and self.default not in self.values:
+            raise ValueError(
+                f"Unknown profile '{self.default}'. Allowed profiles: {', '.join(self.values)} "
+                "(filesystem.profiles.values)"
+            )
+        return self
+
+
+class NamingConfig(_Section):
+    manifest_dir: str = "{pipeline_slug}/{manifest_short}-{manifest_hash}"
+    run_dir: str = "{pipeline_slug}/{run_ts}_{run_id}-{manifest_short}"
+    aiop_run_dir: str = "{run_id}"
+    run_ts_format: str = "iso_basic_z"
+    manifest_short_len: int = Field(default=7, ge=3, le=16)
+
+    @field_validator("manifest_dir", "run_dir", "aiop_run_dir")
+    @classmethod
+    def _template_not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("run_ts_format")
+    @classmethod
+    def _ts_format(cls, value: str) -> str:
+        if value not in TS_FORMATS and "%" not in value:
+            raise ValueError(
+                f"'{value}' is not a timestamp format: use iso_basic_z, epoch_ms, none "
+                "or a strftime pattern such as %Y%m%d-%H%M%S"
+            )
+        return value
+
+
+class ArtifactsConfig(_Section):
+    manifest: bool = True
+    plan: bool = True
+    fingerprints: bool = True
+    run_summary: bool = True
+    cfg: bool = True
+    save_events_tail: int = Field(default=0, ge=0)
+
+
+class RetentionConfig(_Section):
+    run_logs_days: int = Field(default=7, ge=0)
+    aiop_keep_runs_per_pipeline: int = Field(default=200, ge=0)
+    annex_keep_days: int = Field(default=14, ge=0)
+
+
+class FilesystemConfig(_Section):
+    base_path: str = ""
+    pipelines_dir: str = "pipelines"
+    build_dir: str = "build"
+    aiop_dir: str = "aiop"
+    run_logs_dir: str = "run_logs"
+    sessions_dir: str = ".osiris/sessions"
+    cache_dir: str = ".osiris/cache"
+    index_dir: str = ".osiris/index"
+    profiles: ProfilesConfig = Field(default_factory=ProfilesConfig)
+    naming: NamingConfig = Field(default_factory=NamingConfig)
+    artifacts: ArtifactsConfig = Field(default_factory=ArtifactsConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+
+    @field_validator(
+        "pipelines_dir",
+        "build_dir",
+        "aiop_dir",
+        "run_logs_dir",
+        "sessions_dir",
+        "cache_dir",
+        "index_dir",
+    )
+    @classmethod
+    def _dir_not_empty(cls, value: str) -> str:
+        if not value.strip() or value.strip() in {".", "./"}:
+            raise ValueError("must name a folder inside the project")
+        return value
+
+
+class IdsConfig(_Section):
+    run_id_format: list[str] = Field(default_factory=lambda: ["iso_ulid"])
+    manifest_hash_algo: Literal["sha256_slug"] = "sha256_slug"
+
+    @field_validator("run_id_format", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("run_id_format")
+    @classmethod
+    def _known_tokens(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("must name at least one token")
+        for token in value:
+            if token not in RUN_ID_TOKENS:
+                raise ValueError(
+                    f"Unsupported run_id_format token '{token}'. "
+                    f"Supported: {', '.join(RUN_ID_TOKENS)}."
+                )
+        return value
+
+
+class CompatConfig(_Section):
+    mode: Literal["legacy", "dual", "contract"] = "contract"
+    read_fallback: bool = True
+
+
+class OsirisConfig(_Section):
+    """The whole resolved configuration."""
+
+    filesystem: FilesystemConfig = Field(default_factory=FilesystemConfig)
+    ids: IdsConfig = Field(default_factory=IdsConfig)
+    compat: CompatConfig = Field(default_factory=CompatConfig)
+
+
+@dataclass(frozen=True)
+class ResolvedConfig:
+    """A validated configuration, the project it belongs to, and each key's origin."""
+
+    config: OsirisConfig
+    base_path: Path
+    config_file: Path | None
+    origins: dict[str, str] = field(default_factory=dict)
+
+    def origin(self, dotted_key: str) -> str:
+        return self.origins.get(dotted_key, "default")
+
+    def resolve_profile(self, requested: str | None = None) -> str | None:
+        """The profile a command uses: the flag, else the (env/file) default; None if disabled."""
+        profiles = self.config.filesystem.profiles
+        if not profiles.enabled:
+            if requested:
+                raise ConfigError(
+                    f"profiles are disabled, so '--profile {requested}' cannot be used",
+                    path=self._display_file(),
+                    key="filesystem.profiles.enabled",
+                    hint="set it to true or drop --profile",
+                )
+            return None
+        profile = requested or profiles.default
+        if profile not in profiles.values:
+            raise ConfigError(
+                f"Unknown profile '{profile}'. Allowed profiles: {', '.join(profiles.values)} "
+                "(filesystem.profiles.values).",
+                path=self._display_file(),
+            )
+        return profile
+
+    def _display_file(self) -> str:
+        return str(self.config_file) if self.config_file else CONFIG_FILENAME
+
+
+def find_config_file(start: Path) -> Path | None:
+    """Search `start` and its parents for `osiris.yaml`, as git searches for `.git`."""
+    current = Path(start).resolve()
+    for folder in (current, *current.parents):
+        candidate = folder / CONFIG_FILENAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse `osiris.yaml`; an empty file is an empty mapping."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the file: {exc.strerror}", path=path) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(
+            f"not valid YAML{where}",
+            path=path,
+            hint="fix the syntax, then run `osiris config validate`",
+        ) from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"the top level must be a mapping, not {type(data).__name__}",
+            path=path,
+            hint="see docs/samples/osiris.filesystem.yaml",
+        )
+    return data
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    node = data
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[last] = value
+
+
+def _error_key(exc: ValidationError) -> tuple[str, str, Any]:
+    first = exc.errors()[0]
+    key = ".".join(str(p) for p in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    return key, message, first.get("input")
+
+
+def _origin_of(key: str, origins: dict[str, str]) -> str | None:
+    # A model-level error (e.g. profiles.default vs values) names the section, not the leaf.
+    if key in origins:
+        return origins[key]
+    matches = [origins[k] for k in origins if k.startswith(key + ".")]
+    return matches[-1] if matches else None
+
+
+def build_config(
+    file_data: Mapping[str, Any],
+    *,
+    config_file: Path | None,
+    env: Mapping[str, str],
+    flags: Mapping[str, Any] | None = None,
+) -> tuple[OsirisConfig, dict[str, str]]:
+    """Merge file, environment and flags over the defaults and validate the result."""
+    merged: dict[str, Any] = _deep_copy(file_data)
+    origins = {key: "file" for key in _flatten_dict(file_data)}
+    for var, dotted in ENV_OVERRIDES.items():
+        if var == "OSIRIS_BASE_PATH" and "OSIRIS_FILESYSTEM_BASE" in env:
+            continue  # the primary name wins over its alias
+        if env.get(var, "") != "":
+            _set_dotted(merged, dotted, env[var])
+            origins[dotted] = f"env {var}"
+    for dotted, value in (flags or {}).items():
+        if value is not None:
+            _set_dotted(merged, dotted, value)
+            origins[dotted] = "flag"
+    try:
+        config = OsirisConfig.model_validate(merged)
+    except ValidationError as exc:
+        key, message, value = _error_key(exc)
+        origin = _origin_of(key, origins) or "file"
+        where = (
+            origin.removeprefix("env ")
+            if origin.startswith("env ")
+            else str(config_file or CONFIG_FILENAME)
+        )
+        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        raise ConfigError(
+            f"{message}{shown}",
+            path=where,
+            key=key,
+            hint="see docs/samples/osiris.filesystem.yaml for every key and its allowed values",
+        ) from None
+    return config, origins
+
+
+def _deep_copy(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+
+
+def resolve_base_path(config: OsirisConfig, project_dir: Path) -> Path:
+    """`filesystem.base_path`: empty = the folder holding osiris.yaml; relative resolves there."""
+    raw = config.filesystem.base_path.strip()
+    if not raw:
+        return project_dir
+    candidate = Path(os.path.expanduser(raw))
+    if not candidate.is_absolute():
+        candidate = project_dir / candidate
+    return Path(os.path.normpath(candidate))
+
+
+def load_config(
+    project: Path | None = None,
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+    require_file: bool = True,
+) -> ResolvedConfig:
+    """Find, read and validate the project's configuration.
+
+    `project` (the `--project DIR` flag) names the folder; otherwise the current folder and its
+    parents are searched. Without a file, `require_file=False` gives the defaults rooted at the
+    folder instead of an error.
+    """
+    env = os.environ if env is None else env
+    start = Path(project) if project is not None else Path(cwd or Path.cwd())
+    if project is not None:
+        if not start.is_dir():
+            raise ProjectNotFound(
+                "no such folder", path=start, hint="--project takes the folder holding osiris.yaml"
+            )
+        config_file = start.resolve() / CONFIG_FILENAME
+        config_file = config_file if config_file.is_file() else None
+    else:
+        config_file = find_config_file(start)
+    if config_file is None and require_file:
+        raise ProjectNotFound(
+            f"no {CONFIG_FILENAME} in {start.resolve()} or any parent folder",
+            hint="run `osiris init` to create a project, or pass --project DIR",
+        )
+    file_data = read_config_file(config_file) if config_file else {}
+    config, origins = build_config(file_data, config_file=config_file, env=env, flags=flags)
+    project_dir = config_file.parent if config_file else start.resolve()
+    return ResolvedConfig(
+        config=config,
+        base_path=resolve_base_path(config, project_dir),
+        config_file=config_file,
+        origins=origins,
+    )
+
+
+def flatten(config: OsirisConfig) -> dict[str, Any]:
+    """Every leaf key of the configuration as `dotted.key -> value`, in model order."""
+    return _flatten_dict(config.model_dump(mode="json"))
+
+
+def _flatten_dict(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            out.update(_flatten_dict(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out

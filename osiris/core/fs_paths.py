@@ -1,0 +1,284 @@
+"""`FilesystemContract`: the only place Osiris makes a path (contract.md §1, §3, §5, §6).
+
+Legacy paths (`logs/`, `compiled/`) are deliberately absent: they live in `osiris/compat/`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+
+from osiris.core.fs_config import OsirisConfig, ResolvedConfig
+from osiris.errors import ConfigError, UsageError
+
+TOKENS = (
+    "pipeline_slug",
+    "profile",
+    "manifest_hash",
+    "manifest_short",
+    "run_id",
+    "run_ts",
+    "status",
+    "branch",
+    "user",
+    "tags",
+)
+_TOKEN_RE = re.compile(r"\{([a-z_]+)\}")
+_UNSAFE_VALUE = re.compile(r"[^A-Za-z0-9._+-]")
+_UNSAFE_SLUG = re.compile(r"[^a-z0-9_-]")
+# contract.md §3: doubled separators collapse to their first character.
+_DOUBLED = re.compile(r"//+|--+|__+|_-")
+_EDGE = "-_+."
+
+
+def _collapse(text: str) -> str:
+    previous = None
+    while previous != text:
+        previous = text
+        text = _DOUBLED.sub(lambda m: m.group(0)[0], text)
+    return text
+
+
+def slugify(name: str) -> str:
+    """The one pipeline slug: lower-case, `[a-z0-9_-]` only, no doubled or edge separators."""
+    slug = _collapse(_UNSAFE_SLUG.sub("-", name.strip().lower())).strip("-_")
+    return slug
+
+
+def safe_token(value: object) -> str:
+    """Make a token value path-safe without changing its case (contract.md §3).
+
+    Only `[A-Za-z0-9._+-]` survive; the result never starts with a dot, never is `.`/`..`,
+    and never contains a separator. The index stores exactly this string.
+    """
+    if value is None:
+        return ""
+    text = _collapse(_UNSAFE_VALUE.sub("-", str(value)))
+    return text.strip(_EDGE)
+
+
+def format_run_ts(started_at: datetime, fmt: str) -> str:
+    """`run_ts` from a run's start time, per `filesystem.naming.run_ts_format`."""
+    moment = started_at.astimezone(timezone.utc)
+    if fmt == "iso_basic_z":
+        return moment.strftime("%Y%m%dT%H%M%SZ")
+    if fmt == "epoch_ms":
+        return str(int(moment.timestamp() * 1000))
+    if fmt == "none":
+        return ""
+    return safe_token(moment.strftime(fmt))
+
+
+def render(template: str, values: Mapping[str, object]) -> str:
+    """Render a naming template into a relative POSIX path that cannot leave its root."""
+    unknown = sorted({t for t in _TOKEN_RE.findall(template) if t not in TOKENS})
+    if unknown:
+        raise ConfigError(
+            f"unknown token {{{unknown[0]}}} in naming template '{template}'",
+            key="filesystem.naming",
+            hint=f"tokens: {', '.join('{' + t + '}' for t in TOKENS)}",
+        )
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        raw = values.get(name)
+        if name == "pipeline_slug":
+            return slugify(str(raw or ""))
+        if name == "tags" and raw is not None and not isinstance(raw, str):
+            return "+".join(sorted(safe_token(t) for t in raw if safe_token(t)))  # type: ignore[union-attr]
+        return safe_token(raw)
+
+    rendered = _TOKEN_RE.sub(substitute, template.replace("\\", "/"))
+    segments = [_collapse(seg).strip("-_") for seg in rendered.split("/")]
+    segments = [seg for seg in segments if seg]
+    if not segments or any(seg in {".", ".."} for seg in segments):
+        raise UsageError(
+            f"naming template '{template}' renders to an unusable path '{rendered}'",
+            key="filesystem.naming",
+            hint="make sure the template names at least one token with a value",
+        )
+    return "/".join(segments)
+
+
+def inside(root: Path, relative: str) -> Path:
+    """Join `relative` under `root`, refusing anything that would escape it."""
+    candidate = Path(os.path.normpath(root / relative))
+    root_norm = Path(os.path.normpath(root))
+    if candidate != root_norm and root_norm not in candidate.parents:
+        raise UsageError(f"path '{relative}' escapes its root", path=root)
+    return candidate
+
+
+@dataclass(frozen=True)
+class RunNaming:
+    """The token values of one run, already path-safe (what the index records)."""
+
+    pipeline_slug: str
+    profile: str | None
+    manifest_hash: str
+    manifest_short: str
+    run_id: str
+    run_ts: str
+    tags: tuple[str, ...] = ()
+    branch: str = ""
+    user: str = ""
+
+    def tokens(self) -> dict[str, object]:
+        return {
+            "pipeline_slug": self.pipeline_slug,
+            "profile": self.profile or "",
+            "manifest_hash": self.manifest_hash,
+            "manifest_short": self.manifest_short,
+            "run_id": self.run_id,
+            "run_ts": self.run_ts,
+            "tags": self.tags,
+            "branch": self.branch,
+            "user": self.user,
+        }
+
+
+class FilesystemContract:
+    """Every folder and file Osiris writes in `contract`/`dual` mode, from one configuration."""
+
+    def __init__(self, config: OsirisConfig, base_path: Path) -> None:
+        self.config = config
+        self.base_path = Path(base_path)
+        fs = config.filesystem
+        self.pipelines_dir = self._root(fs.pipelines_dir, "filesystem.pipelines_dir")
+        self.build_dir = self._root(fs.build_dir, "filesystem.build_dir")
+        self.aiop_dir = self._root(fs.aiop_dir, "filesystem.aiop_dir")
+        self.run_logs_dir = self._root(fs.run_logs_dir, "filesystem.run_logs_dir")
+        self.sessions_dir = self._root(fs.sessions_dir, "filesystem.sessions_dir")
+        self.cache_dir = self._root(fs.cache_dir, "filesystem.cache_dir")
+        self.index_dir = self._root(fs.index_dir, "filesystem.index_dir")
+        self.osiris_dir = self.base_path / ".osiris"
+        self.migrations_dir = self.osiris_dir / "migrations"
+
+    @classmethod
+    def from_resolved(cls, resolved: ResolvedConfig) -> FilesystemContract:
+        return cls(resolved.config, resolved.base_path)
+
+    def _root(self, configured: str, key: str) -> Path:
+        path = Path(configured)
+        if path.is_absolute():
+            return Path(os.path.normpath(path))
+        try:
+            return inside(self.base_path, configured)
+        except UsageError:
+            raise ConfigError(
+                f"'{configured}' points outside the project", key=key, hint="use a relative folder"
+            ) from None
+
+    # -- names -----------------------------------------------------------------------------
+    @property
+    def short_len(self) -> int:
+        return self.config.filesystem.naming.manifest_short_len
+
+    def manifest_short(self, manifest_hash: str) -> str:
+        return manifest_hash[: self.short_len]
+
+    def run_ts(self, started_at: datetime) -> str:
+        return format_run_ts(started_at, self.config.filesystem.naming.run_ts_format)
+
+    def _profiled(self, root: Path, profile: str | None) -> Path:
+        if self.config.filesystem.profiles.enabled and profile:
+            return root / safe_token(profile)
+        return root
+
+    def _manifest_dir_rel(self, slug: str, manifest_hash: str, profile: str | None) -> str:
+        return render(
+            self.config.filesystem.naming.manifest_dir,
+            {
+                "pipeline_slug": slug,
+                "profile": profile,
+                "manifest_hash": manifest_hash,
+                "manifest_short": self.manifest_short(manifest_hash),
+            },
+        )
+
+    # -- build (contract.md §5) ------------------------------------------------------------
+    def build_pipelines_dir(self, profile: str | None) -> Path:
+        return self._profiled(self.build_dir / "pipelines", profile)
+
+    def build_path(self, slug: str, manifest_hash: str, profile: str | None) -> Path:
+        root = self.build_pipelines_dir(profile)
+        return inside(root, self._manifest_dir_rel(slug, manifest_hash, profile))
+
+    def manifest_path(self, slug: str, manifest_hash: str, profile: str | None) -> Path:
+        return self.build_path(slug, manifest_hash, profile) / "manifest.yaml"
+
+    # -- runs (contract.md §6) -------------------------------------------------------------
+    def run_logs_root(self, profile: str | None) -> Path:
+        return self._profiled(self.run_logs_dir, profile)
+
+    def run_dir(self, naming: RunNaming) -> Path:
+        rel = render(self.config.filesystem.naming.run_dir, naming.tokens())
+        return inside(self.run_logs_root(naming.profile), rel)
+
+    def aiop_root(self, profile: str | None) -> Path:
+        return self._profiled(self.aiop_dir, profile)
+
+    def aiop_manifest_dir(self, slug: str, manifest_hash: str, profile: str | None) -> Path:
+        return inside(self.aiop_root(profile), self._manifest_dir_rel(slug, manifest_hash, profile))
+
+    def aiop_run_dir(self, naming: RunNaming) -> Path:
+        parent = self.aiop_manifest_dir(naming.pipeline_slug, naming.manifest_hash, naming.profile)
+        return inside(parent, render(self.config.filesystem.naming.aiop_run_dir, naming.tokens()))
+
+    # -- index (contract.md §5, §6) --------------------------------------------------------
+    @property
+    def runs_index(self) -> Path:
+        return self.index_dir / "runs.jsonl"
+
+    def pipeline_index(self, slug: str) -> Path:
+        return self.index_dir / "by_pipeline" / f"{slugify(slug)}.jsonl"
+
+    def latest_pointer(self, slug: str) -> Path:
+        return self.index_dir / "latest" / f"{slugify(slug)}.txt"
+
+    @property
+    def last_compile_pointer(self) -> Path:
+        return self.index_dir / "last_compile.txt"
+
+    @property
+    def counters_db(self) -> Path:
+        return self.index_dir / "counters.sqlite"
+
+    # -- helpers ---------------------------------------------------------------------------
+    def relative(self, path: Path) -> str:
+        """A project path as the POSIX string the index and pointers store."""
+        try:
+            return PurePosixPath(Path(path).relative_to(self.base_path)).as_posix()
+        except ValueError:
+            return Path(path).as_posix()
+
+    def absolute(self, stored: str) -> Path:
+        """Resolve a stored (relative or absolute) path against this project."""
+        path = Path(stored)
+        return path if path.is_absolute() else self.base_path / path
+
+    def layout(self) -> dict[str, Path]:
+        """The top-level folders of the contract, for `config show` and `init`."""
+        return {
+            "base_path": self.base_path,
+            "pipelines_dir": self.pipelines_dir,
+            "build_dir": self.build_dir,
+            "aiop_dir": self.aiop_dir,
+            "run_logs_dir": self.run_logs_dir,
+            "sessions_dir": self.sessions_dir,
+            "cache_dir": self.cache_dir,
+            "index_dir": self.index_dir,
+        }
+
+
+def current_user() -> str:
+    """The login name for the `{user}` token, path-safe; empty when unknown."""
+    try:
+        return safe_token(getpass.getuser())
+    except (OSError, KeyError):
+        return ""

@@ -1,0 +1,75 @@
+"""Every error Osiris reports to a user, and the exit code it maps to.
+
+Exit codes are decided here and only here: 0 ok, 1 the operation failed,
+2 bad input or refused with nothing written, 3 a bug, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_BUG = 3
+EXIT_INTERRUPTED = 130
+
+
+class OsirisError(Exception):
+    """An error with a one-line rendering: `<path>: <key>: <message> (hint: <hint>)`."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        key: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = str(path) if path is not None else None
+        self.key = key
+        self.hint = hint
+
+    def one_line(self) -> str:
+        parts = [p for p in (self.path, self.key) if p]
+        text = ": ".join([*parts, self.message])
+        if self.hint:
+            text += f" (hint: {self.hint})"
+        return text
+
+    def __str__(self) -> str:
+        return self.one_line()
+
+
+class ConfigError(OsirisError):
+    """osiris.yaml or an environment override is invalid."""
+
+
+class ProjectNotFound(OsirisError):
+    """No osiris.yaml in the folder or any parent."""
+
+
+class UsageError(OsirisError):
+    """Bad command-line input that click itself cannot detect."""
+
+
+class PipelineError(OsirisError):
+    """An OML file is invalid (compile refused)."""
+
+
+class NotFound(OsirisError):
+    """A run, build or pointer the user named does not exist."""
+
+
+class LockBusy(OsirisError):
+    """Another Osiris process holds the project lock."""
+
+
+class OperationFailed(OsirisError):
+    """The operation ran and failed (e.g. a pipeline step failed)."""
+
+    exit_code = EXIT_FAILED

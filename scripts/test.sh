@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Runs the whole test suite (creating .venv and installing the project first if needed).
+set -euo pipefail
+source "$(dirname "$0")/_venv.sh"
+cd "$ROOT"
+ruff check osiris tests benchmarks scripts
+ruff format --check osiris tests benchmarks scripts
+python -m pytest "$@"
