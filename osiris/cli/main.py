@@ -17,6 +17,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("osiris.cli.init", "init", "Create an Osiris project with the contract layout."),
     "config": ("osiris.cli.config", "config", "Show or validate the resolved configuration."),
     "repo": ("osiris.cli.repo", "repo", "Git helpers: ignore patterns and local commits."),
+    "run": (
+        "osiris.cli.run",
+        "run",
+        "Run a pipeline and record it in run_logs/, aiop/ and the index.",
+    ),
+    "compile": ("osiris.cli.compile", "compile_command", "Compile an OML pipeline into a build."),
 }
 
 

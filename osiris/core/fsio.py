@@ -57,14 +57,39 @@ def pretty_json(value: Any) -> str:
 
 
 def append_jsonl(path: Path, records: Iterable[dict[str, Any]], *, fsync: bool = True) -> None:
-    """Append one compact JSON line per record in a single write, then flush (and fsync)."""
-    payload = "".join(canonical_json(r) + "\n" for r in records).encode("utf-8")
-    if not payload:
-        return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "ab") as handle:
-        handle.write(payload)
-        handle.flush()
+    """Append one compact JSON line per record in a single write, then flush (and sync)."""
+    append_jsonl_files({Path(path): list(records)}, fsync=fsync)
+
+
+def append_jsonl_files(batches: dict[Path, list[dict[str, Any]]], *, fsync: bool = True) -> None:
+    """Append records to several JSONL files: write every file first, then sync them all.
+
+    Syncing after all writes lets one journal commit cover every file (ext4 ordered mode),
+    which roughly halves the cost of a durable two-file append. A crash can leave a torn
+    last line without its newline; it is ended first, so the torn bytes stay one damaged
+    line instead of swallowing the records appended after them.
+    """
+    handles = []
+    try:
+        for path, records in batches.items():
+            payload = "".join(canonical_json(r) + "\n" for r in records).encode("utf-8")
+            if not payload:
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "a+b")  # noqa: SIM115 - closed in the finally below
+            handles.append(handle)
+            end = handle.seek(0, os.SEEK_END)
+            if end:
+                handle.seek(end - 1)
+                if handle.read(1) != b"\n":
+                    payload = b"\n" + payload
+            handle.write(payload)
+            handle.flush()
         if fsync:
-            os.fsync(handle.fileno())
+            # fdatasync persists the data and the new size, which is all an append needs.
+            sync = getattr(os, "fdatasync", os.fsync)
+            for handle in handles:
+                sync(handle.fileno())
+    finally:
+        for handle in handles:
+            handle.close()

@@ -1,0 +1,78 @@
+"""`osiris compile FILE`: an OML pipeline becomes a deterministic build (docs/compile.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from osiris.cli.common import emit_json, json_option, load_project
+from osiris.core.compiler import compile_pipeline, export_build, find_oml
+from osiris.core.oml import parse_param_args
+
+
+@click.command("compile")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-p", "--profile", default=None, help="Profile to compile for (default: configured).")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Set a pipeline param; beats env OSIRIS_PARAM_<NAME> and the OML profile. Repeatable.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also copy the build folder into this folder.",
+)
+@json_option
+@click.pass_context
+def compile_command(
+    ctx: click.Context,
+    file: Path,
+    profile: str | None,
+    params: tuple[str, ...],
+    out: Path | None,
+    as_json: bool,
+) -> None:
+    """Compile an OML pipeline into build/pipelines/[<profile>/]<slug>/<short>-<hash>/."""
+    cli_params = parse_param_args(params)
+    resolved, contract = load_project(ctx)
+    result = compile_pipeline(
+        find_oml(file, contract),
+        resolved=resolved,
+        contract=contract,
+        profile=profile,
+        cli_params=cli_params,
+    )
+    exported = export_build(result.build_dir, out) if out is not None else None
+    pointers = [contract.relative(p) for p in result.pointers]
+    if as_json:
+        emit_json(
+            {
+                "pipeline_slug": result.pipeline_slug,
+                "profile": result.profile,
+                "manifest_hash": result.manifest_hash,
+                "manifest_short": result.manifest_short,
+                "build_path": contract.relative(result.build_dir),
+                "manifest_path": contract.relative(result.manifest_path),
+                "created": result.created,
+                "pointers": pointers,
+                "exported_to": str(exported) if exported else None,
+                "notes": result.notes,
+                "fs_mode": "contract",
+            }
+        )
+        return
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    profile_text = f" [profile {result.profile}]" if result.profile else ""
+    status = " (unchanged)" if not result.created else ""
+    click.echo(f"compiled {result.pipeline_slug}{profile_text}{status}")
+    click.echo(f"  build:     {contract.relative(result.build_dir)}")
+    click.echo(f"  manifest:  {result.manifest_hash}")
+    click.echo(f"  pointers:  {', '.join(pointers)}")
+    if exported is not None:
+        click.echo(f"  copied to: {exported}")

@@ -1,0 +1,154 @@
+"""`osiris run`: execute a pipeline and record it under the contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from osiris.cli.common import console, emit_json, json_option, load_project
+from osiris.errors import EXIT_FAILED
+
+if TYPE_CHECKING:
+    from osiris.core.fs_paths import FilesystemContract
+    from osiris.core.run_target import RunTarget
+    from osiris.core.runner import RunPlan, RunResult
+
+
+def parse_tags(value: str | None) -> tuple[str, ...]:
+    return tuple(sorted({t.strip() for t in (value or "").split(",") if t.strip()}))
+
+
+@click.command("run")
+@click.argument("file", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "--last-compile", "use_last_compile", is_flag=True, help="Run the last compiled build."
+)
+@click.option(
+    "--pipeline", metavar="SLUG", help="Run this pipeline's latest build for the profile."
+)
+@click.option("-p", "--profile", help="Profile (default: filesystem.profiles.default).")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="OML parameter.")
+@click.option("--tags", help="Comma-separated tags recorded in the index (never in paths).")
+@click.option("--run-id-format", help="Override ids.run_id_format, e.g. incremental,ulid.")
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), help="Also copy the run logs here."
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Resolve everything and print the paths; write nothing."
+)
+@click.option("--verbose", is_flag=True, help="Also write debug.log.")
+@json_option
+@click.pass_context
+def run(
+    ctx: click.Context,
+    file: Path | None,
+    use_last_compile: bool,
+    pipeline: str | None,
+    profile: str | None,
+    params: tuple[str, ...],
+    tags: str | None,
+    run_id_format: str | None,
+    out: Path | None,
+    dry_run: bool,
+    verbose: bool,
+    as_json: bool,
+) -> None:
+    """Run FILE (OML or manifest.yaml), --last-compile, or --pipeline SLUG."""
+    from osiris.core import run_target, runner
+    from osiris.core.oml import parse_param_args
+
+    flags = {"ids.run_id_format": run_id_format} if run_id_format else None
+    resolved, contract = load_project(ctx, flags=flags)
+    target = run_target.resolve_target(
+        resolved=resolved,
+        contract=contract,
+        file=file,
+        use_last_compile=use_last_compile,
+        pipeline=pipeline,
+        profile_flag=profile,
+        params=parse_param_args(params),
+        dry_run=dry_run,
+    )
+    request = runner.RunRequest(
+        contract=contract,
+        run_id_format=list(resolved.config.ids.run_id_format),
+        tags=parse_tags(tags),
+        verbose=verbose,
+        fs_mode=resolved.config.compat.mode,
+    )
+    plan = runner.plan_run(target.build, request, dry_run=dry_run)
+    if dry_run:
+        _render_dry_run(contract, target, plan, as_json)
+        return
+    result = runner.execute(target.build, request, plan)
+    copied = runner.copy_run_logs(result, out) if out else None
+    _render_result(result, copied, as_json)
+    if not result.ok:
+        ctx.exit(EXIT_FAILED)
+
+
+def _render_dry_run(
+    contract: FilesystemContract, target: RunTarget, plan: RunPlan, as_json: bool
+) -> None:
+    data = {
+        "dry_run": True,
+        "run_id": plan.run_id,
+        "pipeline_slug": target.build.pipeline_slug,
+        "profile": target.build.profile,
+        "manifest_hash": target.build.manifest_hash,
+        "build_manifest_path": contract.relative(target.build.build_dir / "manifest.yaml"),
+        "run_logs_path": contract.relative(plan.run_dir),
+        "aiop_path": contract.relative(plan.aiop_dir),
+        "steps": [step["id"] for step in target.build.order],
+        "fs_mode": contract.config.compat.mode,
+    }
+    if as_json:
+        emit_json(data)
+        return
+    out = console()
+    out.print("[bold]Dry run[/]: nothing was written.")
+    for key in (
+        "pipeline_slug",
+        "profile",
+        "run_id",
+        "build_manifest_path",
+        "manifest_hash",
+        "run_logs_path",
+        "aiop_path",
+    ):
+        out.print(f"  {key:<20} {data[key]}")
+    out.print(f"  {'steps':<20} {' -> '.join(data['steps'])}")
+
+
+def _render_result(result: RunResult, copied: Path | None, as_json: bool) -> None:
+    record = result.record
+    if as_json:
+        data = record.to_dict()
+        data["error"] = result.error
+        if copied:
+            data["copied_to"] = str(copied)
+        emit_json(data)
+        return
+    out = console()
+    colour = "green" if result.ok else "red"
+    out.print(
+        f"[bold {colour}]{record.status}[/] run [bold]{record.run_id}[/] of {record.pipeline_slug}"
+        + (f" (profile {record.profile})" if record.profile else "")
+    )
+    rows = [
+        ("run logs", record.run_logs_path),
+        ("aiop", record.aiop_path),
+        ("manifest", record.build_manifest_path),
+        ("manifest hash", record.manifest_hash),
+        ("duration", f"{record.duration_ms} ms"),
+        ("rows", f"{record.rows_in} in, {record.rows_out} out"),
+        ("fs mode", record.fs_mode),
+    ]
+    if copied:
+        rows.append(("copied to", str(copied)))
+    for label, value in rows:
+        out.print(f"  {label:<14} {value}")
+    if result.error:
+        out.print(f"  [red]{result.error}[/]")

@@ -1,0 +1,150 @@
+"""Run ids (contract.md §4): format tokens, the per-pipeline counter, and composition."""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import threading
+import uuid
+from contextlib import closing
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ulid import ULID
+
+from osiris.core.run_index import utc_now_iso
+from osiris.errors import ConfigError
+
+SUPPORTED_TOKENS = ("incremental", "ulid", "iso_ulid", "uuidv4", "snowflake")
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS counters("
+    "pipeline_slug TEXT PRIMARY KEY, last_value INTEGER NOT NULL, updated_at TEXT NOT NULL)"
+)
+_BUSY_TIMEOUT_S = 30.0
+_SNOWFLAKE_EPOCH = datetime(2020, 1, 1, tzinfo=timezone.utc)
+
+
+def parse_run_id_format(value: str | list[str], *, source: str = "ids.run_id_format") -> list[str]:
+    """Turn a format setting (a comma list or a list) into validated tokens, in order."""
+    if isinstance(value, str):
+        raw = value.split(",")
+    elif isinstance(value, (list, tuple)):
+        raw = [str(item) for item in value]
+    else:
+        raise ConfigError(
+            f"run_id_format must be a string or a list, not {type(value).__name__}.", key=source
+        )
+    tokens = [item.strip().lower() for item in raw if item.strip()]
+    supported = ", ".join(SUPPORTED_TOKENS)
+    if not tokens:
+        raise ConfigError(f"run_id_format is empty. Supported: {supported}.", key=source)
+    for token in tokens:
+        if token not in SUPPORTED_TOKENS:
+            raise ConfigError(
+                f"Unsupported run_id_format token '{token}'. Supported: {supported}.", key=source
+            )
+    return tokens
+
+
+class CounterStore:
+    """Per-pipeline counters in SQLite that never hand out the same value twice."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = Path(db_path)
+
+    def _connect(self) -> sqlite3.Connection:
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves so the write lock is
+        # taken before the read, which is what makes concurrent increments safe.
+        conn = sqlite3.connect(self.db_path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(_SCHEMA)
+        return conn
+
+    def next_value(self, pipeline_slug: str) -> int:
+        """Increment the pipeline's counter and return the new value (1 for a new pipeline)."""
+        with closing(self._connect()) as conn, conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "INSERT INTO counters(pipeline_slug, last_value, updated_at) VALUES (?, 1, ?) "
+                "ON CONFLICT(pipeline_slug) DO UPDATE SET "
+                "last_value = last_value + 1, updated_at = excluded.updated_at",
+                (pipeline_slug, utc_now_iso()),
+            )
+            (value,) = conn.execute(
+                "SELECT last_value FROM counters WHERE pipeline_slug = ?", (pipeline_slug,)
+            ).fetchone()
+        return value
+
+    def peek(self, pipeline_slug: str) -> int:
+        """The last value handed out for the pipeline, 0 when it has none."""
+        with closing(self._connect()) as conn:
+            row = conn.execute(
+                "SELECT last_value FROM counters WHERE pipeline_slug = ?", (pipeline_slug,)
+            ).fetchone()
+        return row[0] if row else 0
+
+
+class _SnowflakeClock:
+    """Snowflake ids: 41 bits of ms since 2020, 10 of pid, 12 of sequence; rising per process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last_ms = -1
+        self._sequence = 0
+
+    def next_id(self, now: datetime) -> int:
+        ms = int((now - _SNOWFLAKE_EPOCH).total_seconds() * 1000)
+        if ms < 0:
+            raise ValueError("snowflake ids cannot be made for times before 2020-01-01")
+        with self._lock:
+            ms = max(ms, self._last_ms)
+            if ms == self._last_ms:
+                self._sequence += 1
+                if self._sequence > 0xFFF:
+                    ms += 1
+                    self._sequence = 0
+            else:
+                # A random start (in the lower half, leaving room to count up) makes two
+                # processes whose pids share their low 10 bits unlikely to collide.
+                self._sequence = random.getrandbits(11)
+            self._last_ms = ms
+            sequence = self._sequence
+        return (ms << 22) | ((os.getpid() & 0x3FF) << 12) | sequence
+
+
+_snowflake = _SnowflakeClock()
+
+
+class RunIdGenerator:
+    """Makes run ids from a list of format tokens, joining the parts with `_`."""
+
+    def __init__(self, formats: list[str], counters: CounterStore | None = None) -> None:
+        self.formats = parse_run_id_format(list(formats))
+        if "incremental" in self.formats and counters is None:
+            raise ValueError("the 'incremental' run id format needs a CounterStore")
+        self.counters = counters
+
+    def generate(self, pipeline_slug: str, now: datetime | None = None) -> str:
+        """A new run id for the pipeline; `now` (UTC when naive) stamps the time-based parts."""
+        if now is None:
+            now = datetime.now(timezone.utc)
+        elif now.tzinfo is None:
+            now = now.replace(tzinfo=timezone.utc)
+        else:
+            now = now.astimezone(timezone.utc)
+        return "_".join(self._part(token, pipeline_slug, now) for token in self.formats)
+
+    def _part(self, token: str, pipeline_slug: str, now: datetime) -> str:
+        if token == "incremental":
+            assert self.counters is not None  # checked in __init__
+            return f"run-{self.counters.next_value(pipeline_slug):06d}"
+        if token == "ulid":
+            return str(ULID.from_datetime(now))
+        if token == "iso_ulid":
+            return f"{now:%Y-%m-%dT%H-%M-%SZ}_{ULID.from_datetime(now)}"
+        if token == "uuidv4":
+            return str(uuid.uuid4())
+        return str(_snowflake.next_id(now))

@@ -1,0 +1,485 @@
+"""The run index (contract.md §6): append-only JSONL records, folded and read newest first."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
+
+from osiris.core.fsio import append_jsonl_files, atomic_write_text
+from osiris.core.lock import file_lock
+from osiris.errors import NotFound, UsageError
+
+CONTRACT_DIRS = ("run_logs", "aiop", "build")
+UPDATE_KIND = "update"
+# Keys that describe an update line itself, not the run it updates.
+_UPDATE_ENVELOPE = ("kind", "recorded_at")
+_BLOCK_SIZE = 64 * 1024
+_MAX_LISTED = 10
+_SAFE_SEGMENT = re.compile(r"[A-Za-z0-9._+-]+")
+_FRACTION = re.compile(r"\.(\d+)")
+_WINDOWS_ABSOLUTE = re.compile(r"[A-Za-z]:[\\/]")
+
+
+def utc_now_iso(moment: datetime | None = None) -> str:
+    """A UTC time (default: now) as `2025-10-07T14:22:19.123Z`, the one timestamp format."""
+    now = (moment or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    return f"{now:%Y-%m-%dT%H:%M:%S}.{now.microsecond // 1000:03d}Z"
+
+
+def parse_iso(value: str) -> datetime:
+    """Parse ISO 8601 (`Z`, an offset, or no zone meaning UTC) into an aware UTC datetime."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    # Python 3.10's fromisoformat accepts only 3 or 6 fractional digits.
+    text = _FRACTION.sub(lambda m: "." + m.group(1).ljust(6, "0")[:6], text)
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def _as_str(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def _as_int(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _as_tags(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        items: Iterable[Any] = value.split("+")
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = value
+    else:
+        return ()
+    return tuple(sorted({str(item) for item in items if str(item)}))
+
+
+def _is_safe_segment(value: str) -> bool:
+    return bool(_SAFE_SEGMENT.fullmatch(value)) and value not in (".", "..")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as the index knows it; keys this version does not know ride along in `extra`."""
+
+    run_id: str
+    pipeline_slug: str = ""
+    profile: str | None = None
+    manifest_hash: str | None = None
+    manifest_short: str | None = None
+    run_ts: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    status: str = "unknown"
+    duration_ms: int | None = None
+    rows_in: int | None = None
+    rows_out: int | None = None
+    run_logs_path: str | None = None
+    aiop_path: str | None = None
+    build_manifest_path: str | None = None
+    tags: tuple[str, ...] = ()
+    branch: str | None = None
+    user: str | None = None
+    git_commit: str | None = None
+    fs_mode: str | None = None
+    source: str = "contract"
+    legacy_session_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tags", _as_tags(self.tags))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunRecord:
+        """Build a record from any version's dict; raises ValueError only without a run_id."""
+        run_id = data.get("run_id")
+        if not isinstance(run_id, str) or not run_id:
+            raise ValueError("a run record needs a non-empty string run_id")
+        values: dict[str, Any] = {"run_id": run_id}
+        for name in _FIELD_NAMES:
+            if name not in data or name == "run_id":
+                continue
+            value = data[name]
+            if name in _INT_FIELDS:
+                values[name] = _as_int(value)
+            elif name in _REQUIRED_STR_FIELDS:
+                if value is not None:
+                    values[name] = str(value)
+            elif name == "tags":
+                values[name] = value  # normalized by __post_init__
+            else:
+                values[name] = _as_str(value)
+        if values.get("profile") == "":
+            values["profile"] = None  # "" and null both mean "profiles off"
+        values["extra"] = {k: v for k, v in data.items() if k not in _FIELD_NAMES}
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every known field plus the extra keys; `from_dict(r.to_dict()) == r`."""
+        known = {name: getattr(self, name) for name in _FIELD_NAMES}
+        known["tags"] = list(self.tags)
+        return {**self.extra, **known}
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(RunRecord) if f.name != "extra")
+_INT_FIELDS = frozenset({"duration_ms", "rows_in", "rows_out"})
+_REQUIRED_STR_FIELDS = frozenset({"pipeline_slug", "status", "source"})
+_PATH_FIELDS = {"run_logs_path": "run_logs", "aiop_path": "aiop", "build_manifest_path": "build"}
+
+
+@dataclass(frozen=True)
+class IndexPaths:
+    """Where each index file lives under `.osiris/index`."""
+
+    index_dir: Path
+
+    @property
+    def runs(self) -> Path:
+        return self.index_dir / "runs.jsonl"
+
+    @property
+    def lock(self) -> Path:
+        return self.index_dir / ".lock"
+
+    @property
+    def last_compile(self) -> Path:
+        return self.index_dir / "last_compile.txt"
+
+    def by_pipeline(self, pipeline_slug: str) -> Path:
+        return self.index_dir / "by_pipeline" / f"{_checked_slug(pipeline_slug)}.jsonl"
+
+    def latest(self, pipeline_slug: str) -> Path:
+        return self.index_dir / "latest" / f"{_checked_slug(pipeline_slug)}.txt"
+
+
+def _checked_slug(pipeline_slug: str) -> str:
+    if not isinstance(pipeline_slug, str) or not _is_safe_segment(pipeline_slug):
+        raise ValueError(f"pipeline slug {pipeline_slug!r} cannot be a file name")
+    return pipeline_slug
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """A `latest/<slug>.txt` or `last_compile.txt` pointer to a compiled manifest."""
+
+    manifest_path: str
+    manifest_hash: str
+    profile: str | None
+
+
+def read_pointer(path: Path) -> Pointer | None:
+    """Read a three-line pointer file; None when it is missing or names no manifest."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return None
+    lines += [""] * (3 - len(lines))
+    manifest_path, manifest_hash, profile = (line.strip() for line in lines[:3])
+    if not manifest_path:
+        return None
+    return Pointer(manifest_path, manifest_hash, profile or None)
+
+
+def _record_dict(record: RunRecord | Mapping[str, Any]) -> dict[str, Any]:
+    data = record.to_dict() if isinstance(record, RunRecord) else dict(record)
+    if not isinstance(data.get("run_id"), str) or not data["run_id"]:
+        raise ValueError("an index record needs a non-empty string run_id")
+    _checked_slug(data.get("pipeline_slug"))
+    return data
+
+
+class RunIndexWriter:
+    """Appends records under the index lock, to `runs.jsonl` and `by_pipeline/<slug>.jsonl`."""
+
+    def __init__(self, index_dir: Path) -> None:
+        self.paths = IndexPaths(Path(index_dir))
+
+    def append(self, record: RunRecord | Mapping[str, Any]) -> None:
+        """Append one run record durably (flushed and fsynced) to both index files."""
+        self.append_many([record])
+
+    def append_update(self, run_id: str, pipeline_slug: str, **fields: Any) -> None:
+        """Append later facts about a run (e.g. its full new `tags`); readers fold them in."""
+        if "tags" in fields:
+            fields["tags"] = list(_as_tags(fields["tags"]))
+        self.append_many(
+            [
+                {
+                    **fields,
+                    "run_id": run_id,
+                    "pipeline_slug": pipeline_slug,
+                    "kind": UPDATE_KIND,
+                    "recorded_at": utc_now_iso(),
+                }
+            ]
+        )
+
+    def append_many(self, records: Iterable[RunRecord | Mapping[str, Any]]) -> None:
+        """Append many records with one write and one fsync per file."""
+        batch = [_record_dict(record) for record in records]
+        if not batch:
+            return
+        per_pipeline: dict[str, list[dict[str, Any]]] = {}
+        for data in batch:
+            per_pipeline.setdefault(data["pipeline_slug"], []).append(data)
+        with file_lock(self.paths.lock):
+            append_jsonl_files(
+                {
+                    self.paths.runs: batch,
+                    **{self.paths.by_pipeline(slug): group for slug, group in per_pipeline.items()},
+                }
+            )
+
+    def write_pointer(
+        self,
+        pipeline_slug: str,
+        manifest_rel_path: str | PurePosixPath,
+        manifest_hash: str,
+        profile: str | None,
+    ) -> None:
+        """Atomically point `latest/<slug>.txt` and `last_compile.txt` at a compiled manifest."""
+        lines = [PurePosixPath(manifest_rel_path).as_posix(), manifest_hash, profile or ""]
+        if any("\n" in line or "\r" in line for line in lines):
+            raise ValueError("pointer values must be single lines")
+        text = "".join(line + "\n" for line in lines)
+        atomic_write_text(self.paths.latest(pipeline_slug), text)
+        atomic_write_text(self.paths.last_compile, text)
+
+
+def _reverse_lines(handle: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """Yield `(offset, line)` from the last line to the first, reading 64 KiB blocks."""
+    position = handle.seek(0, os.SEEK_END)
+    head = b""
+    while position > 0:
+        size = min(_BLOCK_SIZE, position)
+        position -= size
+        handle.seek(position)
+        buffer = handle.read(size) + head
+        lines = buffer.split(b"\n")
+        head = lines[0]  # may continue in the previous block
+        line_end = position + len(buffer)
+        for line in reversed(lines[1:]):
+            line_start = line_end - len(line)
+            yield line_start, line
+            line_end = line_start - 1
+    if head:
+        yield 0, head
+
+
+def _line_number(handle: BinaryIO, offset: int) -> int:
+    # Only paid when a damaged line is found: count the newlines before it.
+    handle.seek(0)
+    count = 0
+    remaining = offset
+    while remaining > 0:
+        chunk = handle.read(min(_BLOCK_SIZE, remaining))
+        if not chunk:
+            break
+        count += chunk.count(b"\n")
+        remaining -= len(chunk)
+    return count + 1
+
+
+class AmbiguousRunId(NotFound):
+    """A run id prefix matches more than one run; `candidates` holds them, newest first."""
+
+    def __init__(self, prefix: str, candidates: list[RunRecord]) -> None:
+        shown = ", ".join(c.run_id for c in candidates[:_MAX_LISTED])
+        more = len(candidates) - _MAX_LISTED
+        if more > 0:
+            shown += f" and {more} more"
+        super().__init__(
+            f"run id '{prefix}' matches {len(candidates)} runs: {shown}",
+            hint="type more of the run id",
+        )
+        self.candidates = candidates
+
+
+class RunIndexReader:
+    """Reads the index newest first, folding later updates into their runs.
+
+    A run appears once, at the place of its newest base record (one without
+    `kind: update`); that record and the updates after it are folded, newest key wins.
+    Records older than the newest base record of their run are superseded by it, and an
+    update whose run has no base record is dropped. Damaged lines are skipped and
+    described in `warnings`, which each query resets.
+    """
+
+    def __init__(self, index_dir: Path, base_path: Path) -> None:
+        self.paths = IndexPaths(Path(index_dir))
+        self.base_path = Path(base_path)
+        self.warnings: list[str] = []
+
+    def query(
+        self,
+        *,
+        pipeline: str | None = None,
+        profile: str | None = None,
+        status: str | None = None,
+        tag: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[RunRecord]:
+        """Runs matching every given filter, newest first, at most `limit` of them."""
+        self.warnings = []
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=timezone.utc)
+        found: list[RunRecord] = []
+        if limit is not None and limit <= 0:
+            return found
+        source = self.paths.runs
+        if pipeline is not None and _is_safe_segment(pipeline):
+            by_pipeline = self.paths.by_pipeline(pipeline)
+            if by_pipeline.exists():
+                source = by_pipeline
+        for record in self._runs(source):
+            if (
+                (pipeline is not None and record.pipeline_slug != pipeline)
+                or (profile is not None and record.profile != profile)
+                or (status is not None and record.status != status)
+                or (tag is not None and tag not in record.tags)
+                or (since is not None and not _started_since(record, since))
+            ):
+                continue
+            found.append(self._portable_record(record))
+            if limit is not None and len(found) >= limit:
+                break
+        return found
+
+    def get(self, run_id_or_prefix: str) -> RunRecord:
+        """The run with this id (any case), else the only run whose id starts with it."""
+        self.warnings = []
+        wanted = run_id_or_prefix.strip().lower()
+        if not wanted:
+            raise UsageError("a run id is needed", hint="osiris runs list shows run ids")
+        candidates: list[RunRecord] = []
+        for record in self._runs(self.paths.runs):
+            run_id = record.run_id.lower()
+            if run_id == wanted:
+                return self._portable_record(record)
+            if run_id.startswith(wanted):
+                candidates.append(record)
+        if not candidates:
+            raise NotFound(
+                f"no run '{run_id_or_prefix}' in the index", hint="osiris runs list shows run ids"
+            )
+        if len(candidates) > 1:
+            raise AmbiguousRunId(run_id_or_prefix, candidates)
+        return self._portable_record(candidates[0])
+
+    def resolve_path(self, rel_or_abs: str | None) -> Path | None:
+        """The absolute path a record's path names in this project (None if it has none)."""
+        portable = self._portable_path(rel_or_abs, CONTRACT_DIRS)
+        if portable is None:
+            return None
+        if _is_absolute(portable):
+            return Path(portable)
+        if ".." in PurePosixPath(portable).parts:
+            return None  # a record must not point outside the project
+        return self._existing(portable) or self.base_path / portable
+
+    def _existing(self, rel_path: str) -> Path | None:
+        path = self.base_path / rel_path
+        if path.exists():
+            return path
+        if not path.parent.is_dir():
+            return None
+        # Other versions wrote upper-case run ids into the index but lower-case folders.
+        wanted = path.name.lower()
+        return next((p for p in path.parent.iterdir() if p.name.lower() == wanted), None)
+
+    def _runs(self, path: Path) -> Iterator[RunRecord]:
+        if not path.exists():
+            return
+        with open(path, "rb") as handle:
+            pending: dict[str, dict[str, Any]] = {}
+            done: set[str] = set()
+            for offset, line in _reverse_lines(handle):
+                if not line.strip():
+                    continue
+                data = _parse_line(line)
+                if data is None:
+                    where = path.relative_to(self.paths.index_dir).as_posix()
+                    number = _line_number(handle, offset)
+                    self.warnings.append(f"{where}: skipped a damaged line {number}")
+                    continue
+                run_id = data["run_id"]
+                if run_id in done:
+                    continue
+                is_update = data.get("kind") == UPDATE_KIND
+                merged = pending.setdefault(run_id, {})
+                for key, value in data.items():
+                    if not (is_update and key in _UPDATE_ENVELOPE):
+                        merged.setdefault(key, value)
+                if not is_update:
+                    del pending[run_id]
+                    done.add(run_id)
+                    yield RunRecord.from_dict(merged)
+
+    def _portable_record(self, record: RunRecord) -> RunRecord:
+        changes = {}
+        for name, anchor in _PATH_FIELDS.items():
+            value = getattr(record, name)
+            portable = self._portable_path(value, (anchor,))
+            if portable != value:
+                changes[name] = portable
+        return replace(record, **changes) if changes else record
+
+    def _portable_path(self, value: str | None, anchors: tuple[str, ...]) -> str | None:
+        """A path relative to base_path (posix) where possible; absolute only if it exists."""
+        if not value:
+            return None
+        if not _is_absolute(value):
+            return value.replace("\\", "/")
+        absolute = Path(value)
+        if value.startswith("/") and absolute.exists():
+            try:
+                return absolute.relative_to(self.base_path).as_posix()
+            except ValueError:
+                return value
+        # Written on another machine or before the project moved: keep the part from the
+        # contract folder on (contract.md §6), preferring a reading that exists here.
+        parts = re.split(r"[\\/]+", value)
+        readings = ["/".join(parts[i:]) for i, part in enumerate(parts) if part in anchors]
+        if not readings:
+            return value
+        return next((r for r in readings if self._existing(r)), readings[0])
+
+
+def _is_absolute(value: str) -> bool:
+    return value.startswith(("/", "\\")) or bool(_WINDOWS_ABSOLUTE.match(value))
+
+
+def _parse_line(line: bytes) -> dict[str, Any] | None:
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("run_id"), str):
+        return None
+    return data if data["run_id"] else None
+
+
+def _started_since(record: RunRecord, since: datetime) -> bool:
+    if not record.started_at:
+        return False
+    try:
+        return parse_iso(record.started_at) >= since
+    except ValueError:
+        return False

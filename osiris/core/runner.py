@@ -1,0 +1,283 @@
+"""The local runner: executes a compiled build and records the run (contract.md §6).
+
+For every run, failed or not: a run directory with its logs, an AIOP pack and an index
+record. DuckDB is imported only here and in the drivers, never at CLI start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from osiris.core import aiop
+from osiris.core.compiler import LoadedBuild
+from osiris.core.fs_paths import FilesystemContract, RunNaming, current_user, safe_token
+from osiris.core.gitinfo import git_info
+from osiris.core.registry import driver_for
+from osiris.core.run_ids import CounterStore, RunIdGenerator
+from osiris.core.run_index import RunIndexWriter, RunRecord, utc_now_iso
+from osiris.core.run_log import RunLog, WriteObserver, open_run_log
+from osiris.core.secrets import mask, resolve_env_refs
+from osiris.drivers.base import StepContext, table_name
+from osiris.errors import UsageError
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything a run needs besides the build itself."""
+
+    contract: FilesystemContract
+    run_id_format: list[str]
+    tags: tuple[str, ...] = ()
+    verbose: bool = False
+    fs_mode: str = "contract"
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    observers: tuple[WriteObserver, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished run produced, for the CLI to render."""
+
+    record: RunRecord
+    run_dir: Path
+    aiop_dir: Path
+    manifest_path: Path
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.record.status == "success"
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """The names and paths a run will use, resolved before anything is written."""
+
+    run_id: str
+    naming: RunNaming
+    started_at: datetime
+    run_dir: Path
+    aiop_dir: Path
+    git_commit: str = ""
+
+
+def plan_run(build: LoadedBuild, request: RunRequest, *, dry_run: bool = False) -> RunPlan:
+    """Resolve run id and paths. A dry run peeks at the counter instead of taking a value."""
+    contract = request.contract
+    started_at = datetime.now(timezone.utc)
+    counters = CounterStore(contract.counters_db)
+    if dry_run:
+        run_id = _preview_run_id(build.pipeline_slug, request.run_id_format, counters, started_at)
+    else:
+        generator = RunIdGenerator(request.run_id_format, counters)
+        run_id = generator.generate(build.pipeline_slug, started_at)
+    git = git_info(contract.base_path)
+    naming = RunNaming(
+        pipeline_slug=build.pipeline_slug,
+        profile=build.profile,
+        manifest_hash=build.manifest_hash,
+        manifest_short=contract.manifest_short(build.manifest_hash),
+        run_id=safe_token(run_id),
+        run_ts=contract.run_ts(started_at),
+        tags=tuple(sorted(safe_token(t) for t in request.tags if safe_token(t))),
+        branch=safe_token(git.branch),
+        user=current_user(),
+    )
+    return RunPlan(
+        run_id=naming.run_id,
+        naming=naming,
+        started_at=started_at,
+        run_dir=contract.run_dir(naming),
+        aiop_dir=contract.aiop_run_dir(naming),
+        git_commit=git.commit,
+    )
+
+
+def _preview_run_id(
+    slug: str, formats: list[str], counters: CounterStore, started_at: datetime
+) -> str:
+    # A dry run must write nothing, so the counter is read, not incremented.
+    parts = []
+    for token in formats:
+        if token == "incremental":
+            parts.append(f"run-{counters.peek(slug) + 1:06d}")
+        else:
+            parts.append(RunIdGenerator([token], None).generate(slug, started_at))
+    return "_".join(parts)
+
+
+def execute(build: LoadedBuild, request: RunRequest, plan: RunPlan) -> RunResult:
+    """Run every step in order and write run logs, AIOP pack and index record."""
+    contract = request.contract
+    clock = time.monotonic()
+    error: str | None = None
+    with open_run_log(
+        plan.run_dir,
+        session=plan.run_id,
+        verbose=request.verbose,
+        observers=list(request.observers),
+    ) as run_log:
+        run_log.write_file("manifest.yaml", (build.build_dir / "manifest.yaml").read_bytes())
+        run_log.event(
+            "run_start",
+            run_id=plan.run_id,
+            pipeline_id=build.manifest["pipeline"]["id"],
+            pipeline_slug=build.pipeline_slug,
+            profile=build.profile,
+            manifest_hash=build.manifest_hash,
+            manifest_short=plan.naming.manifest_short,
+            manifest_path=contract.relative(build.build_dir / "manifest.yaml"),
+            fs_mode=request.fs_mode,
+            tags=list(plan.naming.tags),
+        )
+        run_log.log(f"run {plan.run_id} of {build.pipeline_slug} started ({request.fs_mode} mode)")
+        interrupted: BaseException | None = None
+        try:
+            error = _run_steps(build, request, run_log)
+        except KeyboardInterrupt as exc:
+            interrupted, error = exc, "interrupted by the user"
+        status = "success" if error is None else "failed"
+        duration_ms = int((time.monotonic() - clock) * 1000)
+        steps_done = sum(1 for e in run_log.events if e["event"] == "step_complete")
+        run_log.write_json(
+            "status.json",
+            {
+                "run_id": plan.run_id,
+                "status": status,
+                "ok": status == "success",
+                "exit_code": 0 if status == "success" else 1,
+                "steps_completed": steps_done,
+                "steps_total": len(build.order),
+                "reason": error,
+            },
+        )
+        run_log.log(f"run {plan.run_id} finished: {status} in {duration_ms} ms")
+        run_log.event("run_end", status=status, duration_ms=duration_ms)
+        pack = aiop.build_pack(run_log.events, run_log.metrics)
+    aiop.write_pack(plan.aiop_dir, pack)
+    record = _index_record(build, request, plan, pack, status, duration_ms)
+    RunIndexWriter(contract.index_dir).append(record)
+    if interrupted is not None:
+        raise interrupted
+    return RunResult(
+        record=record,
+        run_dir=plan.run_dir,
+        aiop_dir=plan.aiop_dir,
+        manifest_path=build.build_dir / "manifest.yaml",
+        error=error,
+    )
+
+
+def _run_steps(build: LoadedBuild, request: RunRequest, run_log: RunLog) -> str | None:
+    import duckdb  # heavy: imported only when a run really executes
+
+    failure: str | None = None
+    connection = duckdb.connect(":memory:")
+    try:
+        for step in build.order:
+            step_id = step["id"]
+            cfg = build.cfgs[step_id]
+            if failure is not None:
+                run_log.event("step_skipped", step_id=step_id, reason="an earlier step failed")
+                continue
+            failure = _run_step(step, cfg, connection, request, run_log)
+    finally:
+        connection.close()
+    return failure
+
+
+def _run_step(
+    step: dict[str, Any],
+    cfg: dict[str, Any],
+    connection: Any,
+    request: RunRequest,
+    run_log: RunLog,
+) -> str | None:
+    step_id = step["id"]
+    run_log.event("step_start", step_id=step_id, component=cfg["component"], mode=cfg["mode"])
+    run_log.debug(f"step {step_id} config: {mask(cfg['config'])}")
+    started = time.monotonic()
+    try:
+        config = resolve_env_refs(cfg["config"], request.env)
+        context = StepContext(
+            step_id=step_id,
+            config=config,
+            connection=connection,
+            inputs={need: table_name(need) for need in step.get("needs", [])},
+            base_path=request.contract.base_path,
+            artifacts_dir=run_log.artifacts_dir(step_id),
+            log=run_log.log,
+        )
+        result = driver_for(cfg["component"]).run(context)
+    except Exception as exc:
+        message = str(mask(f"{type(exc).__name__}: {exc}"))
+        run_log.event("step_error", step_id=step_id, error=message)
+        run_log.log(f"step {step_id} failed: {message}", level="ERROR")
+        return f"step {step_id} failed: {message}"
+    duration_ms = int((time.monotonic() - started) * 1000)
+    run_log.report_artifacts(step_id)
+    run_log.metric("rows_read", result.rows_in, step_id=step_id, unit="rows")
+    run_log.metric("rows_written", result.rows_out, step_id=step_id, unit="rows")
+    run_log.metric("step_duration_ms", duration_ms, step_id=step_id, unit="ms")
+    run_log.event(
+        "step_complete",
+        step_id=step_id,
+        rows_in=result.rows_in,
+        rows_out=result.rows_out,
+        duration_ms=duration_ms,
+    )
+    run_log.log(f"step {step_id} done: {result.rows_in} rows in, {result.rows_out} rows out")
+    return None
+
+
+def _index_record(
+    build: LoadedBuild,
+    request: RunRequest,
+    plan: RunPlan,
+    pack: aiop.AiopPack,
+    status: str,
+    duration_ms: int,
+) -> RunRecord:
+    contract = request.contract
+    return RunRecord(
+        run_id=plan.run_id,
+        pipeline_slug=build.pipeline_slug,
+        profile=build.profile,
+        manifest_hash=build.manifest_hash,
+        manifest_short=plan.naming.manifest_short,
+        run_ts=plan.naming.run_ts,
+        started_at=utc_now_iso(plan.started_at),
+        finished_at=utc_now_iso(),
+        status=status,
+        duration_ms=duration_ms,
+        rows_in=pack.summary["rows_in"],
+        rows_out=pack.summary["rows_out"],
+        run_logs_path=contract.relative(plan.run_dir),
+        aiop_path=contract.relative(plan.aiop_dir),
+        build_manifest_path=contract.relative(build.build_dir / "manifest.yaml"),
+        tags=plan.naming.tags,
+        branch=plan.naming.branch,
+        user=plan.naming.user,
+        git_commit=plan.git_commit,
+        fs_mode=request.fs_mode,
+    )
+
+
+def copy_run_logs(result: RunResult, out_dir: Path) -> Path:
+    """Copy a finished run's log folder into `out_dir` (`--out`); never over an existing one."""
+    destination = Path(out_dir) / result.run_dir.name
+    if destination.exists():
+        raise UsageError(
+            "the destination already exists and is never overwritten",
+            path=destination,
+            hint="choose another --out folder",
+        )
+    shutil.copytree(result.run_dir, destination, symlinks=True)
+    return destination
