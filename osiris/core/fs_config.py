@@ -7,13 +7,14 @@ Each resolved key remembers where its value came from, for `osiris config show`.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from osiris.errors import ConfigError, ProjectNotFound
 
@@ -22,6 +23,22 @@ DEFAULT_PROFILES = ["dev", "staging", "prod", "ml", "finance", "incident_debug"]
 RUN_ID_TOKENS = ("incremental", "ulid", "iso_ulid", "uuidv4", "snowflake")
 FS_MODES = ("legacy", "dual", "contract")
 TS_FORMATS = ("iso_basic_z", "epoch_ms", "none")
+TOKENS = (
+    "pipeline_slug",
+    "profile",
+    "manifest_hash",
+    "manifest_short",
+    "run_id",
+    "run_ts",
+    "status",
+    "branch",
+    "user",
+    "tags",
+)
+TOKEN_RE = re.compile(r"\{([a-z_]+)\}")
+# A profile becomes a folder name and an index value, which must be the same string
+# (contract.md §3), so only names that path-safety would leave unchanged are accepted.
+_PROFILE_NAME = re.compile(r"[A-Za-z0-9]+(?:[_-][A-Za-z0-9]+)*")
 
 # Environment variable -> dotted key it overrides (contract.md §2).
 ENV_OVERRIDES: dict[str, str] = {
@@ -42,23 +59,32 @@ class _Section(BaseModel):
 class ProfilesConfig(_Section):
     enabled: bool = True
     values: list[str] = Field(default_factory=lambda: list(DEFAULT_PROFILES))
-    default: str = "dev"
+    # Validated even when omitted, so a file that narrows `values` cannot leave it dangling.
+    default: str = Field(default="dev", validate_default=True)
 
     @field_validator("values")
     @classmethod
-    def _values_not_empty(cls, values: list[str]) -> list[str]:
+    def _values_are_folder_names(cls, values: list[str]) -> list[str]:
         if not values:
             raise ValueError("must list at least one profile")
+        for value in values:
+            if not _PROFILE_NAME.fullmatch(value):
+                raise ValueError(
+                    f"profile '{value}' is not a folder name: use letters and digits, "
+                    "joined by single '-' or '_'"
+                )
         return values
 
-    @model_validator(mode="after")
-    def _default_in_values(self) -> ProfilesConfig:
-        if self.enabled and self.default not in self.values:
+    @field_validator("default")
+    @classmethod
+    def _default_in_values(cls, value: str, info: ValidationInfo) -> str:
+        values = info.data.get("values")
+        if info.data.get("enabled") and values is not None and value not in values:
             raise ValueError(
-                f"Unknown profile '{self.default}'. Allowed profiles: {', '.join(self.values)} "
-                "(filesystem.profiles.values)"
+                f"Unknown profile '{value}'. Allowed profiles: {', '.join(values)} "
+                "(filesystem.profiles.values)."
             )
-        return self
+        return value
 
 
 class NamingConfig(_Section):
@@ -70,9 +96,14 @@ class NamingConfig(_Section):
 
     @field_validator("manifest_dir", "run_dir", "aiop_run_dir")
     @classmethod
-    def _template_not_empty(cls, value: str) -> str:
+    def _template_known_tokens(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be empty")
+        for token in TOKEN_RE.findall(value):
+            if token not in TOKENS:
+                raise ValueError(
+                    f"unknown token {{{token}}}; tokens: {' '.join('{' + t + '}' for t in TOKENS)}"
+                )
         return value
 
     @field_validator("run_ts_format")
@@ -125,8 +156,9 @@ class FilesystemConfig(_Section):
         "index_dir",
     )
     @classmethod
-    def _dir_not_empty(cls, value: str) -> str:
-        if not value.strip() or value.strip() in {".", "./"}:
+    def _dir_inside_project(cls, value: str) -> str:
+        relative = os.path.normpath(value.strip()) if value.strip() else "."
+        if relative in {".", ".."} or relative.startswith("../"):
             raise ValueError("must name a folder inside the project")
         return value
 
@@ -177,6 +209,11 @@ class ResolvedConfig:
     base_path: Path
     config_file: Path | None
     origins: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def project_dir(self) -> Path:
+        """The folder holding osiris.yaml (the base path when there is no file)."""
+        return self.config_file.parent if self.config_file else self.base_path
 
     def origin(self, dotted_key: str) -> str:
         return self.origins.get(dotted_key, "default")
@@ -263,7 +300,7 @@ def _error_key(exc: ValidationError) -> tuple[str, str, Any]:
 
 
 def _origin_of(key: str, origins: dict[str, str]) -> str | None:
-    # A model-level error (e.g. profiles.default vs values) names the section, not the leaf.
+    # An error on a whole section names no leaf: report the origin of its last leaf.
     if key in origins:
         return origins[key]
     matches = [origins[k] for k in origins if k.startswith(key + ".")]
@@ -277,11 +314,15 @@ def build_config(
     env: Mapping[str, str],
     flags: Mapping[str, Any] | None = None,
 ) -> tuple[OsirisConfig, dict[str, str]]:
-    """Merge file, environment and flags over the defaults and validate the result."""
-    merged: dict[str, Any] = _deep_copy(file_data)
-    origins = {key: "file" for key in _flatten_dict(file_data)}
+    """Merge file, environment and flags over the defaults and validate the result.
+
+    A key written without a value (`key:` is YAML null) counts as not set, and so does an
+    empty environment variable.
+    """
+    merged = _without_nulls(file_data)
+    origins = {key: "file" for key in _flatten_dict(merged)}
     for var, dotted in ENV_OVERRIDES.items():
-        if var == "OSIRIS_BASE_PATH" and "OSIRIS_FILESYSTEM_BASE" in env:
+        if var == "OSIRIS_BASE_PATH" and env.get("OSIRIS_FILESYSTEM_BASE", "") != "":
             continue  # the primary name wins over its alias
         if env.get(var, "") != "":
             _set_dotted(merged, dotted, env[var])
@@ -295,12 +336,13 @@ def build_config(
     except ValidationError as exc:
         key, message, value = _error_key(exc)
         origin = _origin_of(key, origins) or "file"
-        where = (
-            origin.removeprefix("env ")
-            if origin.startswith("env ")
-            else str(config_file or CONFIG_FILENAME)
-        )
-        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        if origin.startswith("env "):
+            where = origin.removeprefix("env ")
+        elif origin == "flag":
+            where = "command line"
+        else:
+            where = str(config_file or CONFIG_FILENAME)
+        shown = "" if isinstance(value, dict) or f"'{value}'" in message else f" (got {value!r})"
         raise ConfigError(
             f"{message}{shown}",
             path=where,
@@ -310,8 +352,12 @@ def build_config(
     return config, origins
 
 
-def _deep_copy(data: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+def _without_nulls(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        k: _without_nulls(v) if isinstance(v, Mapping) else v
+        for k, v in data.items()
+        if v is not None
+    }
 
 
 def resolve_base_path(config: OsirisConfig, project_dir: Path) -> Path:

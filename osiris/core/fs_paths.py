@@ -13,22 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
-from osiris.core.fs_config import OsirisConfig, ResolvedConfig
+from osiris.core.fs_config import TOKEN_RE, TOKENS, OsirisConfig, ResolvedConfig
 from osiris.errors import ConfigError, UsageError
 
-TOKENS = (
-    "pipeline_slug",
-    "profile",
-    "manifest_hash",
-    "manifest_short",
-    "run_id",
-    "run_ts",
-    "status",
-    "branch",
-    "user",
-    "tags",
-)
-_TOKEN_RE = re.compile(r"\{([a-z_]+)\}")
 _UNSAFE_VALUE = re.compile(r"[^A-Za-z0-9._+-]")
 _UNSAFE_SLUG = re.compile(r"[^a-z0-9_-]")
 # contract.md §3: doubled separators collapse to their first character.
@@ -76,7 +63,7 @@ def format_run_ts(started_at: datetime, fmt: str) -> str:
 
 def render(template: str, values: Mapping[str, object]) -> str:
     """Render a naming template into a relative POSIX path that cannot leave its root."""
-    unknown = sorted({t for t in _TOKEN_RE.findall(template) if t not in TOKENS})
+    unknown = sorted({t for t in TOKEN_RE.findall(template) if t not in TOKENS})
     if unknown:
         raise ConfigError(
             f"unknown token {{{unknown[0]}}} in naming template '{template}'",
@@ -93,7 +80,7 @@ def render(template: str, values: Mapping[str, object]) -> str:
             return "+".join(sorted(safe_token(t) for t in raw if safe_token(t)))  # type: ignore[union-attr]
         return safe_token(raw)
 
-    rendered = _TOKEN_RE.sub(substitute, template.replace("\\", "/"))
+    rendered = TOKEN_RE.sub(substitute, template.replace("\\", "/"))
     segments = [_collapse(seg).strip("-_") for seg in rendered.split("/")]
     segments = [seg for seg in segments if seg]
     if not segments or any(seg in {".", ".."} for seg in segments):
