@@ -76,11 +76,10 @@ def run(
         run_id_format=list(resolved.config.ids.run_id_format),
         tags=parse_tags(tags),
         verbose=verbose,
-        fs_mode=resolved.config.compat.mode,
     )
     plan = runner.plan_run(target.build, request, dry_run=dry_run)
     if dry_run:
-        _render_dry_run(contract, target, plan, as_json)
+        _render_dry_run(contract, target, plan, request.sink.fs_mode, as_json)
         return
     result = runner.execute(target.build, request, plan)
     copied = runner.copy_run_logs(result, out) if out else None
@@ -90,7 +89,7 @@ def run(
 
 
 def _render_dry_run(
-    contract: FilesystemContract, target: RunTarget, plan: RunPlan, as_json: bool
+    contract: FilesystemContract, target: RunTarget, plan: RunPlan, fs_mode: str, as_json: bool
 ) -> None:
     data = {
         "dry_run": True,
@@ -102,7 +101,7 @@ def _render_dry_run(
         "run_logs_path": contract.relative(plan.run_dir),
         "aiop_path": contract.relative(plan.aiop_dir),
         "steps": [step["id"] for step in target.build.order],
-        "fs_mode": contract.config.compat.mode,
+        "fs_mode": fs_mode,
     }
     if as_json:
         emit_json(data)

@@ -20,9 +20,16 @@ from osiris.errors import OsirisError
 
 
 class WriteObserver(Protocol):
-    """Told about each file a run writes, after it is on disk."""
+    """Told about each file a run writes, after it is on disk.
+
+    An observer must never raise into the run: it queues what it has to report (e.g. a
+    failed mirror) and `drain_reports` hands that over as `{"event": name, **fields}`
+    (recorded in events.jsonl) or `{"debug": message}` (recorded in debug.log).
+    """
 
     def file_written(self, rel: str, path: Path) -> None: ...
+
+    def drain_reports(self) -> list[dict[str, Any]]: ...
 
     def closed(self) -> None: ...
 
@@ -44,6 +51,7 @@ class RunLog:
         self.observers: list[WriteObserver] = list(observers or [])
         self.events: list[dict[str, Any]] = []
         self.metrics: list[dict[str, Any]] = []
+        self._reporting = False
 
     def create(self) -> None:
         """Create the run directory with its final name; an existing one is never reused."""
@@ -68,9 +76,21 @@ class RunLog:
     def _notify(self, rel: str, path: Path) -> None:
         for observer in self.observers:
             observer.file_written(rel, path)
+        if self._reporting:
+            return  # reports written now are drained on the next write, so this cannot loop
+        self._reporting = True
+        try:
+            for observer in self.observers:
+                for report in observer.drain_reports():
+                    if "debug" in report:
+                        self.debug(str(report["debug"]), always=True)
+                    else:
+                        self.event(**report)
+        finally:
+            self._reporting = False
 
-    def event(self, name: str, **fields: Any) -> dict[str, Any]:
-        record = {"ts": utc_now_iso(), "session": self.session, "event": name, **fields}
+    def event(self, event: str, **fields: Any) -> dict[str, Any]:
+        record = {"ts": utc_now_iso(), "session": self.session, "event": event, **fields}
         self.events.append(record)
         self._append("events.jsonl", canonical_json(record) + "\n")
         return record
@@ -89,8 +109,9 @@ class RunLog:
         if self.verbose:
             self._append("debug.log", line)
 
-    def debug(self, message: str) -> None:
-        if self.verbose:
+    def debug(self, message: str, *, always: bool = False) -> None:
+        """A line in `debug.log`: only when verbose, unless the compat layer must say it."""
+        if self.verbose or always:
             self._append("debug.log", f"{utc_now_iso()} DEBUG {message}\n")
 
     def write_file(self, rel: str, data: bytes) -> Path:

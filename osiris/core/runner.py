@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from osiris.core import aiop
 from osiris.core.compiler import LoadedBuild
@@ -36,9 +36,12 @@ class RunRequest:
     run_id_format: list[str]
     tags: tuple[str, ...] = ()
     verbose: bool = False
-    fs_mode: str = "contract"
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    observers: tuple[WriteObserver, ...] = ()
+    outputs: RunOutputs | None = None  # None: the contract layout (ContractOutputs)
+
+    @property
+    def sink(self) -> RunOutputs:
+        return self.outputs or ContractOutputs(self.contract, self.run_id_format)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class RunResult:
     aiop_dir: Path
     manifest_path: Path
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -66,18 +70,67 @@ class RunPlan:
     run_dir: Path
     aiop_dir: Path
     git_commit: str = ""
+    mirror_dir: Path | None = None  # dual mode: the legacy copy of the run folder
+
+
+class RunOutputs(Protocol):
+    """Where a run goes: the contract layout here; legacy and dual in `osiris/compat/`.
+
+    `place` may rename the run (legacy sessions are named `run_<epoch_ms>`), `observers`
+    are told about every file the run writes, and `finish` stores the AIOP pack and the
+    index record once `run_end` is written; it returns warnings instead of failing the run.
+    """
+
+    fs_mode: str
+
+    def new_run_id(self, slug: str, started_at: datetime, *, dry_run: bool) -> str: ...
+
+    def place(self, plan: RunPlan) -> RunPlan: ...
+
+    def observers(self, plan: RunPlan) -> list[WriteObserver]: ...
+
+    def finish(self, plan: RunPlan, pack: aiop.AiopPack, record: RunRecord) -> list[str]: ...
+
+
+class ContractOutputs:
+    """The contract layout: AIOP pack under `aiop/`, record in `.osiris/index/`."""
+
+    fs_mode = "contract"
+
+    def __init__(self, contract: FilesystemContract, run_id_format: list[str]) -> None:
+        self.contract = contract
+        self.run_id_format = run_id_format
+
+    def new_run_id(self, slug: str, started_at: datetime, *, dry_run: bool) -> str:
+        """A new run id; a dry run only reads the counter, so it writes nothing."""
+        counters = CounterStore(self.contract.counters_db)
+        if not dry_run:
+            return RunIdGenerator(self.run_id_format, counters).generate(slug, started_at)
+        parts = []
+        for token in self.run_id_format:
+            if token == "incremental":
+                parts.append(f"run-{counters.peek(slug) + 1:06d}")
+            else:
+                parts.append(RunIdGenerator([token], None).generate(slug, started_at))
+        return "_".join(parts)
+
+    def place(self, plan: RunPlan) -> RunPlan:
+        return plan
+
+    def observers(self, plan: RunPlan) -> list[WriteObserver]:
+        return []
+
+    def finish(self, plan: RunPlan, pack: aiop.AiopPack, record: RunRecord) -> list[str]:
+        aiop.write_pack(plan.aiop_dir, pack)
+        RunIndexWriter(self.contract.index_dir).append(record)
+        return []
 
 
 def plan_run(build: LoadedBuild, request: RunRequest, *, dry_run: bool = False) -> RunPlan:
-    """Resolve run id and paths. A dry run peeks at the counter instead of taking a value."""
+    """Resolve run id and paths; with `dry_run` nothing is written, not even the counter."""
     contract = request.contract
     started_at = datetime.now(timezone.utc)
-    counters = CounterStore(contract.counters_db)
-    if dry_run:
-        run_id = _preview_run_id(build.pipeline_slug, request.run_id_format, counters, started_at)
-    else:
-        generator = RunIdGenerator(request.run_id_format, counters)
-        run_id = generator.generate(build.pipeline_slug, started_at)
+    run_id = request.sink.new_run_id(build.pipeline_slug, started_at, dry_run=dry_run)
     git = git_info(contract.base_path)
     naming = RunNaming(
         pipeline_slug=build.pipeline_slug,
@@ -90,7 +143,7 @@ def plan_run(build: LoadedBuild, request: RunRequest, *, dry_run: bool = False) 
         branch=safe_token(git.branch),
         user=current_user(),
     )
-    return RunPlan(
+    plan = RunPlan(
         run_id=naming.run_id,
         naming=naming,
         started_at=started_at,
@@ -98,31 +151,20 @@ def plan_run(build: LoadedBuild, request: RunRequest, *, dry_run: bool = False) 
         aiop_dir=contract.aiop_run_dir(naming),
         git_commit=git.commit,
     )
-
-
-def _preview_run_id(
-    slug: str, formats: list[str], counters: CounterStore, started_at: datetime
-) -> str:
-    # A dry run must write nothing, so the counter is read, not incremented.
-    parts = []
-    for token in formats:
-        if token == "incremental":
-            parts.append(f"run-{counters.peek(slug) + 1:06d}")
-        else:
-            parts.append(RunIdGenerator([token], None).generate(slug, started_at))
-    return "_".join(parts)
+    return request.sink.place(plan)
 
 
 def execute(build: LoadedBuild, request: RunRequest, plan: RunPlan) -> RunResult:
     """Run every step in order and write run logs, AIOP pack and index record."""
     contract = request.contract
+    sink = request.sink
     clock = time.monotonic()
     error: str | None = None
     with open_run_log(
         plan.run_dir,
         session=plan.run_id,
         verbose=request.verbose,
-        observers=list(request.observers),
+        observers=sink.observers(plan),
     ) as run_log:
         run_log.write_file("manifest.yaml", (build.build_dir / "manifest.yaml").read_bytes())
         run_log.event(
@@ -134,10 +176,10 @@ def execute(build: LoadedBuild, request: RunRequest, plan: RunPlan) -> RunResult
             manifest_hash=build.manifest_hash,
             manifest_short=plan.naming.manifest_short,
             manifest_path=contract.relative(build.build_dir / "manifest.yaml"),
-            fs_mode=request.fs_mode,
+            fs_mode=sink.fs_mode,
             tags=list(plan.naming.tags),
         )
-        run_log.log(f"run {plan.run_id} of {build.pipeline_slug} started ({request.fs_mode} mode)")
+        run_log.log(f"run {plan.run_id} of {build.pipeline_slug} started ({sink.fs_mode} mode)")
         interrupted: BaseException | None = None
         try:
             error = _run_steps(build, request, run_log)
@@ -146,6 +188,7 @@ def execute(build: LoadedBuild, request: RunRequest, plan: RunPlan) -> RunResult
         status = "success" if error is None else "failed"
         duration_ms = int((time.monotonic() - clock) * 1000)
         steps_done = sum(1 for e in run_log.events if e["event"] == "step_complete")
+        # Legacy readers take status from these keys (legacy-layout.md §2), so one file serves both.
         run_log.write_json(
             "status.json",
             {
@@ -156,14 +199,19 @@ def execute(build: LoadedBuild, request: RunRequest, plan: RunPlan) -> RunResult
                 "steps_completed": steps_done,
                 "steps_total": len(build.order),
                 "reason": error,
+                "session_path": contract.relative(plan.run_dir),
+                "events_jsonl_exists": True,
             },
         )
         run_log.log(f"run {plan.run_id} finished: {status} in {duration_ms} ms")
+        if error is None:
+            run_log.event("run_complete")
+        else:
+            run_log.event("run_error", error=error)
         run_log.event("run_end", status=status, duration_ms=duration_ms)
         pack = aiop.build_pack(run_log.events, run_log.metrics)
-    aiop.write_pack(plan.aiop_dir, pack)
     record = _index_record(build, request, plan, pack, status, duration_ms)
-    RunIndexWriter(contract.index_dir).append(record)
+    warnings = sink.finish(plan, pack, record)
     if interrupted is not None:
         raise interrupted
     return RunResult(
@@ -172,6 +220,7 @@ def execute(build: LoadedBuild, request: RunRequest, plan: RunPlan) -> RunResult
         aiop_dir=plan.aiop_dir,
         manifest_path=build.build_dir / "manifest.yaml",
         error=error,
+        warnings=warnings,
     )
 
 
@@ -266,7 +315,7 @@ def _index_record(
         branch=plan.naming.branch,
         user=plan.naming.user,
         git_commit=plan.git_commit,
-        fs_mode=request.fs_mode,
+        fs_mode=request.sink.fs_mode,
     )
 
 
