@@ -7,8 +7,6 @@ from pathlib import Path
 import click
 
 from osiris.cli.common import emit_json, json_option, load_project
-from osiris.core.compiler import compile_pipeline, export_build, find_oml
-from osiris.core.oml import parse_param_args
 
 
 @click.command("compile")
@@ -38,6 +36,10 @@ def compile_command(
     as_json: bool,
 ) -> None:
     """Compile an OML pipeline into build/pipelines/[<profile>/]<slug>/<short>-<hash>/."""
+    # Imported here so `osiris compile --help` stays light (no compiler, no drivers).
+    from osiris.core.compiler import compile_pipeline, export_build, find_oml
+    from osiris.core.oml import parse_param_args
+
     cli_params = parse_param_args(params)
     resolved, contract = load_project(ctx)
     result = compile_pipeline(

@@ -79,11 +79,25 @@ class CounterStore:
         return value
 
     def peek(self, pipeline_slug: str) -> int:
-        """The last value handed out for the pipeline, 0 when it has none."""
-        with closing(self._connect()) as conn:
-            row = conn.execute(
-                "SELECT last_value FROM counters WHERE pipeline_slug = ?", (pipeline_slug,)
-            ).fetchone()
+        """The last value handed out for the pipeline, 0 when it has none; writes nothing.
+
+        Used by dry runs, so it never creates the database. A read-only connection to a
+        WAL database would leave `-wal`/`-shm` files behind, so without a live WAL (no
+        writer open) the file is read as immutable.
+        """
+        if not self.db_path.is_file():
+            return 0
+        live_wal = Path(f"{self.db_path}-wal").exists()
+        uri = self.db_path.resolve().as_uri() + ("?mode=ro" if live_wal else "?mode=ro&immutable=1")
+        try:
+            with closing(sqlite3.connect(uri, uri=True, timeout=_BUSY_TIMEOUT_S)) as conn:
+                row = conn.execute(
+                    "SELECT last_value FROM counters WHERE pipeline_slug = ?", (pipeline_slug,)
+                ).fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            return 0
         return row[0] if row else 0
 
 

@@ -1,0 +1,92 @@
+"""CLI start-up stays light, and every registered command is wired to a working `--help`.
+
+`--version` and `--help` must not pay for DuckDB, the compiler, the runner or the drivers:
+each probe runs the real `main()` in a fresh interpreter and records, at exit, every module
+that was imported.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+from osiris import __version__
+from osiris.cli.main import COMMANDS, LazyGroup, cli
+from tests.helpers.demo import osiris, osiris_env
+
+PROBE = """\
+import atexit, json, sys
+
+def dump():
+    with open(sys.argv[1], "w", encoding="utf-8") as handle:
+        json.dump(sorted(sys.modules), handle)
+
+atexit.register(dump)
+from osiris.cli.main import main
+main(sys.argv[2:])
+"""
+HEAVY = ("duckdb", "osiris.core.runner", "osiris.core.compiler", "osiris.drivers")
+
+
+def imported_by(args: list[str], tmp_path: Path) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """Run `osiris ARGS` in a fresh interpreter; return the process and its imported modules."""
+    modules_file = tmp_path / "modules.json"
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(modules_file), *args],
+        cwd=tmp_path,
+        env=osiris_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return done, set(json.loads(modules_file.read_text("utf-8")))
+
+
+def heavy(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY))
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--version"], f"osiris, version {__version__}"),
+        (["--help"], "Osiris: data pipelines under the Filesystem Contract v1."),
+        (["run", "--help"], "Usage: osiris run [OPTIONS] [FILE]"),
+        (["compile", "--help"], "Usage: osiris compile [OPTIONS] FILE"),
+    ],
+    ids=["version", "help", "run-help", "compile-help"],
+)
+def test_light_commands_import_no_engine(args: list[str], expected: str, tmp_path: Path) -> None:
+    done, modules = imported_by(args, tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert expected in done.stdout
+    assert "osiris.cli.main" in modules  # the probe really ran the CLI
+    assert heavy(modules) == []
+
+
+def test_the_probe_sees_engine_imports(tmp_path: Path) -> None:
+    # `run` loads its engine before looking for the project, so the probe must report it:
+    # the empty lists above are not an artefact of the probe.
+    done, modules = imported_by(["run", "--last-compile"], tmp_path)
+    assert done.returncode == 2 and done.stderr.startswith("error: ")
+    assert {"osiris.core.runner", "osiris.core.compiler"} <= set(heavy(modules))
+
+
+def test_every_command_is_registered_and_its_help_exits_0() -> None:
+    assert isinstance(cli, LazyGroup)
+    assert {"compile", "run"} <= set(COMMANDS)
+    top = osiris("--help")
+    assert top.code == 0
+    for name, (_, _, short_help) in sorted(COMMANDS.items()):
+        command = cli.get_command(click.Context(cli), name)
+        assert isinstance(command, click.Command) and command.name == name
+        assert short_help in top.out, name
+        result = osiris(name, "--help")
+        assert result.code == 0, f"osiris {name} --help: {result.err}"
+        assert result.out.startswith(f"Usage: osiris {name} "), result.out
