@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from osiris.core.fs_config import ResolvedConfig, load_config
-from osiris.core.fs_paths import FilesystemContract
+if TYPE_CHECKING:
+    from osiris.core.fs_config import ResolvedConfig
+    from osiris.core.fs_paths import FilesystemContract
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,6 +26,10 @@ def load_project(
     ctx: click.Context, *, flags: Mapping[str, Any] | None = None
 ) -> tuple[ResolvedConfig, FilesystemContract]:
     """Resolve the project for this command: `--project`, else search upward from cwd."""
+    # Imported here: pydantic costs ~200 ms, which `<command> --help` should never pay.
+    from osiris.core.fs_config import load_config
+    from osiris.core.fs_paths import FilesystemContract
+
     app = ctx.find_root().obj
     resolved = load_config(app.project if app else None, flags=flags)
     return resolved, FilesystemContract.from_resolved(resolved)
