@@ -67,6 +67,16 @@ def _steps(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(steps.values())
 
 
+def _errors(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # `run_error` restates a failed step's error; it is kept only when no step failed
+    # (e.g. an interrupted run), so a report never shows the same failure twice.
+    found = [e for e in events if e.get("event") in ERROR_EVENTS]
+    if any(e.get("event") != "run_error" for e in found):
+        found = [e for e in found if e.get("event") != "run_error"]
+    keys = ("event", "step_id", "error", "ts")
+    return [{k: e[k] for k in keys if e.get(k) is not None} for e in found]
+
+
 def build_pack(events: list[dict[str, Any]], metrics: list[dict[str, Any]]) -> AiopPack:
     """Derive the pack of a run from its events and metrics."""
     start = _first(events, "run_start")
@@ -88,11 +98,7 @@ def build_pack(events: list[dict[str, Any]], metrics: list[dict[str, Any]]) -> A
         "tags": start.get("tags", []),
         "fs_mode": start.get("fs_mode"),
         "steps": steps,
-        "errors": [
-            {k: e.get(k) for k in ("event", "step_id", "error", "ts") if e.get(k) is not None}
-            for e in events
-            if e.get("event") in ERROR_EVENTS
-        ],
+        "errors": _errors(events),
         "counts": {"events": len(events), "metrics": len(metrics)},
     }
     return AiopPack(

@@ -93,3 +93,21 @@ def _resolve(value: Any, env: Mapping[str, str], step_id: str | None, where: str
         return env[name]
 
     return ENV_REF.sub(replace, value)
+
+
+def env_ref_values(config: Any, env: Mapping[str, str]) -> set[str]:
+    """The values `${ENV_VAR}` references in `config` resolve to (to redact them from errors)."""
+    if isinstance(config, Mapping):
+        return set().union(*(env_ref_values(v, env) for v in config.values()))
+    if isinstance(config, list):
+        return set().union(*(env_ref_values(v, env) for v in config))
+    if not isinstance(config, str):
+        return set()
+    return {env[name] for name in ENV_REF.findall(config) if env.get(name)}
+
+
+def redact(text: str, values: set[str]) -> str:
+    """`text` masked as `mask` does, with every given value replaced by `***MASKED***`."""
+    for value in sorted(values, key=len, reverse=True):
+        text = text.replace(value, MASK)
+    return _mask_text(text)

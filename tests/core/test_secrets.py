@@ -78,3 +78,14 @@ def test_a_missing_env_var_names_the_step_key_and_variable() -> None:
         "step extract: config.auth.password: environment variable DB_PASSWORD is not set "
         "(hint: export DB_PASSWORD=... before running)"
     )
+
+
+def test_env_ref_values_and_redact_hide_resolved_secrets():
+    from osiris.core.secrets import env_ref_values, redact
+
+    config = {"query": "SELECT * FROM t WHERE k = '${API_TOKEN}'", "nested": ["${USER_NAME}"]}
+    env = {"API_TOKEN": "s3cr3t-value", "USER_NAME": "alice", "OTHER": "unused"}
+    values = env_ref_values(config, env)
+    assert values == {"s3cr3t-value", "alice"}
+    text = "Binder Error: column s3cr3t-value not found (user alice)"
+    assert redact(text, values) == "Binder Error: column ***MASKED*** not found (user ***MASKED***)"

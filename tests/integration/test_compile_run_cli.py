@@ -441,3 +441,19 @@ def test_verbose_writes_debug_log_with_secrets_masked(project: Path) -> None:
         for path in (p for p in folder.rglob("*") if p.is_file()):
             text = path.read_text("utf-8")
             assert "hunter2" not in text and "tok-s3cr3t" not in text, path
+
+
+def test_a_failing_step_never_shows_a_resolved_env_value(project: Path) -> None:
+    broken = BROKEN_OML.replace("SELECT no_such_column", "SELECT ${DEMO_SECRET_COLUMN}")
+    (project / "pipelines/broken.yaml").write_text(broken, "utf-8")
+    env = {"DEMO_SECRET_COLUMN": "hunter2_column"}
+    result = run(project, "pipelines/broken.yaml", *INCREMENTAL, "--json", env=env)
+    assert result.code == 1
+    assert "hunter2_column" not in result.out
+    assert "***MASKED***" in result.json()["error"]
+    run_dir = project / result.json()["run_logs_path"]
+    step_error = [e for e in jsonl(run_dir / "events.jsonl") if e["event"] == "step_error"]
+    assert "***MASKED***" in step_error[0]["error"]
+    for path in [*run_dir.rglob("*"), *(project / "aiop").rglob("*")]:
+        if path.is_file():
+            assert b"hunter2_column" not in path.read_bytes(), path
