@@ -23,6 +23,15 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Run a pipeline and record it in run_logs/, aiop/ and the index.",
     ),
     "compile": ("osiris.cli.compile", "compile_command", "Compile an OML pipeline into a build."),
+    "runs": ("osiris.cli.runs", "runs", "List and inspect recorded runs."),
+    "logs": ("osiris.cli.logs", "logs", "List run-log folders and show or follow a run's logs."),
+    "aiop": ("osiris.cli.aiop", "aiop_group", "List, show and export AI observability packs."),
+    "pipelines": ("osiris.cli.pipelines", "pipelines", "List pipelines and tag their runs."),
+    "maintenance": (
+        "osiris.cli.maintenance",
+        "maintenance",
+        "Retention: remove old run logs and AIOP annexes.",
+    ),
 }
 
 

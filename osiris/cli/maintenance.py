@@ -1,0 +1,142 @@
+"""`osiris maintenance clean`: retention of run logs and AIOP annexes (contract.md §7)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import click
+
+from osiris.cli.common import console, emit_json, json_option, load_project
+from osiris.errors import EXIT_FAILED
+
+if TYPE_CHECKING:
+    from osiris.core.retention import CleanReport
+
+# Below this many removals a progress bar would only flicker.
+_PROGRESS_FROM = 20
+
+
+@click.group("maintenance")
+def maintenance() -> None:
+    """Retention: remove old run logs and AIOP annexes."""
+
+
+@maintenance.command("clean")
+@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+@click.option(
+    "--logs-days",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Remove run logs of runs finished more than N days ago (0: never).",
+)
+@click.option(
+    "--keep-runs",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Keep AIOP annexes of the newest N runs per pipeline/profile (0: all).",
+)
+@click.option(
+    "--annex-days",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Remove AIOP annexes of runs finished more than N days ago (0: never).",
+)
+@click.option("--trash", is_flag=True, help="Send folders to the OS trash instead of deleting.")
+@json_option
+@click.pass_context
+def clean(
+    ctx: click.Context,
+    dry_run: bool,
+    logs_days: int | None,
+    keep_runs: int | None,
+    annex_days: int | None,
+    trash: bool,
+    as_json: bool,
+) -> None:
+    """Remove old run logs and AIOP annexes; defaults come from filesystem.retention."""
+    from osiris.core import retention
+
+    _, contract = load_project(ctx)
+    policy = retention.RetentionPolicy.from_contract(
+        contract, run_logs_days=logs_days, aiop_keep_runs=keep_runs, annex_days=annex_days
+    )
+    show_progress = not as_json and not dry_run and sys.stderr.isatty()
+    with _progress(show_progress) as progress:
+        report = retention.clean(contract, policy, dry_run=dry_run, trash=trash, progress=progress)
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        _render(report)
+    if report.errors:
+        ctx.exit(EXIT_FAILED)
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    if not enabled:
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=console(stderr=True), transient=True) as bar:
+        task = None
+
+        def advance(done: int, total: int) -> None:
+            nonlocal task
+            if total < _PROGRESS_FROM:
+                return
+            if task is None:
+                task = bar.add_task("removing", total=total)
+            bar.update(task, completed=done)
+
+        yield advance
+
+
+def _render(report: CleanReport) -> None:
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = console()
+    plan = report.plan
+    if not plan.actions:
+        out.print("Nothing to clean.")
+        return
+    shown = plan.actions if report.dry_run else report.removed
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("path", overflow="fold")
+    table.add_column("kind", no_wrap=True)
+    table.add_column("size", no_wrap=True, justify="right")
+    table.add_column("reason", overflow="fold")
+    for action in shown:
+        path = action.to_dict(plan.base_path)["path"] + (" (link)" if action.is_link else "")
+        table.add_row(escape(path), action.kind, _size(action.size), escape(action.reason))
+    out.print(table)
+    if report.dry_run:
+        count = _paths(len(plan.actions))
+        out.print(f"Dry run: removing {count} would free {_size(plan.total_bytes)}.")
+    else:
+        where = " (to the OS trash)" if report.trash else ""
+        count = _paths(len(report.removed))
+        out.print(f"Removed {count}{where}, freed {_size(report.bytes_freed)}.")
+    err = console(stderr=True)
+    for error in report.errors:
+        err.print(f"[red]error:[/] {escape(error)}")
+
+
+def _paths(count: int) -> str:
+    return f"{count} path" if count == 1 else f"{count} paths"
+
+
+def _size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    value = size / 1024
+    for unit in ("KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"

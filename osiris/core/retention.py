@@ -1,0 +1,410 @@
+"""Retention (contract.md §7): what `osiris maintenance clean` removes, planned before acted on.
+
+Only two kinds of thing are ever removed: a run's folder under `run_logs/` once the run
+finished more than `run_logs_days` ago, and the `annex/` folder of an AIOP pack that is
+older than `annex_keep_days` or beyond the newest `aiop_keep_runs_per_pipeline` packs of
+its pipeline/profile. `build/`, `summary.json`, `run-card.md` and `.osiris/index` are never
+touched, nor the newest run of a pipeline/profile that a `latest/<slug>.txt` pointer names.
+Symlinks are removed as links and never followed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from osiris.core.fs_paths import FilesystemContract
+from osiris.core.run_index import RunIndexReader, RunRecord, read_pointer
+from osiris.core.run_sources import (
+    EVENTS,
+    STATUS,
+    SUMMARY,
+    RunFolder,
+    display_path,
+    folders_holding,
+    log_facts,
+    pack_facts,
+    parse_moment,
+)
+
+ANNEX = "annex"
+RUN_LOGS = "run_logs"
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """The three limits of contract.md §7; 0 disables a rule."""
+
+    run_logs_days: int
+    aiop_keep_runs: int
+    annex_days: int
+
+    @classmethod
+    def from_contract(
+        cls,
+        contract: FilesystemContract,
+        *,
+        run_logs_days: int | None = None,
+        aiop_keep_runs: int | None = None,
+        annex_days: int | None = None,
+    ) -> RetentionPolicy:
+        """The configured policy (`filesystem.retention`), each value overridable."""
+        configured = contract.config.filesystem.retention
+        return cls(
+            run_logs_days=_pick(run_logs_days, configured.run_logs_days),
+            aiop_keep_runs=_pick(aiop_keep_runs, configured.aiop_keep_runs_per_pipeline),
+            annex_days=_pick(annex_days, configured.annex_keep_days),
+        )
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "run_logs_days": self.run_logs_days,
+            "aiop_keep_runs_per_pipeline": self.aiop_keep_runs,
+            "annex_keep_days": self.annex_days,
+        }
+
+
+def _pick(override: int | None, configured: int) -> int:
+    return configured if override is None else override
+
+
+@dataclass(frozen=True)
+class RemoveAction:
+    """One folder (or link) to remove, why, and how many bytes it holds."""
+
+    kind: str  # RUN_LOGS or ANNEX
+    path: Path
+    run_id: str
+    pipeline_slug: str
+    profile: str | None
+    reason: str
+    size: int
+    is_link: bool
+
+    def to_dict(self, base_path: Path) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "path": display_path(self.path, base_path),
+            "run_id": self.run_id,
+            "pipeline_slug": self.pipeline_slug,
+            "profile": self.profile,
+            "reason": self.reason,
+            "bytes": self.size,
+            "is_link": self.is_link,
+        }
+
+
+@dataclass(frozen=True)
+class RetentionPlan:
+    """Every removal `apply` will make, computed without touching anything."""
+
+    policy: RetentionPolicy
+    now: datetime
+    base_path: Path
+    actions: tuple[RemoveAction, ...]
+    protected: tuple[str, ...]  # run ids kept because a latest pointer names their pipeline
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(a.size for a in self.actions)
+
+    def apply(
+        self, *, trash: bool = False, progress: Progress | None = None
+    ) -> tuple[list[RemoveAction], list[str]]:
+        """Remove each action's path; a path already gone counts as done, failures are listed."""
+        removed: list[RemoveAction] = []
+        errors: list[str] = []
+        for done, action in enumerate(self.actions, start=1):
+            try:
+                _remove(action.path, trash=trash)
+                removed.append(action)
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+                errors.append(f"{display_path(action.path, self.base_path)}: {reason}")
+            if progress is not None:
+                progress(done, len(self.actions))
+        return removed, errors
+
+
+@dataclass(frozen=True)
+class CleanReport:
+    """What `clean` planned and, unless it was a dry run, what it removed."""
+
+    plan: RetentionPlan
+    dry_run: bool
+    trash: bool
+    removed: tuple[RemoveAction, ...] = ()
+    errors: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def bytes_freed(self) -> int:
+        return sum(a.size for a in self.removed)
+
+    def to_dict(self) -> dict[str, Any]:
+        base = self.plan.base_path
+        return {
+            "dry_run": self.dry_run,
+            "trash": self.trash,
+            "policy": self.plan.policy.to_dict(),
+            "actions": [a.to_dict(base) for a in self.plan.actions],
+            "bytes": self.plan.total_bytes,
+            "removed": len(self.removed),
+            "bytes_freed": self.bytes_freed,
+            "protected": list(self.plan.protected),
+            "errors": list(self.errors),
+        }
+
+
+def clean(
+    contract: FilesystemContract,
+    policy: RetentionPolicy,
+    *,
+    dry_run: bool = False,
+    trash: bool = False,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+) -> CleanReport:
+    """Plan retention and, unless `dry_run`, apply the plan."""
+    plan = plan_retention(contract, policy, now=now)
+    if dry_run:
+        return CleanReport(plan=plan, dry_run=True, trash=trash)
+    removed, errors = plan.apply(trash=trash, progress=progress)
+    return CleanReport(plan, False, trash, tuple(removed), tuple(errors))
+
+
+# -- planning -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One run folder or pack as retention sees it."""
+
+    path: Path
+    run_id: str
+    pipeline_slug: str
+    profile: str | None
+    started: datetime | None
+    finished: datetime
+    is_link: bool
+
+
+def plan_retention(
+    contract: FilesystemContract, policy: RetentionPolicy, *, now: datetime | None = None
+) -> RetentionPlan:
+    """Compute the removals the policy asks for at `now` (default: the current time)."""
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    reader = RunIndexReader(contract.index_dir, contract.base_path)
+    records = reader.query()
+    run_dirs = list(_run_dirs(contract, reader, records))
+    packs = list(_packs(contract, reader, records))
+    protected = _protected(contract, records, run_dirs + packs)
+    actions: list[RemoveAction] = []
+    if policy.run_logs_days:
+        limit = now - timedelta(days=policy.run_logs_days)
+        for run in run_dirs:
+            if run.finished < limit and run.run_id.lower() not in protected:
+                reason = f"finished {_age(now, run.finished)} ago (> {policy.run_logs_days} days)"
+                actions.append(_action(RUN_LOGS, run.path, run, reason))
+    actions.extend(_annex_actions(packs, policy, now, protected))
+    _check_inside(contract, actions)
+    return RetentionPlan(
+        policy=policy,
+        now=now,
+        base_path=contract.base_path,
+        actions=tuple(sorted(actions, key=lambda a: (a.kind != RUN_LOGS, str(a.path)))),
+        protected=tuple(sorted(protected.values())),
+    )
+
+
+def _annex_actions(
+    packs: list[_Run], policy: RetentionPolicy, now: datetime, protected: dict[str, str]
+) -> Iterator[RemoveAction]:
+    beyond: set[Path] = set()
+    if policy.aiop_keep_runs:
+        groups: dict[tuple[str, str | None], list[_Run]] = {}
+        for pack in packs:
+            groups.setdefault((pack.pipeline_slug, pack.profile), []).append(pack)
+        for group in groups.values():
+            group.sort(key=lambda p: p.started or p.finished, reverse=True)
+            beyond.update(p.path for p in group[policy.aiop_keep_runs :])
+    limit = now - timedelta(days=policy.annex_days) if policy.annex_days else None
+    for pack in packs:
+        annex = pack.path / ANNEX
+        if pack.run_id.lower() in protected or not os.path.lexists(annex):
+            continue
+        reasons = []
+        if limit is not None and pack.finished < limit:
+            reasons.append(f"finished {_age(now, pack.finished)} ago (> {policy.annex_days} days)")
+        if pack.path in beyond:
+            shown = pack.pipeline_slug + (f"/{pack.profile}" if pack.profile else "")
+            reasons.append(f"beyond the newest {policy.aiop_keep_runs} runs of {shown}")
+        if reasons:
+            yield _action(ANNEX, annex, pack, "; ".join(reasons))
+
+
+def _action(kind: str, path: Path, run: _Run, reason: str) -> RemoveAction:
+    is_link = os.path.islink(path)
+    return RemoveAction(
+        kind=kind,
+        path=path,
+        run_id=run.run_id,
+        pipeline_slug=run.pipeline_slug,
+        profile=run.profile,
+        reason=reason,
+        size=_tree_bytes(path),
+        is_link=is_link,
+    )
+
+
+def _run_dirs(
+    contract: FilesystemContract, reader: RunIndexReader, records: list[RunRecord]
+) -> Iterator[_Run]:
+    """Run folders under run_logs/: folders with run files, and links the index names."""
+    by_path = _by_path(reader, records, "run_logs_path")
+    seen: set[Path] = set()
+    for path in folders_holding(contract.run_logs_dir, (EVENTS, STATUS)):
+        seen.add(path)
+        yield _from_folder(log_facts(path), by_path.get(path), path / EVENTS)
+    for path, record in by_path.items():
+        if path not in seen and os.path.islink(path) and _inside(path, contract.run_logs_dir):
+            yield _from_link(path, record)
+
+
+def _packs(
+    contract: FilesystemContract, reader: RunIndexReader, records: list[RunRecord]
+) -> Iterator[_Run]:
+    """Complete AIOP packs (with summary.json) under aiop/; links are never entered."""
+    by_path = _by_path(reader, records, "aiop_path")
+    for path in folders_holding(contract.aiop_dir, (SUMMARY,)):
+        yield _from_folder(pack_facts(path), by_path.get(path), path / ANNEX)
+
+
+def _from_folder(facts: RunFolder, record: RunRecord | None, fallback: Path) -> _Run:
+    # The run's finish time: the index, else the run's own files, else the last change.
+    finished = parse_moment(record.finished_at if record else None) or parse_moment(
+        facts.finished_at
+    )
+    if finished is None:
+        status = facts.path / STATUS
+        candidates = [p for p in (status, fallback, facts.path) if os.path.lexists(p)]
+        finished = datetime.fromtimestamp(
+            max(os.lstat(p).st_mtime for p in candidates), timezone.utc
+        )
+    return _Run(
+        path=facts.path,
+        run_id=record.run_id if record else facts.run_id,
+        pipeline_slug=(record.pipeline_slug if record else "") or facts.pipeline_slug,
+        profile=(record.profile if record else None) or facts.profile,
+        started=parse_moment(record.started_at if record else None)
+        or parse_moment(facts.started_at),
+        finished=finished,
+        is_link=False,
+    )
+
+
+def _from_link(path: Path, record: RunRecord) -> _Run:
+    mtime = datetime.fromtimestamp(os.lstat(path).st_mtime, timezone.utc)
+    return _Run(
+        path=path,
+        run_id=record.run_id,
+        pipeline_slug=record.pipeline_slug,
+        profile=record.profile,
+        started=parse_moment(record.started_at),
+        finished=parse_moment(record.finished_at) or mtime,
+        is_link=True,
+    )
+
+
+def _by_path(reader: RunIndexReader, records: list[RunRecord], key: str) -> dict[Path, RunRecord]:
+    found: dict[Path, RunRecord] = {}
+    for record in records:
+        path = reader.resolve_path(getattr(record, key))
+        if path is not None:
+            found.setdefault(Path(os.path.normpath(path)), record)
+    return found
+
+
+def _protected(
+    contract: FilesystemContract, records: list[RunRecord], runs: list[_Run]
+) -> dict[str, str]:
+    """The newest run of each pipeline/profile a `latest/<slug>.txt` pointer names, by lower id."""
+    latest_dir = contract.index_dir / "latest"
+    pointers = sorted(latest_dir.glob("*.txt")) if latest_dir.is_dir() else []
+    newest: dict[tuple[str, str | None], tuple[datetime, str]] = {}
+    known = [(r.pipeline_slug, r.profile, parse_moment(r.started_at), r.run_id) for r in records]
+    known += [(r.pipeline_slug, r.profile, r.started, r.run_id) for r in runs]
+    for slug, profile, started, run_id in known:
+        key = (slug, profile)
+        if started is not None and (key not in newest or started > newest[key][0]):
+            newest[key] = (started, run_id)
+    protected = {}
+    for file in pointers:
+        pointer = read_pointer(file)
+        if pointer is not None and (file.stem, pointer.profile) in newest:
+            run_id = newest[(file.stem, pointer.profile)][1]
+            protected[run_id.lower()] = run_id
+    return protected
+
+
+def _check_inside(contract: FilesystemContract, actions: list[RemoveAction]) -> None:
+    # Belt and braces: whatever the index says, nothing outside these roots is removed.
+    keep_out = (contract.build_dir, contract.index_dir)
+    for action in actions:
+        root = contract.run_logs_dir if action.kind == RUN_LOGS else contract.aiop_dir
+        if not _inside(action.path, root) or any(
+            _inside(action.path, p) or action.path == p for p in keep_out
+        ):
+            raise AssertionError(f"retention planned to remove {action.path} outside {root}")
+
+
+def _inside(path: Path, root: Path) -> bool:
+    normal, root = Path(os.path.normpath(path)), Path(os.path.normpath(root))
+    return normal != root and root in normal.parents
+
+
+# -- sizes and removal --------------------------------------------------------------------
+
+
+def _tree_bytes(path: Path) -> int:
+    """Bytes under `path`, counting links as links (never followed)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return 0
+    if not stat.S_ISDIR(info.st_mode):
+        return info.st_size
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                continue
+    return total
+
+
+def _remove(path: Path, *, trash: bool) -> None:
+    if not os.path.lexists(path):
+        return  # removed since the plan was made: nothing left to do
+    if os.path.islink(path) or not os.path.isdir(path):
+        # A link holds no data: it is unlinked even with --trash, and its target survives.
+        os.unlink(path)
+    elif trash:
+        from send2trash import send2trash
+
+        send2trash(os.fspath(path))
+    else:
+        # rmtree removes links inside the tree as links; it never follows them.
+        shutil.rmtree(path)
+
+
+def _age(now: datetime, moment: datetime) -> str:
+    days = (now - moment).total_seconds() / 86400
+    return f"{days:.1f} days"

@@ -1,0 +1,1036 @@
+"""One reader interface over every place runs are recorded (contract.md §6, compat.md §2).
+
+A `RunSource` answers four questions: which runs it indexed, which run-log folders and
+which AIOP packs it holds (indexed or not), and where a stored path points. `RunCatalog`
+asks its sources in order (the contract source first) and merges the answers, so the
+compat layer can append a legacy source, whose records carry `source: "legacy"`, without
+any command changing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from osiris.core.run_index import (
+    UPDATE_KIND,
+    AmbiguousRunId,
+    RunIndexReader,
+    RunIndexWriter,
+    RunRecord,
+    parse_iso,
+    read_pointer,
+    utc_now_iso,
+)
+from osiris.errors import NotFound, UsageError
+
+if TYPE_CHECKING:
+    from osiris.core.fs_paths import FilesystemContract
+
+EVENTS = "events.jsonl"
+SUMMARY = "summary.json"
+STATUS = "status.json"
+UNFINISHED = "unfinished"
+_TAIL_BYTES = 64 * 1024
+# A run's index record is appended when it ends, so it lies after the run's start in the
+# index; reading back to the oldest wanted start (with slack for clock skew) is enough.
+_CLOCK_SLACK = timedelta(days=1)
+_FIRST_BATCH = 256
+_RUNS_HINT = "osiris runs list shows run ids"
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """Which runs a listing wants; every field left at None matches everything."""
+
+    pipeline: str | None = None
+    profile: str | None = None
+    status: str | None = None
+    tag: str | None = None
+    since: datetime | None = None
+    limit: int | None = None
+
+    def matches(self, item: RunRecord | RunFolder) -> bool:
+        """True when a record or folder passes every filter (the limit is not applied here)."""
+        if self.pipeline is not None and item.pipeline_slug != self.pipeline:
+            return False
+        if self.profile is not None and item.profile != self.profile:
+            return False
+        if self.status is not None and item.status != self.status:
+            return False
+        if self.tag is not None and self.tag not in item.tags:
+            return False
+        if self.since is not None:
+            started = parse_moment(item.started_at)
+            return started is not None and started >= self.since
+        return True
+
+    def query_args(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """A run-log folder or an AIOP pack folder as found on disk, joined with its index record."""
+
+    run_id: str
+    path: Path
+    pipeline_slug: str = ""
+    profile: str | None = None
+    status: str = UNFINISHED
+    started_at: str | None = None
+    finished_at: str | None = None
+    tags: tuple[str, ...] = ()
+    record: RunRecord | None = field(default=None, compare=False)
+    source: str = "contract"
+
+    @property
+    def indexed(self) -> bool:
+        return self.record is not None
+
+    def to_dict(self, base_path: Path) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "pipeline_slug": self.pipeline_slug,
+            "profile": self.profile,
+            "status": self.status,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "tags": list(self.tags),
+            "path": display_path(self.path, base_path),
+            "indexed": self.indexed,
+            "source": self.source,
+        }
+
+
+class RunSource(Protocol):
+    """A place runs are recorded in, asked by `RunCatalog` in order.
+
+    Every method reads only; problems met (damaged lines, unreadable files) never raise but
+    are described in `warnings`, which each call resets. Listings are newest first.
+    """
+
+    name: str
+    warnings: list[str]
+
+    def runs(self, run_filter: RunFilter) -> Iterable[RunRecord]:
+        """Indexed runs passing the filter, newest first, at most `run_filter.limit`."""
+        ...
+
+    def get(self, run_id_or_prefix: str) -> RunRecord:
+        """The run with this id (any case) or the only one starting with it.
+
+        Raises `AmbiguousRunId` (with its candidates) or `NotFound`.
+        """
+        ...
+
+    def resolve_path(self, stored: str | None) -> Path | None:
+        """The absolute path a record's stored path names (None when it has none)."""
+        ...
+
+    def log_folders(
+        self, run_filter: RunFilter, *, prefix: str | None = None
+    ) -> Iterable[RunFolder]:
+        """Run-log folders on disk, indexed or not, whose run id starts with `prefix`."""
+        ...
+
+    def packs(self, run_filter: RunFilter, *, prefix: str | None = None) -> Iterable[RunFolder]:
+        """Complete AIOP packs on disk, indexed or not, whose run id starts with `prefix`."""
+        ...
+
+
+class ContractSource:
+    """The contract layout: `.osiris/index`, `run_logs/` and `aiop/` of one project."""
+
+    name = "contract"
+
+    def __init__(
+        self, base_path: Path, index_dir: Path, run_logs_dir: Path, aiop_dir: Path
+    ) -> None:
+        self.base_path = Path(base_path)
+        self.run_logs_dir = Path(run_logs_dir)
+        self.aiop_dir = Path(aiop_dir)
+        self.reader = RunIndexReader(Path(index_dir), self.base_path)
+        self.warnings: list[str] = []
+
+    def runs(self, run_filter: RunFilter) -> list[RunRecord]:
+        found = self.reader.query(**run_filter.query_args())
+        self.warnings = list(self.reader.warnings)
+        return found
+
+    def get(self, run_id_or_prefix: str) -> RunRecord:
+        try:
+            return self.reader.get(run_id_or_prefix)
+        finally:
+            self.warnings = list(self.reader.warnings)
+
+    def resolve_path(self, stored: str | None) -> Path | None:
+        return self.reader.resolve_path(stored)
+
+    def log_folders(self, run_filter: RunFilter, *, prefix: str | None = None) -> list[RunFolder]:
+        facts = [log_facts(path) for path in folders_holding(self.run_logs_dir, (EVENTS,))]
+        return self._joined(facts, run_filter, prefix)
+
+    def packs(self, run_filter: RunFilter, *, prefix: str | None = None) -> list[RunFolder]:
+        facts = [pack_facts(path) for path in folders_holding(self.aiop_dir, (SUMMARY,))]
+        return self._joined(facts, run_filter, prefix)
+
+    def _joined(
+        self, facts: list[RunFolder], run_filter: RunFilter, prefix: str | None
+    ) -> list[RunFolder]:
+        self.warnings = []
+        if prefix is not None:
+            wanted = prefix.strip().lower()
+            facts = [f for f in facts if f.run_id.lower().startswith(wanted)]
+        records = self.records_for(facts)
+        joined = [_join(f, records.get(f.run_id.lower())) for f in facts]
+        return sorted((f for f in joined if run_filter.matches(f)), key=_started, reverse=True)
+
+    def records_for(self, folders: Sequence[RunFolder]) -> dict[str, RunRecord]:
+        """The index records of these folders' runs by lower-case id, read back only as needed."""
+        wanted = {f.run_id.lower() for f in folders}
+        starts = [parse_moment(f.started_at) for f in folders]
+        known = [s for s in starts if s is not None]
+        # A folder without a start time could be anywhere in the index: no cutoff then.
+        cutoff = min(known) if known and len(known) == len(starts) else None
+        found: dict[str, RunRecord] = {}
+        limit = _FIRST_BATCH
+        while wanted - found.keys():
+            batch = self.reader.query(limit=limit)
+            for record in batch:
+                if record.run_id.lower() in wanted:
+                    found.setdefault(record.run_id.lower(), record)
+            oldest = parse_moment(batch[-1].finished_at or batch[-1].started_at) if batch else None
+            if len(batch) < limit or (cutoff and oldest and oldest < cutoff - _CLOCK_SLACK):
+                break
+            limit *= 4
+        self.warnings = list(self.reader.warnings)
+        return found
+
+
+@dataclass(frozen=True)
+class RunPath:
+    """A path a record stores, resolved in this project, and whether it is still there."""
+
+    stored: str | None
+    path: Path | None
+
+    @property
+    def exists(self) -> bool:
+        return self.path is not None and self.path.exists()
+
+
+class RunCatalog:
+    """Asks its sources in order and merges their answers; the first source wins a tie."""
+
+    def __init__(self, sources: Sequence[RunSource]) -> None:
+        if not sources:
+            raise ValueError("a catalog needs at least one source")
+        self.sources = list(sources)
+        self.warnings: list[str] = []
+
+    def _collect(self, source: RunSource) -> None:
+        self.warnings.extend(source.warnings)
+
+    def runs(self, run_filter: RunFilter) -> list[RunRecord]:
+        """Runs of every source passing the filter, newest first, at most `run_filter.limit`."""
+        self.warnings = []
+        merged: dict[str, RunRecord] = {}
+        contributing = 0
+        for source in self.sources:
+            before = len(merged)
+            for record in source.runs(run_filter):
+                merged.setdefault(record.run_id.lower(), record)
+            contributing += len(merged) > before
+            self._collect(source)
+        found = list(merged.values())
+        if contributing > 1:
+            # One source keeps its own order (the index's: newest recorded first).
+            found.sort(key=_started, reverse=True)
+        return found[: run_filter.limit] if run_filter.limit else found
+
+    def get(self, run_id_or_prefix: str) -> RunRecord:
+        """The run with this exact id in any source, else the only run starting with it."""
+        self.warnings = []
+        wanted = _wanted(run_id_or_prefix)
+        matches: dict[str, RunRecord] = {}
+        for source in self.sources:
+            try:
+                record = source.get(run_id_or_prefix)
+            except AmbiguousRunId as exc:
+                for candidate in exc.candidates:
+                    matches.setdefault(candidate.run_id.lower(), candidate)
+                continue
+            except NotFound:
+                continue
+            finally:
+                self._collect(source)
+            if record.run_id.lower() == wanted:
+                return record
+            matches.setdefault(record.run_id.lower(), record)
+        if not matches:
+            raise NotFound(f"no run '{run_id_or_prefix}' in the index", hint=_RUNS_HINT)
+        if len(matches) > 1:
+            raise AmbiguousRunId(run_id_or_prefix, list(matches.values()))
+        return next(iter(matches.values()))
+
+    def source_of(self, record: RunRecord) -> RunSource:
+        """The source a record's paths resolve in: the one named as its `source`, else the first."""
+        return next((s for s in self.sources if s.name == record.source), self.sources[0])
+
+    def paths(self, record: RunRecord) -> dict[str, RunPath]:
+        """A record's run-log folder, AIOP pack and build manifest, resolved."""
+        source = self.source_of(record)
+        stored = {
+            "run_logs": record.run_logs_path,
+            "aiop": record.aiop_path,
+            "build_manifest": record.build_manifest_path,
+        }
+        return {name: RunPath(value, source.resolve_path(value)) for name, value in stored.items()}
+
+    def log_folders(self, run_filter: RunFilter) -> list[RunFolder]:
+        """Run-log folders of every source, indexed or not, newest first."""
+        return self._folders(run_filter, lambda source: source.log_folders(run_filter))
+
+    def packs(self, run_filter: RunFilter) -> list[RunFolder]:
+        """Complete AIOP packs of every source, indexed or not, newest first."""
+        return self._folders(run_filter, lambda source: source.packs(run_filter))
+
+    def _folders(
+        self, run_filter: RunFilter, listing: Callable[[RunSource], Iterable[RunFolder]]
+    ) -> list[RunFolder]:
+        self.warnings = []
+        found: list[RunFolder] = []
+        for source in self.sources:
+            found.extend(listing(source))
+            self._collect(source)
+        found.sort(key=_started, reverse=True)
+        return found[: run_filter.limit] if run_filter.limit else found
+
+    def log_folder(self, run_id_or_prefix: str) -> RunFolder:
+        """The run-log folder of a run: via the index, else any folder on disk (a running run)."""
+        record = self._indexed(run_id_or_prefix)
+        if record is None:
+            return self._on_disk(
+                run_id_or_prefix,
+                "run-log folder",
+                lambda source, prefix: source.log_folders(RunFilter(), prefix=prefix),
+            )
+        path = self.source_of(record).resolve_path(record.run_logs_path)
+        if path is None or not (path / EVENTS).is_file():
+            raise NotFound(
+                f"the run logs of run '{record.run_id}' are gone",
+                path=record.run_logs_path,
+                hint="retention removes run logs after filesystem.retention.run_logs_days days",
+            )
+        return _join(log_facts(path), record)
+
+    def pack(self, run_id_or_prefix: str) -> RunFolder:
+        """The AIOP pack of a run: via the index, else any pack on disk."""
+        record = self._indexed(run_id_or_prefix)
+        if record is None:
+            return self._on_disk(
+                run_id_or_prefix,
+                "AIOP pack",
+                lambda source, prefix: source.packs(RunFilter(), prefix=prefix),
+            )
+        path = self.source_of(record).resolve_path(record.aiop_path)
+        if path is None or not (path / SUMMARY).is_file():
+            raise NotFound(
+                f"run '{record.run_id}' has no AIOP pack",
+                path=record.aiop_path,
+                hint=f"osiris aiop export {record.run_id} regenerates it from the run logs",
+            )
+        return _join(pack_facts(path), record)
+
+    def _indexed(self, run_id_or_prefix: str) -> RunRecord | None:
+        try:
+            return self.get(run_id_or_prefix)
+        except AmbiguousRunId:
+            raise
+        except NotFound:
+            return None
+
+    def _on_disk(
+        self,
+        run_id_or_prefix: str,
+        what: str,
+        listing: Callable[[RunSource, str], Iterable[RunFolder]],
+    ) -> RunFolder:
+        wanted = _wanted(run_id_or_prefix)
+        found: list[RunFolder] = []
+        for source in self.sources:
+            found.extend(listing(source, wanted))
+            self._collect(source)
+        exact = [f for f in found if f.run_id.lower() == wanted]
+        if exact:
+            return exact[0]
+        if len(found) > 1:
+            raise AmbiguousRunId(run_id_or_prefix, [RunRecord(run_id=f.run_id) for f in found])
+        if not found:
+            raise NotFound(
+                f"no run '{run_id_or_prefix}' in the index or any {what}", hint=_RUNS_HINT
+            )
+        return found[0]
+
+
+def catalog_for(dirs: ProjectDirs) -> RunCatalog:
+    """The catalog every reading command uses for a project: the contract source first."""
+    return RunCatalog(
+        [ContractSource(dirs.base_path, dirs.index_dir, dirs.run_logs_dir, dirs.aiop_dir)]
+    )
+
+
+# -- the project's folders ----------------------------------------------------------------
+
+# As in fs_config, which cannot be imported without pydantic (~200 ms of start-up).
+CONFIG_FILENAME = "osiris.yaml"
+_BASE_PATH_ENV = ("OSIRIS_FILESYSTEM_BASE", "OSIRIS_BASE_PATH")  # the primary name first
+_DIR_DEFAULTS = {"index_dir": ".osiris/index", "run_logs_dir": "run_logs", "aiop_dir": "aiop"}
+
+
+@dataclass(frozen=True)
+class ProjectDirs:
+    """The folders a reader needs: from the full configuration, or read light for speed."""
+
+    base_path: Path
+    index_dir: Path
+    run_logs_dir: Path
+    aiop_dir: Path
+    read_fallback: bool = True
+
+    @classmethod
+    def from_contract(cls, contract: FilesystemContract) -> ProjectDirs:
+        return cls(
+            base_path=contract.base_path,
+            index_dir=contract.index_dir,
+            run_logs_dir=contract.run_logs_dir,
+            aiop_dir=contract.aiop_dir,
+            read_fallback=contract.config.compat.read_fallback,
+        )
+
+
+def light_dirs(
+    project: Path | None, *, cwd: Path | None = None, env: Mapping[str, str] | None = None
+) -> ProjectDirs | None:
+    """The reader's folders straight from `osiris.yaml`, validating only the keys they use.
+
+    Gives the same folders as the full configuration, or None whenever anything is unusual
+    (no project, a damaged file, a value of the wrong type): the caller then loads the full
+    configuration, which reports the problem.
+    """
+    env = os.environ if env is None else env
+    config_file = _find_config(project, cwd)
+    if config_file is None:
+        return None
+    import yaml
+
+    try:
+        data = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    filesystem, compat = data.get("filesystem"), data.get("compat")
+    filesystem = {} if filesystem is None else filesystem
+    compat = {} if compat is None else compat
+    if not isinstance(filesystem, dict) or not isinstance(compat, dict):
+        return None
+    base = next((env[v] for v in _BASE_PATH_ENV if env.get(v, "") != ""), None)
+    values = {
+        "base_path": filesystem.get("base_path") if base is None else base,
+        **{key: filesystem.get(key) for key in _DIR_DEFAULTS},
+    }
+    values = {k: "" if k == "base_path" and v is None else v for k, v in values.items()}
+    values.update({k: d for k, d in _DIR_DEFAULTS.items() if values[k] is None})
+    fallback = compat.get("read_fallback")
+    fallback = True if fallback is None else fallback
+    if not all(isinstance(v, str) for v in values.values()) or not isinstance(fallback, bool):
+        return None
+    base_path = _base_path(values["base_path"], config_file.parent)
+    dirs = {key: _dir_root(base_path, values[key]) for key in _DIR_DEFAULTS}
+    if None in dirs.values():
+        return None
+    return ProjectDirs(base_path=base_path, read_fallback=fallback, **dirs)  # type: ignore[arg-type]
+
+
+def _find_config(project: Path | None, cwd: Path | None) -> Path | None:
+    if project is not None:
+        candidate = Path(project).resolve() / CONFIG_FILENAME
+        return candidate if candidate.is_file() else None
+    start = Path(cwd or Path.cwd()).resolve()
+    return next(
+        (f / CONFIG_FILENAME for f in (start, *start.parents) if (f / CONFIG_FILENAME).is_file()),
+        None,
+    )
+
+
+def _base_path(raw: str, project_dir: Path) -> Path:
+    raw = raw.strip()
+    if not raw:
+        return project_dir
+    candidate = Path(os.path.expanduser(raw))
+    if not candidate.is_absolute():
+        candidate = project_dir / candidate
+    return Path(os.path.normpath(candidate))
+
+
+def _dir_root(base_path: Path, configured: str) -> Path | None:
+    relative = os.path.normpath(configured.strip()) if configured.strip() else "."
+    if relative in {".", ".."} or relative.startswith("../"):
+        return None
+    if Path(configured).is_absolute():
+        return Path(os.path.normpath(configured))
+    root = Path(os.path.normpath(base_path / configured))
+    return root if base_path in root.parents else None
+
+
+# -- reading folders ----------------------------------------------------------------------
+
+
+def _wanted(run_id_or_prefix: str) -> str:
+    wanted = run_id_or_prefix.strip().lower()
+    if not wanted:
+        raise UsageError("a run id is needed", hint=_RUNS_HINT)
+    return wanted
+
+
+def parse_moment(value: str | None) -> datetime | None:
+    """An ISO time as an aware UTC datetime; None when it is missing or not a time."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return parse_iso(value)
+    except ValueError:
+        return None
+
+
+_OLDEST = datetime.min.replace(tzinfo=timezone.utc)
+
+
+def _started(item: RunRecord | RunFolder) -> datetime:
+    return parse_moment(item.started_at) or _OLDEST
+
+
+def display_path(path: Path, base_path: Path) -> str:
+    """A path relative to the project when it lies inside it, else absolute."""
+    try:
+        return path.relative_to(base_path).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def folders_holding(root: Path, markers: Sequence[str]) -> Iterator[Path]:
+    """Real folders below `root` holding a marker as a regular file; links are never entered."""
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        if dirpath != os.fspath(root) and any(
+            m in filenames and _is_regular(os.path.join(dirpath, m)) for m in markers
+        ):
+            dirnames[:] = []
+            yield Path(dirpath)
+
+
+def _is_regular(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON object from a file; {} when it is missing, damaged or not an object."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _json_line(line: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def edge_events(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The first and the last complete event of an `events.jsonl` ({} where unreadable)."""
+    try:
+        with open(path, "rb") as handle:
+            first = handle.readline()
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - _TAIL_BYTES))
+            tail = handle.read()
+    except OSError:
+        return {}, {}
+    # A line still being written has no newline yet: it is not complete.
+    lines = [line for line in tail.split(b"\n")[:-1] if line.strip()]
+    last = _json_line(lines[-1]) if lines else {}
+    return (_json_line(first) if first.endswith(b"\n") else {}), last
+
+
+def log_facts(path: Path) -> RunFolder:
+    """What a run-log folder's own files say about its run (no index)."""
+    first, last = edge_events(path / EVENTS)
+    start = first if first.get("event") == "run_start" else {}
+    end = last if last.get("event") == "run_end" else {}
+    status = read_json_object(path / STATUS) if not end else {}
+    run_id = (
+        _text(start.get("run_id")) or _text(start.get("session")) or _text(status.get("run_id"))
+    )
+    return RunFolder(
+        run_id=run_id or path.name,
+        path=path,
+        pipeline_slug=_text(start.get("pipeline_slug")) or _text(start.get("pipeline_id")) or "",
+        profile=_text(start.get("profile")),
+        status=_text(end.get("status")) or _text(status.get("status")) or UNFINISHED,
+        started_at=_text(start.get("ts")),
+        finished_at=_text(end.get("ts")),
+        tags=_tags(start.get("tags")),
+    )
+
+
+def pack_facts(path: Path) -> RunFolder:
+    """What a pack's `summary.json` says about its run (no index)."""
+    summary = read_json_object(path / SUMMARY)
+    return RunFolder(
+        run_id=_text(summary.get("run_id")) or path.name,
+        path=path,
+        pipeline_slug=_text(summary.get("pipeline_slug")) or "",
+        profile=_text(summary.get("profile")),
+        status=_text(summary.get("status")) or "unknown",
+        started_at=_text(summary.get("started_at")),
+        finished_at=_text(summary.get("completed_at")),
+        tags=_tags(summary.get("tags")),
+    )
+
+
+def _text(value: Any) -> str | None:
+    # Files written by other versions, or damaged, may hold anything: only text counts.
+    return value if isinstance(value, str) and value else None
+
+
+def _tags(value: Any) -> tuple[str, ...]:
+    return (
+        tuple(sorted({t for t in value if isinstance(t, str)})) if isinstance(value, list) else ()
+    )
+
+
+def _join(facts: RunFolder, record: RunRecord | None) -> RunFolder:
+    if record is None:
+        return facts
+    return RunFolder(
+        run_id=record.run_id,
+        path=facts.path,
+        pipeline_slug=record.pipeline_slug or facts.pipeline_slug,
+        profile=record.profile or facts.profile,
+        status=record.status if record.status != "unknown" else facts.status,
+        started_at=record.started_at or facts.started_at,
+        finished_at=record.finished_at or facts.finished_at,
+        tags=record.tags,
+        record=record,
+        source=record.source,
+    )
+
+
+# -- log files ----------------------------------------------------------------------------
+
+LOG_FILES = {"osiris": "osiris.log", "events": EVENTS, "metrics": "metrics.jsonl"}
+
+
+@dataclass(frozen=True)
+class LogView:
+    """The complete lines of one log file of a run, and the byte offset after the last one."""
+
+    folder: RunFolder
+    path: Path
+    lines: list[str]
+    end: int
+
+
+def read_log(folder: RunFolder, which: str = "osiris", *, tail: int | None = None) -> LogView:
+    """Read `osiris.log`, `events.jsonl` or `metrics.jsonl` of a run (its last `tail` lines)."""
+    path = folder.path / LOG_FILES[which]
+    try:
+        lines, end = _complete_lines(path, tail)
+    except FileNotFoundError:
+        if folder.status != UNFINISHED:
+            raise NotFound(f"run '{folder.run_id}' has no {path.name}", path=path) from None
+        lines, end = [], 0  # a run that just started may not have written it yet
+    return LogView(folder=folder, path=path, lines=lines, end=end)
+
+
+def _complete_lines(path: Path, tail: int | None) -> tuple[list[str], int]:
+    with open(path, "rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        start = 0 if tail is None else size
+        newlines = 0
+        while tail is not None and start > 0 and newlines <= tail:
+            step = min(_TAIL_BYTES, start)
+            start -= step
+            handle.seek(start)
+            newlines += handle.read(step).count(b"\n")
+        handle.seek(start)
+        data = handle.read(size - start)
+    complete = data.rfind(b"\n") + 1  # a line still being written is left for later
+    lines = data[:complete].split(b"\n")[:-1]
+    if start > 0:
+        lines = lines[1:]  # the read began inside a line
+    if tail is not None:
+        lines = lines[len(lines) - tail :] if tail else []
+    return [line.decode("utf-8", "replace") for line in lines], start + complete
+
+
+def run_ended(events_path: Path) -> bool:
+    """True once the run's last complete event is `run_end`."""
+    return edge_events(events_path)[1].get("event") == "run_end"
+
+
+def follow_log(
+    view: LogView, *, poll: float = 0.2, sleep: Callable[[float], None] = time.sleep
+) -> Iterator[str]:
+    """Yield lines appended after `view` until the run writes its `run_end` event."""
+    events = view.folder.path / EVENTS
+    offset, pending = view.end, b""
+    while True:
+        # Checked before reading: every line written before run_end is read in this pass.
+        ended = run_ended(events)
+        try:
+            with open(view.path, "rb") as handle:
+                handle.seek(offset)
+                data = handle.read()
+        except FileNotFoundError:
+            data = b""
+        offset += len(data)
+        *complete, pending = (pending + data).split(b"\n")
+        yield from (line.decode("utf-8", "replace") for line in complete)
+        if ended:
+            if pending:
+                yield pending.decode("utf-8", "replace")
+            return
+        sleep(poll)
+
+
+# -- AIOP export --------------------------------------------------------------------------
+
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class PackExport:
+    """Where `export_pack` wrote its zip, from which pack, and whether it rebuilt the pack."""
+
+    run_id: str
+    zip_path: Path
+    pack_dir: Path
+    regenerated: bool
+    files: tuple[str, ...]
+
+
+def export_pack(
+    catalog: RunCatalog,
+    contract: FilesystemContract,
+    run_id_or_prefix: str,
+    out: Path | None,
+    *,
+    cwd: Path,
+) -> PackExport:
+    """Zip a run's AIOP pack; a missing pack is first rebuilt from the run's logs and kept."""
+    try:
+        pack: RunFolder | None = catalog.pack(run_id_or_prefix)
+    except AmbiguousRunId:
+        raise
+    except NotFound:
+        pack = None
+    if pack is not None:
+        destination = _zip_destination(out, pack.run_id, cwd)
+        files = zip_folder(pack.path, destination, root=pack.run_id)
+        return PackExport(pack.run_id, destination, pack.path, False, files)
+    from osiris.core.aiop import pack_from_run_dir, write_pack
+
+    folder = _logs_for_export(catalog, run_id_or_prefix)
+    home = _pack_home(catalog, contract, folder)
+    # Checked before the pack is written: a refused export leaves nothing behind.
+    destination = _zip_destination(out, folder.run_id, cwd)
+    write_pack(home, pack_from_run_dir(folder.path))
+    files = zip_folder(home, destination, root=folder.run_id)
+    return PackExport(folder.run_id, destination, home, True, files)
+
+
+def _logs_for_export(catalog: RunCatalog, run_id_or_prefix: str) -> RunFolder:
+    try:
+        folder = catalog.log_folder(run_id_or_prefix)
+    except AmbiguousRunId:
+        raise
+    except NotFound:
+        raise NotFound(
+            f"run '{run_id_or_prefix}' has neither an AIOP pack nor run logs",
+            hint="osiris aiop list and osiris logs list show what is on disk",
+        ) from None
+    if folder.status == UNFINISHED:
+        raise UsageError(
+            f"run '{folder.run_id}' has not ended (no run_end event), so its pack cannot be built",
+            path=folder.path,
+            hint="export it once the run has finished",
+        )
+    return folder
+
+
+def _pack_home(catalog: RunCatalog, contract: FilesystemContract, folder: RunFolder) -> Path:
+    """Where a run's pack belongs: its index record's `aiop_path`, else the contract's name."""
+    if folder.record is not None and folder.record.aiop_path:
+        home = catalog.source_of(folder.record).resolve_path(folder.record.aiop_path)
+        if home is not None:
+            return home
+    from osiris.core.fs_paths import RunNaming, safe_token
+
+    start = edge_events(folder.path / EVENTS)[0]
+    digest = start.get("manifest_hash")
+    started = parse_moment(start.get("ts"))
+    if not digest or started is None or not folder.pipeline_slug:
+        raise UsageError(
+            f"run '{folder.run_id}' does not say its pipeline, manifest hash and start time",
+            path=folder.path / EVENTS,
+            hint="its run_start event is missing or damaged",
+        )
+    naming = RunNaming(
+        pipeline_slug=folder.pipeline_slug,
+        profile=folder.profile,
+        manifest_hash=digest,
+        manifest_short=contract.manifest_short(digest),
+        run_id=safe_token(folder.run_id),
+        run_ts=contract.run_ts(started),
+        tags=folder.tags,
+    )
+    return contract.aiop_run_dir(naming)
+
+
+def _zip_destination(out: Path | None, run_id: str, cwd: Path) -> Path:
+    name = f"{run_id}-aiop.zip"
+    destination = cwd / name if out is None else (out / name if out.is_dir() else out)
+    if os.path.lexists(destination):
+        raise UsageError(
+            "already exists; an export never overwrites a file",
+            path=destination,
+            hint="choose another -o FILE or remove the old one",
+        )
+    if not destination.parent.is_dir():
+        raise UsageError("no such folder", path=destination.parent, hint="create it first")
+    return destination
+
+
+def zip_folder(folder: Path, destination: Path, *, root: str) -> tuple[str, ...]:
+    """Write the regular files under `folder` into a new zip, sorted, with fixed timestamps."""
+    import zipfile
+
+    files = sorted(_regular_files(folder))
+    try:
+        handle = open(destination, "xb")  # noqa: SIM115 - closed by the with below
+    except FileExistsError:
+        raise UsageError(
+            "already exists; an export never overwrites a file", path=destination
+        ) from None
+    try:
+        with handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
+            for rel in files:
+                info = zipfile.ZipInfo(f"{root}/{rel}", date_time=_ZIP_TIME)
+                info.external_attr = 0o644 << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, (folder / rel).read_bytes())
+    except BaseException:
+        destination.unlink(missing_ok=True)
+        raise
+    return tuple(files)
+
+
+def _regular_files(folder: Path) -> Iterator[str]:
+    for dirpath, _dirnames, filenames in os.walk(folder, followlinks=False):
+        for name in filenames:
+            if _is_regular(os.path.join(dirpath, name)):
+                yield Path(dirpath, name).relative_to(folder).as_posix()
+
+
+# -- pipelines ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PipelineBuild:
+    """A pipeline's latest build for one profile, and its last recorded run."""
+
+    pipeline_slug: str
+    profile: str | None
+    manifest_path: Path
+    manifest_hash: str | None
+    built_at: str
+    latest_pointer: bool
+    last_run: RunRecord | None
+
+    def to_dict(self, base_path: Path) -> dict[str, Any]:
+        run = self.last_run
+        return {
+            "pipeline_slug": self.pipeline_slug,
+            "profile": self.profile,
+            "manifest_path": display_path(self.manifest_path, base_path),
+            "manifest_hash": self.manifest_hash,
+            "built_at": self.built_at,
+            "latest_pointer": self.latest_pointer,
+            "last_run": None
+            if run is None
+            else {"run_id": run.run_id, "status": run.status, "started_at": run.started_at},
+        }
+
+
+def list_pipelines(contract: FilesystemContract, catalog: RunCatalog) -> list[PipelineBuild]:
+    """Each compiled pipeline and profile: its latest build and its last run."""
+    pipelines_root = contract.build_dir / "pipelines"
+    enabled = contract.config.filesystem.profiles.enabled
+    profiles = [p.name for p in _subdirs(pipelines_root)] if enabled else [None]
+    found = []
+    for profile in profiles:
+        for slug_dir in _subdirs(contract.build_pipelines_dir(profile)):
+            slug = slug_dir.name
+            pointer = read_pointer(contract.latest_pointer(slug))
+            pointed = None
+            if pointer is not None and pointer.profile == profile:
+                pointed = contract.absolute(pointer.manifest_path)
+            manifests = [p for p in slug_dir.glob("*/manifest.yaml") if p.is_file()]
+            if pointed is not None and pointed.is_file():
+                manifest = pointed
+            else:
+                manifest = max(manifests, key=lambda p: p.stat().st_mtime_ns, default=None)
+            if manifest is None:
+                continue
+            runs = catalog.runs(RunFilter(pipeline=slug, profile=profile, limit=1))
+            found.append(
+                PipelineBuild(
+                    pipeline_slug=slug,
+                    profile=profile,
+                    manifest_path=manifest,
+                    manifest_hash=_build_hash(manifest),
+                    built_at=utc_now_iso(
+                        datetime.fromtimestamp(manifest.stat().st_mtime, timezone.utc)
+                    ),
+                    latest_pointer=manifest == pointed,
+                    last_run=runs[0] if runs else None,
+                )
+            )
+    return sorted(found, key=lambda b: (b.pipeline_slug, b.profile or ""))
+
+
+def _subdirs(root: Path) -> list[Path]:
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink())
+
+
+def _build_hash(manifest: Path) -> str | None:
+    summary = read_json_object(manifest.parent / "run_summary.json")
+    if summary.get("manifest_hash"):
+        return str(summary["manifest_hash"])
+    import yaml
+
+    try:
+        data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    meta = data.get("meta") if isinstance(data, dict) else None
+    digest = meta.get("manifest_hash") if isinstance(meta, dict) else None
+    return str(digest) if digest else None
+
+
+# -- tags ---------------------------------------------------------------------------------
+
+_TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+@dataclass(frozen=True)
+class TagChange:
+    """One run's tags before and after `tag_runs`."""
+
+    run_id: str
+    pipeline_slug: str
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+def tag_runs(
+    catalog: RunCatalog,
+    index_dir: Path,
+    pipeline_slug: str,
+    *,
+    run_id: str | None = None,
+    all_runs: bool = False,
+    add: Sequence[str] = (),
+    remove: Sequence[str] = (),
+) -> list[TagChange]:
+    """Add and remove tags of a pipeline's latest run (or one run, or all) as index updates."""
+    _check_tags(add, remove)
+    if run_id is not None and all_runs:
+        raise UsageError("--run and --all exclude each other", hint="pass one of them")
+    if run_id is not None:
+        records = [catalog.get(run_id)]
+        if records[0].pipeline_slug != pipeline_slug:
+            raise UsageError(
+                f"run '{records[0].run_id}' belongs to pipeline '{records[0].pipeline_slug}', "
+                f"not '{pipeline_slug}'",
+                hint=f"osiris pipelines tag {records[0].pipeline_slug} --run {records[0].run_id}",
+            )
+    else:
+        limit = None if all_runs else 1
+        records = catalog.runs(RunFilter(pipeline=pipeline_slug, limit=limit))
+        if not records:
+            raise NotFound(f"pipeline '{pipeline_slug}' has no runs", hint=_RUNS_HINT)
+    legacy = [r.run_id for r in records if r.source == "legacy"]
+    if legacy:
+        raise UsageError(
+            f"run '{legacy[0]}' is in the legacy layout, where tags cannot be recorded",
+            hint="osiris migrate plan moves it into the contract layout",
+        )
+    changes = [
+        TagChange(
+            r.run_id, r.pipeline_slug, r.tags, tuple(sorted((set(r.tags) | set(add)) - set(remove)))
+        )
+        for r in records
+    ]
+    updates = [
+        {
+            "run_id": c.run_id,
+            "pipeline_slug": c.pipeline_slug,
+            "tags": list(c.after),
+            "kind": UPDATE_KIND,
+            "recorded_at": utc_now_iso(),
+        }
+        for c in changes
+        if c.changed
+    ]
+    # One append (one fsync) for all runs; the same update records append_update writes.
+    RunIndexWriter(index_dir).append_many(updates)
+    return changes
+
+
+def _check_tags(add: Sequence[str], remove: Sequence[str]) -> None:
+    if not add and not remove:
+        raise UsageError("nothing to do", hint="pass --add TAG and/or --remove TAG")
+    bad = next((t for t in (*add, *remove) if not _TAG.fullmatch(t)), None)
+    if bad is not None:
+        raise UsageError(
+            f"tag '{bad}' is not allowed",
+            hint="use letters, digits, '.', '_' and '-', starting with a letter or digit",
+        )
+    both = sorted(set(add) & set(remove))
+    if both:
+        raise UsageError(f"tag '{both[0]}' is both added and removed", hint="pass it once")
