@@ -73,3 +73,27 @@ class OperationFailed(OsirisError):
     """The operation ran and failed (e.g. a pipeline step failed)."""
 
     exit_code = EXIT_FAILED
+
+
+class PlanConflict(OsirisError):
+    """A migration plan has conflicts (a destination exists, two items to one place, …)."""
+
+
+class StalePlan(OsirisError):
+    """A saved migration plan no longer matches the project tree."""
+
+
+class UnfinishedMigration(OsirisError):
+    """An interrupted migration or rollback must be resumed or undone first."""
+
+
+class RollbackRefused(OsirisError):
+    """A rollback would lose changes made after the migration."""
+
+
+class MigrationIncomplete(OperationFailed):
+    """A migration or rollback stopped part-way; its journal says how to go on."""
+
+
+class VerificationFailed(OperationFailed):
+    """A migrated tree differs from the inventory recorded when it was moved."""

@@ -64,11 +64,11 @@ def show_pack(ctx: click.Context, run_id: str, as_json: bool) -> None:
 @click.pass_context
 def export_pack(ctx: click.Context, run_id: str, output: Path | None, as_json: bool) -> None:
     """Zip a run's pack; a missing pack is first rebuilt from the run's logs."""
-    from osiris.core import run_sources
+    from osiris.core import aiop_export, run_sources
 
     _, contract = load_project(ctx)
     catalog = run_sources.catalog_for(run_sources.ProjectDirs.from_contract(contract))
-    result = run_sources.export_pack(catalog, contract, run_id, output, cwd=Path.cwd())
+    result = aiop_export.export_pack(catalog, contract, run_id, output, cwd=Path.cwd())
     warn(catalog.warnings)
     data = {
         "run_id": result.run_id,

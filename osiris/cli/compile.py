@@ -25,6 +25,12 @@ from osiris.cli.common import emit_json, json_option, load_project
     default=None,
     help="Also copy the build folder into this folder.",
 )
+@click.option(
+    "--fs-mode",
+    metavar="MODE",
+    default=None,
+    help="Layout to write: legacy, dual or contract (beats OSIRIS_FS_CONTRACT and compat.mode).",
+)
 @json_option
 @click.pass_context
 def compile_command(
@@ -33,16 +39,23 @@ def compile_command(
     profile: str | None,
     params: tuple[str, ...],
     out: Path | None,
+    fs_mode: str | None,
     as_json: bool,
 ) -> None:
-    """Compile an OML pipeline into build/pipelines/[<profile>/]<slug>/<short>-<hash>/."""
+    """Compile an OML pipeline into build/pipelines/[<profile>/]<slug>/<short>-<hash>/.
+
+    With --fs-mode legacy the build goes to logs/compile_<ms>/ instead; dual writes both.
+    """
     # Imported here so `osiris compile --help` stays light (no compiler, no drivers).
-    from osiris.core.compiler import compile_pipeline, export_build, find_oml
+    from osiris.compat.mode import compile_for_mode, resolve_mode
+    from osiris.core.compiler import export_build, find_oml
     from osiris.core.oml import parse_param_args
 
     cli_params = parse_param_args(params)
-    resolved, contract = load_project(ctx)
-    result = compile_pipeline(
+    resolved, contract = load_project(ctx, flags={"compat.mode": fs_mode})
+    mode = resolve_mode(resolved)
+    result = compile_for_mode(
+        mode.mode,
         find_oml(file, contract),
         resolved=resolved,
         contract=contract,
@@ -51,30 +64,49 @@ def compile_command(
     )
     exported = export_build(result.build_dir, out) if out is not None else None
     pointers = [contract.relative(p) for p in result.pointers]
+    legacy = result.legacy
     if as_json:
-        emit_json(
-            {
-                "pipeline_slug": result.pipeline_slug,
-                "profile": result.profile,
-                "manifest_hash": result.manifest_hash,
-                "manifest_short": result.manifest_short,
-                "build_path": contract.relative(result.build_dir),
-                "manifest_path": contract.relative(result.manifest_path),
-                "created": result.created,
-                "pointers": pointers,
-                "exported_to": str(exported) if exported else None,
-                "notes": result.notes,
-                "fs_mode": "contract",
-            }
-        )
+        data = {
+            "pipeline_slug": result.pipeline_slug,
+            "profile": result.profile,
+            "manifest_hash": result.manifest_hash,
+            "manifest_short": result.manifest_short,
+            "build_path": contract.relative(result.build_dir),
+            "manifest_path": contract.relative(result.manifest_path),
+            "created": result.created,
+            "pointers": pointers,
+            "exported_to": str(exported) if exported else None,
+            "notes": result.notes,
+            "fs_mode": result.fs_mode,
+        }
+        if result.fs_mode != "contract":
+            data["legacy"] = (
+                {
+                    "session_id": legacy.session_id,
+                    "session_path": contract.relative(legacy.session_dir),
+                    "manifest_path": contract.relative(legacy.manifest_path),
+                    "compiled_copy": contract.relative(legacy.top_level),
+                }
+                if legacy
+                else None  # dual mode, and the mirror failed (see warnings)
+            )
+            data["warnings"] = result.warnings
+        emit_json(data)
         return
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     profile_text = f" [profile {result.profile}]" if result.profile else ""
     status = " (unchanged)" if not result.created else ""
     click.echo(f"compiled {result.pipeline_slug}{profile_text}{status}")
     click.echo(f"  build:     {contract.relative(result.build_dir)}")
     click.echo(f"  manifest:  {result.manifest_hash}")
     click.echo(f"  pointers:  {', '.join(pointers)}")
+    if legacy is not None:
+        copy = contract.relative(legacy.top_level)
+        click.echo(f"  legacy:    {contract.relative(legacy.session_dir)} (and {copy}/)")
+    if result.fs_mode != "contract":
+        click.echo(f"  fs mode:   {result.fs_mode} (from {mode.origin})")
     if exported is not None:
         click.echo(f"  copied to: {exported}")

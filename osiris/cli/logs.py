@@ -79,7 +79,8 @@ def show_logs(
     as_json: bool,
 ) -> None:
     """Print a run's osiris.log, events or metrics (RUN_ID or a unique prefix)."""
-    from osiris.core.run_sources import display_path, follow_log, read_log
+    from osiris.core.log_files import follow_log, read_log
+    from osiris.core.run_sources import display_path
 
     if follow and as_json:
         raise UsageError("--follow prints lines as they come", hint="drop --json or --follow")

@@ -18,11 +18,12 @@ def pipelines() -> None:
 @click.pass_context
 def list_pipelines(ctx: click.Context, as_json: bool) -> None:
     """Each pipeline's latest build per profile and the status of its last run."""
+    from osiris.core import pipelines as pipelines_lib
     from osiris.core import run_sources
 
     _, contract = load_project(ctx)
     catalog = run_sources.catalog_for(run_sources.ProjectDirs.from_contract(contract))
-    builds = run_sources.list_pipelines(contract, catalog)
+    builds = pipelines_lib.list_pipelines(contract, catalog)
     warn(catalog.warnings)
     rows = [b.to_dict(contract.base_path) for b in builds]
     if as_json:
@@ -63,11 +64,12 @@ def tag(
     as_json: bool,
 ) -> None:
     """Add or remove tags of the pipeline's latest run (or --run RUN_ID, or --all runs)."""
+    from osiris.core import pipelines as pipelines_lib
     from osiris.core import run_sources
 
     _, contract = load_project(ctx)
     catalog = run_sources.catalog_for(run_sources.ProjectDirs.from_contract(contract))
-    changes = run_sources.tag_runs(
+    changes = pipelines_lib.tag_runs(
         catalog,
         contract.index_dir,
         slug,

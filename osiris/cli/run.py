@@ -39,6 +39,12 @@ def parse_tags(value: str | None) -> tuple[str, ...]:
     "--dry-run", is_flag=True, help="Resolve everything and print the paths; write nothing."
 )
 @click.option("--verbose", is_flag=True, help="Also write debug.log.")
+@click.option(
+    "--fs-mode",
+    metavar="MODE",
+    default=None,
+    help="Layout to write: legacy, dual or contract (beats OSIRIS_FS_CONTRACT and compat.mode).",
+)
 @json_option
 @click.pass_context
 def run(
@@ -53,15 +59,19 @@ def run(
     out: Path | None,
     dry_run: bool,
     verbose: bool,
+    fs_mode: str | None,
     as_json: bool,
 ) -> None:
     """Run FILE (OML or manifest.yaml), --last-compile, or --pipeline SLUG."""
-    from osiris.core import run_target, runner
+    from osiris.compat import mode as modes
+    from osiris.core import runner
     from osiris.core.oml import parse_param_args
 
-    flags = {"ids.run_id_format": run_id_format} if run_id_format else None
+    flags = {"ids.run_id_format": run_id_format, "compat.mode": fs_mode}
     resolved, contract = load_project(ctx, flags=flags)
-    target = run_target.resolve_target(
+    mode = modes.resolve_mode(resolved).mode
+    target, compile_warnings = modes.resolve_run_target(
+        mode,
         resolved=resolved,
         contract=contract,
         file=file,
@@ -71,11 +81,13 @@ def run(
         params=parse_param_args(params),
         dry_run=dry_run,
     )
+    run_ids = list(resolved.config.ids.run_id_format)
     request = runner.RunRequest(
         contract=contract,
-        run_id_format=list(resolved.config.ids.run_id_format),
+        run_id_format=run_ids,
         tags=parse_tags(tags),
         verbose=verbose,
+        outputs=modes.outputs_for(mode, contract, run_ids),
     )
     plan = runner.plan_run(target.build, request, dry_run=dry_run)
     if dry_run:
@@ -83,7 +95,7 @@ def run(
         return
     result = runner.execute(target.build, request, plan)
     copied = runner.copy_run_logs(result, out) if out else None
-    _render_result(result, copied, as_json)
+    _render_result(result, copied, compile_warnings + result.warnings, as_json)
     if not result.ok:
         ctx.exit(EXIT_FAILED)
 
@@ -121,15 +133,21 @@ def _render_dry_run(
     out.print(f"  {'steps':<20} {' -> '.join(data['steps'])}")
 
 
-def _render_result(result: RunResult, copied: Path | None, as_json: bool) -> None:
+def _render_result(
+    result: RunResult, copied: Path | None, warnings: list[str], as_json: bool
+) -> None:
     record = result.record
     if as_json:
         data = record.to_dict()
         data["error"] = result.error
+        if warnings:  # a dual-mode mirror that failed; the run itself is unaffected
+            data["warnings"] = warnings
         if copied:
             data["copied_to"] = str(copied)
         emit_json(data)
         return
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
     out = console()
     colour = "green" if result.ok else "red"
     out.print(
@@ -145,6 +163,8 @@ def _render_result(result: RunResult, copied: Path | None, as_json: bool) -> Non
         ("rows", f"{record.rows_in} in, {record.rows_out} out"),
         ("fs mode", record.fs_mode),
     ]
+    if "legacy_mirror" in record.extra:
+        rows.append(("legacy mirror", record.extra["legacy_mirror"]))
     if copied:
         rows.append(("copied to", str(copied)))
     for label, value in rows:

@@ -185,6 +185,7 @@ class PreparedBuild:
     build_dir: Path
     oml_path: Path
     notes: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)  # resolved, secrets masked
 
     def as_loaded(self) -> LoadedBuild:
         """The build as `load_build` would read it back, without touching the disk."""
@@ -242,6 +243,7 @@ def prepare_build(
         build_dir=contract.build_path(pipeline.slug, digest, profile),
         oml_path=oml_path,
         notes=notes,
+        params=mask(pipeline.params),
     )
 
 
@@ -267,6 +269,11 @@ def compile_pipeline(
         cli_params=cli_params,
         env=env,
     )
+    return write_build(prepared, contract)
+
+
+def write_build(prepared: PreparedBuild, contract: FilesystemContract) -> CompileResult:
+    """Write a prepared build unless an identical one exists, then update the pointers."""
     build_dir, files, notes = prepared.build_dir, prepared.files, list(prepared.notes)
     created = not _is_complete(build_dir, files)
     if created:

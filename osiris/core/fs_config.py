@@ -13,12 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from osiris.core.config_file import (
+    CONFIG_FILENAME,
+    DEFAULT_DIRS,
+    folder_problem,
+    locate_config_file,
+    read_config_file,
+    resolve_base_path,
+)
 from osiris.errors import ConfigError, ProjectNotFound
 
-CONFIG_FILENAME = "osiris.yaml"
 DEFAULT_PROFILES = ["dev", "staging", "prod", "ml", "finance", "incident_debug"]
 RUN_ID_TOKENS = ("incremental", "ulid", "iso_ulid", "uuidv4", "snowflake")
 FS_MODES = ("legacy", "dual", "contract")
@@ -134,13 +140,13 @@ class RetentionConfig(_Section):
 
 class FilesystemConfig(_Section):
     base_path: str = ""
-    pipelines_dir: str = "pipelines"
-    build_dir: str = "build"
-    aiop_dir: str = "aiop"
-    run_logs_dir: str = "run_logs"
-    sessions_dir: str = ".osiris/sessions"
-    cache_dir: str = ".osiris/cache"
-    index_dir: str = ".osiris/index"
+    pipelines_dir: str = DEFAULT_DIRS["pipelines_dir"]
+    build_dir: str = DEFAULT_DIRS["build_dir"]
+    aiop_dir: str = DEFAULT_DIRS["aiop_dir"]
+    run_logs_dir: str = DEFAULT_DIRS["run_logs_dir"]
+    sessions_dir: str = DEFAULT_DIRS["sessions_dir"]
+    cache_dir: str = DEFAULT_DIRS["cache_dir"]
+    index_dir: str = DEFAULT_DIRS["index_dir"]
     profiles: ProfilesConfig = Field(default_factory=ProfilesConfig)
     naming: NamingConfig = Field(default_factory=NamingConfig)
     artifacts: ArtifactsConfig = Field(default_factory=ArtifactsConfig)
@@ -157,9 +163,9 @@ class FilesystemConfig(_Section):
     )
     @classmethod
     def _dir_inside_project(cls, value: str) -> str:
-        relative = os.path.normpath(value.strip()) if value.strip() else "."
-        if relative in {".", ".."} or relative.startswith("../"):
-            raise ValueError("must name a folder inside the project")
+        problem = folder_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
 
@@ -243,43 +249,6 @@ class ResolvedConfig:
         return str(self.config_file) if self.config_file else CONFIG_FILENAME
 
 
-def find_config_file(start: Path) -> Path | None:
-    """Search `start` and its parents for `osiris.yaml`, as git searches for `.git`."""
-    current = Path(start).resolve()
-    for folder in (current, *current.parents):
-        candidate = folder / CONFIG_FILENAME
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def read_config_file(path: Path) -> dict[str, Any]:
-    """Parse `osiris.yaml`; an empty file is an empty mapping."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read the file: {exc.strerror}", path=path) from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(
-            f"not valid YAML{where}",
-            path=path,
-            hint="fix the syntax, then run `osiris config validate`",
-        ) from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"the top level must be a mapping, not {type(data).__name__}",
-            path=path,
-            hint="see docs/samples/osiris.filesystem.yaml",
-        )
-    return data
-
-
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     *parents, last = dotted.split(".")
     node = data
@@ -360,17 +329,6 @@ def _without_nulls(data: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def resolve_base_path(config: OsirisConfig, project_dir: Path) -> Path:
-    """`filesystem.base_path`: empty = the folder holding osiris.yaml; relative resolves there."""
-    raw = config.filesystem.base_path.strip()
-    if not raw:
-        return project_dir
-    candidate = Path(os.path.expanduser(raw))
-    if not candidate.is_absolute():
-        candidate = project_dir / candidate
-    return Path(os.path.normpath(candidate))
-
-
 def load_config(
     project: Path | None = None,
     *,
@@ -387,15 +345,7 @@ def load_config(
     """
     env = os.environ if env is None else env
     start = Path(project) if project is not None else Path(cwd or Path.cwd())
-    if project is not None:
-        if not start.is_dir():
-            raise ProjectNotFound(
-                "no such folder", path=start, hint="--project takes the folder holding osiris.yaml"
-            )
-        config_file = start.resolve() / CONFIG_FILENAME
-        config_file = config_file if config_file.is_file() else None
-    else:
-        config_file = find_config_file(start)
+    config_file = locate_config_file(project, cwd)
     if config_file is None and require_file:
         raise ProjectNotFound(
             f"no {CONFIG_FILENAME} in {start.resolve()} or any parent folder",
@@ -406,7 +356,7 @@ def load_config(
     project_dir = config_file.parent if config_file else start.resolve()
     return ResolvedConfig(
         config=config,
-        base_path=resolve_base_path(config, project_dir),
+        base_path=resolve_base_path(config.filesystem.base_path, project_dir),
         config_file=config_file,
         origins=origins,
     )

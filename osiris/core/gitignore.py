@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from osiris.core.fs_config import CONFIG_FILENAME
+from osiris.core.config_file import CONFIG_FILENAME
 from osiris.core.fs_paths import FilesystemContract
 from osiris.core.fsio import atomic_write_bytes
 from osiris.errors import ConfigError, OperationFailed, UsageError

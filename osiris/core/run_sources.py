@@ -11,26 +11,28 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import stat
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from osiris.core.config_file import (
+    DEFAULT_DIRS,
+    base_path_override,
+    folder_problem,
+    locate_config_file,
+    read_config_file,
+    resolve_base_path,
+)
 from osiris.core.run_index import (
-    UPDATE_KIND,
     AmbiguousRunId,
     RunIndexReader,
-    RunIndexWriter,
     RunRecord,
     parse_iso,
-    read_pointer,
-    utc_now_iso,
 )
-from osiris.errors import NotFound, UsageError
+from osiris.errors import NotFound, OsirisError, UsageError
 
 if TYPE_CHECKING:
     from osiris.core.fs_paths import FilesystemContract
@@ -39,12 +41,12 @@ EVENTS = "events.jsonl"
 SUMMARY = "summary.json"
 STATUS = "status.json"
 UNFINISHED = "unfinished"
-_TAIL_BYTES = 64 * 1024
+TAIL_BYTES = 64 * 1024
 # A run's index record is appended when it ends, so it lies after the run's start in the
 # index; reading back to the oldest wanted start (with slack for clock skew) is enough.
 _CLOCK_SLACK = timedelta(days=1)
 _FIRST_BATCH = 256
-_RUNS_HINT = "osiris runs list shows run ids"
+RUNS_HINT = "osiris runs list shows run ids"
 
 
 @dataclass(frozen=True)
@@ -277,7 +279,7 @@ class RunCatalog:
                 return record
             matches.setdefault(record.run_id.lower(), record)
         if not matches:
-            raise NotFound(f"no run '{run_id_or_prefix}' in the index", hint=_RUNS_HINT)
+            raise NotFound(f"no run '{run_id_or_prefix}' in the index", hint=RUNS_HINT)
         if len(matches) > 1:
             raise AmbiguousRunId(run_id_or_prefix, list(matches.values()))
         return next(iter(matches.values()))
@@ -377,7 +379,7 @@ class RunCatalog:
             raise AmbiguousRunId(run_id_or_prefix, [RunRecord(run_id=f.run_id) for f in found])
         if not found:
             raise NotFound(
-                f"no run '{run_id_or_prefix}' in the index or any {what}", hint=_RUNS_HINT
+                f"no run '{run_id_or_prefix}' in the index or any {what}", hint=RUNS_HINT
             )
         return found[0]
 
@@ -392,9 +394,7 @@ def catalog_for(dirs: ProjectDirs) -> RunCatalog:
 # -- the project's folders ----------------------------------------------------------------
 
 # As in fs_config, which cannot be imported without pydantic (~200 ms of start-up).
-CONFIG_FILENAME = "osiris.yaml"
-_BASE_PATH_ENV = ("OSIRIS_FILESYSTEM_BASE", "OSIRIS_BASE_PATH")  # the primary name first
-_DIR_DEFAULTS = {"index_dir": ".osiris/index", "run_logs_dir": "run_logs", "aiop_dir": "aiop"}
+_READER_DIRS = ("index_dir", "run_logs_dir", "aiop_dir")
 
 
 @dataclass(frozen=True)
@@ -428,69 +428,36 @@ def light_dirs(
     configuration, which reports the problem.
     """
     env = os.environ if env is None else env
-    config_file = _find_config(project, cwd)
-    if config_file is None:
-        return None
-    import yaml
-
     try:
-        data = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
-    except (OSError, ValueError, yaml.YAMLError):
+        config_file = locate_config_file(project, cwd)
+        data = read_config_file(config_file) if config_file else None
+    except OsirisError:
         return None
-    if not isinstance(data, dict):
+    if data is None:
         return None
-    filesystem, compat = data.get("filesystem"), data.get("compat")
-    filesystem = {} if filesystem is None else filesystem
-    compat = {} if compat is None else compat
+    filesystem = data.get("filesystem") or {}
+    compat = data.get("compat") or {}
     if not isinstance(filesystem, dict) or not isinstance(compat, dict):
         return None
-    base = next((env[v] for v in _BASE_PATH_ENV if env.get(v, "") != ""), None)
-    values = {
-        "base_path": filesystem.get("base_path") if base is None else base,
-        **{key: filesystem.get(key) for key in _DIR_DEFAULTS},
-    }
-    values = {k: "" if k == "base_path" and v is None else v for k, v in values.items()}
-    values.update({k: d for k, d in _DIR_DEFAULTS.items() if values[k] is None})
+    base = base_path_override(env)
+    values = {key: filesystem.get(key) or DEFAULT_DIRS[key] for key in _READER_DIRS}
+    values["base_path"] = filesystem.get("base_path") or "" if base is None else base
     fallback = compat.get("read_fallback")
     fallback = True if fallback is None else fallback
     if not all(isinstance(v, str) for v in values.values()) or not isinstance(fallback, bool):
         return None
-    base_path = _base_path(values["base_path"], config_file.parent)
-    dirs = {key: _dir_root(base_path, values[key]) for key in _DIR_DEFAULTS}
-    if None in dirs.values():
+    if any(folder_problem(values[key]) for key in _READER_DIRS):
         return None
-    return ProjectDirs(base_path=base_path, read_fallback=fallback, **dirs)  # type: ignore[arg-type]
+    base_path = resolve_base_path(values["base_path"], config_file.parent)
+    dirs = {key: _dir_root(base_path, values[key]) for key in _READER_DIRS}
+    return ProjectDirs(base_path=base_path, read_fallback=fallback, **dirs)
 
 
-def _find_config(project: Path | None, cwd: Path | None) -> Path | None:
-    if project is not None:
-        candidate = Path(project).resolve() / CONFIG_FILENAME
-        return candidate if candidate.is_file() else None
-    start = Path(cwd or Path.cwd()).resolve()
-    return next(
-        (f / CONFIG_FILENAME for f in (start, *start.parents) if (f / CONFIG_FILENAME).is_file()),
-        None,
-    )
-
-
-def _base_path(raw: str, project_dir: Path) -> Path:
-    raw = raw.strip()
-    if not raw:
-        return project_dir
-    candidate = Path(os.path.expanduser(raw))
-    if not candidate.is_absolute():
-        candidate = project_dir / candidate
-    return Path(os.path.normpath(candidate))
-
-
-def _dir_root(base_path: Path, configured: str) -> Path | None:
-    relative = os.path.normpath(configured.strip()) if configured.strip() else "."
-    if relative in {".", ".."} or relative.startswith("../"):
-        return None
+def _dir_root(base_path: Path, configured: str) -> Path:
+    # As FilesystemContract does: absolute folders as they are, others under base_path.
     if Path(configured).is_absolute():
         return Path(os.path.normpath(configured))
-    root = Path(os.path.normpath(base_path / configured))
-    return root if base_path in root.parents else None
+    return Path(os.path.normpath(base_path / configured))
 
 
 # -- reading folders ----------------------------------------------------------------------
@@ -499,7 +466,7 @@ def _dir_root(base_path: Path, configured: str) -> Path | None:
 def _wanted(run_id_or_prefix: str) -> str:
     wanted = run_id_or_prefix.strip().lower()
     if not wanted:
-        raise UsageError("a run id is needed", hint=_RUNS_HINT)
+        raise UsageError("a run id is needed", hint=RUNS_HINT)
     return wanted
 
 
@@ -533,13 +500,13 @@ def folders_holding(root: Path, markers: Sequence[str]) -> Iterator[Path]:
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames.sort()
         if dirpath != os.fspath(root) and any(
-            m in filenames and _is_regular(os.path.join(dirpath, m)) for m in markers
+            m in filenames and is_regular_file(os.path.join(dirpath, m)) for m in markers
         ):
             dirnames[:] = []
             yield Path(dirpath)
 
 
-def _is_regular(path: str) -> bool:
+def is_regular_file(path: str) -> bool:
     try:
         return stat.S_ISREG(os.lstat(path).st_mode)
     except OSError:
@@ -569,7 +536,7 @@ def edge_events(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         with open(path, "rb") as handle:
             first = handle.readline()
             size = handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, size - _TAIL_BYTES))
+            handle.seek(max(0, size - TAIL_BYTES))
             tail = handle.read()
     except OSError:
         return {}, {}
@@ -641,396 +608,3 @@ def _join(facts: RunFolder, record: RunRecord | None) -> RunFolder:
         record=record,
         source=record.source,
     )
-
-
-# -- log files ----------------------------------------------------------------------------
-
-LOG_FILES = {"osiris": "osiris.log", "events": EVENTS, "metrics": "metrics.jsonl"}
-
-
-@dataclass(frozen=True)
-class LogView:
-    """The complete lines of one log file of a run, and the byte offset after the last one."""
-
-    folder: RunFolder
-    path: Path
-    lines: list[str]
-    end: int
-
-
-def read_log(folder: RunFolder, which: str = "osiris", *, tail: int | None = None) -> LogView:
-    """Read `osiris.log`, `events.jsonl` or `metrics.jsonl` of a run (its last `tail` lines)."""
-    path = folder.path / LOG_FILES[which]
-    try:
-        lines, end = _complete_lines(path, tail)
-    except FileNotFoundError:
-        if folder.status != UNFINISHED:
-            raise NotFound(f"run '{folder.run_id}' has no {path.name}", path=path) from None
-        lines, end = [], 0  # a run that just started may not have written it yet
-    return LogView(folder=folder, path=path, lines=lines, end=end)
-
-
-def _complete_lines(path: Path, tail: int | None) -> tuple[list[str], int]:
-    with open(path, "rb") as handle:
-        size = handle.seek(0, os.SEEK_END)
-        start = 0 if tail is None else size
-        newlines = 0
-        while tail is not None and start > 0 and newlines <= tail:
-            step = min(_TAIL_BYTES, start)
-            start -= step
-            handle.seek(start)
-            newlines += handle.read(step).count(b"\n")
-        handle.seek(start)
-        data = handle.read(size - start)
-    complete = data.rfind(b"\n") + 1  # a line still being written is left for later
-    lines = data[:complete].split(b"\n")[:-1]
-    if start > 0:
-        lines = lines[1:]  # the read began inside a line
-    if tail is not None:
-        lines = lines[len(lines) - tail :] if tail else []
-    return [line.decode("utf-8", "replace") for line in lines], start + complete
-
-
-def run_ended(events_path: Path) -> bool:
-    """True once the run's last complete event is `run_end`."""
-    return edge_events(events_path)[1].get("event") == "run_end"
-
-
-def follow_log(
-    view: LogView, *, poll: float = 0.2, sleep: Callable[[float], None] = time.sleep
-) -> Iterator[str]:
-    """Yield lines appended after `view` until the run writes its `run_end` event."""
-    events = view.folder.path / EVENTS
-    offset, pending = view.end, b""
-    while True:
-        # Checked before reading: every line written before run_end is read in this pass.
-        ended = run_ended(events)
-        try:
-            with open(view.path, "rb") as handle:
-                handle.seek(offset)
-                data = handle.read()
-        except FileNotFoundError:
-            data = b""
-        offset += len(data)
-        *complete, pending = (pending + data).split(b"\n")
-        yield from (line.decode("utf-8", "replace") for line in complete)
-        if ended:
-            if pending:
-                yield pending.decode("utf-8", "replace")
-            return
-        sleep(poll)
-
-
-# -- AIOP export --------------------------------------------------------------------------
-
-_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-
-
-@dataclass(frozen=True)
-class PackExport:
-    """Where `export_pack` wrote its zip, from which pack, and whether it rebuilt the pack."""
-
-    run_id: str
-    zip_path: Path
-    pack_dir: Path
-    regenerated: bool
-    files: tuple[str, ...]
-
-
-def export_pack(
-    catalog: RunCatalog,
-    contract: FilesystemContract,
-    run_id_or_prefix: str,
-    out: Path | None,
-    *,
-    cwd: Path,
-) -> PackExport:
-    """Zip a run's AIOP pack; a missing pack is first rebuilt from the run's logs and kept."""
-    try:
-        pack: RunFolder | None = catalog.pack(run_id_or_prefix)
-    except AmbiguousRunId:
-        raise
-    except NotFound:
-        pack = None
-    if pack is not None:
-        destination = _zip_destination(out, pack.run_id, cwd)
-        files = zip_folder(pack.path, destination, root=pack.run_id)
-        return PackExport(pack.run_id, destination, pack.path, False, files)
-    from osiris.core.aiop import pack_from_run_dir, write_pack
-
-    folder = _logs_for_export(catalog, run_id_or_prefix)
-    home = _pack_home(catalog, contract, folder)
-    # Checked before the pack is written: a refused export leaves nothing behind.
-    destination = _zip_destination(out, folder.run_id, cwd)
-    write_pack(home, pack_from_run_dir(folder.path))
-    files = zip_folder(home, destination, root=folder.run_id)
-    return PackExport(folder.run_id, destination, home, True, files)
-
-
-def _logs_for_export(catalog: RunCatalog, run_id_or_prefix: str) -> RunFolder:
-    try:
-        folder = catalog.log_folder(run_id_or_prefix)
-    except AmbiguousRunId:
-        raise
-    except NotFound:
-        raise NotFound(
-            f"run '{run_id_or_prefix}' has neither an AIOP pack nor run logs",
-            hint="osiris aiop list and osiris logs list show what is on disk",
-        ) from None
-    if folder.status == UNFINISHED:
-        raise UsageError(
-            f"run '{folder.run_id}' has not ended (no run_end event), so its pack cannot be built",
-            path=folder.path,
-            hint="export it once the run has finished",
-        )
-    return folder
-
-
-def _pack_home(catalog: RunCatalog, contract: FilesystemContract, folder: RunFolder) -> Path:
-    """Where a run's pack belongs: its index record's `aiop_path`, else the contract's name."""
-    if folder.record is not None and folder.record.aiop_path:
-        home = catalog.source_of(folder.record).resolve_path(folder.record.aiop_path)
-        if home is not None:
-            return home
-    from osiris.core.fs_paths import RunNaming, safe_token
-
-    start = edge_events(folder.path / EVENTS)[0]
-    digest = start.get("manifest_hash")
-    started = parse_moment(start.get("ts"))
-    if not digest or started is None or not folder.pipeline_slug:
-        raise UsageError(
-            f"run '{folder.run_id}' does not say its pipeline, manifest hash and start time",
-            path=folder.path / EVENTS,
-            hint="its run_start event is missing or damaged",
-        )
-    naming = RunNaming(
-        pipeline_slug=folder.pipeline_slug,
-        profile=folder.profile,
-        manifest_hash=digest,
-        manifest_short=contract.manifest_short(digest),
-        run_id=safe_token(folder.run_id),
-        run_ts=contract.run_ts(started),
-        tags=folder.tags,
-    )
-    return contract.aiop_run_dir(naming)
-
-
-def _zip_destination(out: Path | None, run_id: str, cwd: Path) -> Path:
-    name = f"{run_id}-aiop.zip"
-    destination = cwd / name if out is None else (out / name if out.is_dir() else out)
-    if os.path.lexists(destination):
-        raise UsageError(
-            "already exists; an export never overwrites a file",
-            path=destination,
-            hint="choose another -o FILE or remove the old one",
-        )
-    if not destination.parent.is_dir():
-        raise UsageError("no such folder", path=destination.parent, hint="create it first")
-    return destination
-
-
-def zip_folder(folder: Path, destination: Path, *, root: str) -> tuple[str, ...]:
-    """Write the regular files under `folder` into a new zip, sorted, with fixed timestamps."""
-    import zipfile
-
-    files = sorted(_regular_files(folder))
-    try:
-        handle = open(destination, "xb")  # noqa: SIM115 - closed by the with below
-    except FileExistsError:
-        raise UsageError(
-            "already exists; an export never overwrites a file", path=destination
-        ) from None
-    try:
-        with handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
-            for rel in files:
-                info = zipfile.ZipInfo(f"{root}/{rel}", date_time=_ZIP_TIME)
-                info.external_attr = 0o644 << 16
-                info.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(info, (folder / rel).read_bytes())
-    except BaseException:
-        destination.unlink(missing_ok=True)
-        raise
-    return tuple(files)
-
-
-def _regular_files(folder: Path) -> Iterator[str]:
-    for dirpath, _dirnames, filenames in os.walk(folder, followlinks=False):
-        for name in filenames:
-            if _is_regular(os.path.join(dirpath, name)):
-                yield Path(dirpath, name).relative_to(folder).as_posix()
-
-
-# -- pipelines ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PipelineBuild:
-    """A pipeline's latest build for one profile, and its last recorded run."""
-
-    pipeline_slug: str
-    profile: str | None
-    manifest_path: Path
-    manifest_hash: str | None
-    built_at: str
-    latest_pointer: bool
-    last_run: RunRecord | None
-
-    def to_dict(self, base_path: Path) -> dict[str, Any]:
-        run = self.last_run
-        return {
-            "pipeline_slug": self.pipeline_slug,
-            "profile": self.profile,
-            "manifest_path": display_path(self.manifest_path, base_path),
-            "manifest_hash": self.manifest_hash,
-            "built_at": self.built_at,
-            "latest_pointer": self.latest_pointer,
-            "last_run": None
-            if run is None
-            else {"run_id": run.run_id, "status": run.status, "started_at": run.started_at},
-        }
-
-
-def list_pipelines(contract: FilesystemContract, catalog: RunCatalog) -> list[PipelineBuild]:
-    """Each compiled pipeline and profile: its latest build and its last run."""
-    pipelines_root = contract.build_dir / "pipelines"
-    enabled = contract.config.filesystem.profiles.enabled
-    profiles = [p.name for p in _subdirs(pipelines_root)] if enabled else [None]
-    found = []
-    for profile in profiles:
-        for slug_dir in _subdirs(contract.build_pipelines_dir(profile)):
-            slug = slug_dir.name
-            pointer = read_pointer(contract.latest_pointer(slug))
-            pointed = None
-            if pointer is not None and pointer.profile == profile:
-                pointed = contract.absolute(pointer.manifest_path)
-            manifests = [p for p in slug_dir.glob("*/manifest.yaml") if p.is_file()]
-            if pointed is not None and pointed.is_file():
-                manifest = pointed
-            else:
-                manifest = max(manifests, key=lambda p: p.stat().st_mtime_ns, default=None)
-            if manifest is None:
-                continue
-            runs = catalog.runs(RunFilter(pipeline=slug, profile=profile, limit=1))
-            found.append(
-                PipelineBuild(
-                    pipeline_slug=slug,
-                    profile=profile,
-                    manifest_path=manifest,
-                    manifest_hash=_build_hash(manifest),
-                    built_at=utc_now_iso(
-                        datetime.fromtimestamp(manifest.stat().st_mtime, timezone.utc)
-                    ),
-                    latest_pointer=manifest == pointed,
-                    last_run=runs[0] if runs else None,
-                )
-            )
-    return sorted(found, key=lambda b: (b.pipeline_slug, b.profile or ""))
-
-
-def _subdirs(root: Path) -> list[Path]:
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink())
-
-
-def _build_hash(manifest: Path) -> str | None:
-    summary = read_json_object(manifest.parent / "run_summary.json")
-    if summary.get("manifest_hash"):
-        return str(summary["manifest_hash"])
-    import yaml
-
-    try:
-        data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return None
-    meta = data.get("meta") if isinstance(data, dict) else None
-    digest = meta.get("manifest_hash") if isinstance(meta, dict) else None
-    return str(digest) if digest else None
-
-
-# -- tags ---------------------------------------------------------------------------------
-
-_TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-
-
-@dataclass(frozen=True)
-class TagChange:
-    """One run's tags before and after `tag_runs`."""
-
-    run_id: str
-    pipeline_slug: str
-    before: tuple[str, ...]
-    after: tuple[str, ...]
-
-    @property
-    def changed(self) -> bool:
-        return self.before != self.after
-
-
-def tag_runs(
-    catalog: RunCatalog,
-    index_dir: Path,
-    pipeline_slug: str,
-    *,
-    run_id: str | None = None,
-    all_runs: bool = False,
-    add: Sequence[str] = (),
-    remove: Sequence[str] = (),
-) -> list[TagChange]:
-    """Add and remove tags of a pipeline's latest run (or one run, or all) as index updates."""
-    _check_tags(add, remove)
-    if run_id is not None and all_runs:
-        raise UsageError("--run and --all exclude each other", hint="pass one of them")
-    if run_id is not None:
-        records = [catalog.get(run_id)]
-        if records[0].pipeline_slug != pipeline_slug:
-            raise UsageError(
-                f"run '{records[0].run_id}' belongs to pipeline '{records[0].pipeline_slug}', "
-                f"not '{pipeline_slug}'",
-                hint=f"osiris pipelines tag {records[0].pipeline_slug} --run {records[0].run_id}",
-            )
-    else:
-        limit = None if all_runs else 1
-        records = catalog.runs(RunFilter(pipeline=pipeline_slug, limit=limit))
-        if not records:
-            raise NotFound(f"pipeline '{pipeline_slug}' has no runs", hint=_RUNS_HINT)
-    legacy = [r.run_id for r in records if r.source == "legacy"]
-    if legacy:
-        raise UsageError(
-            f"run '{legacy[0]}' is in the legacy layout, where tags cannot be recorded",
-            hint="osiris migrate plan moves it into the contract layout",
-        )
-    changes = [
-        TagChange(
-            r.run_id, r.pipeline_slug, r.tags, tuple(sorted((set(r.tags) | set(add)) - set(remove)))
-        )
-        for r in records
-    ]
-    updates = [
-        {
-            "run_id": c.run_id,
-            "pipeline_slug": c.pipeline_slug,
-            "tags": list(c.after),
-            "kind": UPDATE_KIND,
-            "recorded_at": utc_now_iso(),
-        }
-        for c in changes
-        if c.changed
-    ]
-    # One append (one fsync) for all runs; the same update records append_update writes.
-    RunIndexWriter(index_dir).append_many(updates)
-    return changes
-
-
-def _check_tags(add: Sequence[str], remove: Sequence[str]) -> None:
-    if not add and not remove:
-        raise UsageError("nothing to do", hint="pass --add TAG and/or --remove TAG")
-    bad = next((t for t in (*add, *remove) if not _TAG.fullmatch(t)), None)
-    if bad is not None:
-        raise UsageError(
-            f"tag '{bad}' is not allowed",
-            hint="use letters, digits, '.', '_' and '-', starting with a letter or digit",
-        )
-    both = sorted(set(add) & set(remove))
-    if both:
-        raise UsageError(f"tag '{both[0]}' is both added and removed", hint="pass it once")

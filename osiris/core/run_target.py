@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import yaml
 
-from osiris.core.compiler import (
-    CompileResult,
-    LoadedBuild,
-    compile_pipeline,
-    load_build,
-    prepare_build,
-)
+from osiris.core.compiler import LoadedBuild, compile_pipeline, load_build, prepare_build
 from osiris.core.fs_config import ResolvedConfig
 from osiris.core.fs_paths import FilesystemContract, slugify
 from osiris.core.run_index import read_pointer
@@ -26,7 +22,12 @@ class RunTarget:
 
     build: LoadedBuild
     source: str  # "oml" | "manifest" | "last-compile" | "pipeline"
-    compiled: CompileResult | None = None
+
+
+class OmlCompiler(Protocol):
+    """Compiles an OML file (for the rollout mode in force) and returns its manifest path."""
+
+    def __call__(self, oml: Path, *, profile: str | None, cli_params: dict[str, str]) -> Path: ...
 
 
 def _file_kind(path: Path) -> str:
@@ -82,8 +83,8 @@ def by_pipeline(contract: FilesystemContract, slug: str, profile: str | None) ->
     return load_build(manifest)
 
 
-def last_compile(contract: FilesystemContract, profile: str | None) -> LoadedBuild:
-    """The build named by `.osiris/index/last_compile.txt`."""
+def last_compile(contract: FilesystemContract) -> Path:
+    """The manifest `.osiris/index/last_compile.txt` names."""
     pointer = read_pointer(contract.last_compile_pointer)
     if pointer is None:
         raise NotFound(
@@ -98,7 +99,7 @@ def last_compile(contract: FilesystemContract, profile: str | None) -> LoadedBui
             path=pointer.manifest_path,
             hint="compile the pipeline again",
         )
-    return _check_profile(load_build(manifest), profile, manifest)
+    return manifest
 
 
 def resolve_target(
@@ -111,10 +112,14 @@ def resolve_target(
     profile_flag: str | None,
     params: dict[str, str],
     dry_run: bool = False,
+    compile_oml: OmlCompiler | None = None,
+    last_compiled: Callable[[], Path] | None = None,
 ) -> RunTarget:
     """Find (compiling an OML file first) the build to run; exactly one source is allowed.
 
     With `dry_run`, an OML file is compiled in memory only, so nothing is written.
+    `compile_oml` and `last_compiled` replace the contract's compile and last-compile
+    pointer, so another layout (the compat modes) can supply its own.
     """
     chosen = [
         name
@@ -138,7 +143,8 @@ def resolve_target(
         )
     if use_last_compile:
         requested = resolved.resolve_profile(profile_flag) if profile_flag else None
-        return RunTarget(last_compile(contract, requested), "last-compile")
+        manifest = last_compiled() if last_compiled else last_compile(contract)
+        return RunTarget(_check_profile(load_build(manifest), requested, manifest), "last-compile")
     if pipeline is not None:
         profile = resolved.resolve_profile(profile_flag)
         return RunTarget(by_pipeline(contract, pipeline, profile), "pipeline")
@@ -153,7 +159,10 @@ def resolve_target(
             file, resolved=resolved, contract=contract, profile=profile_flag, cli_params=params
         )
         return RunTarget(prepared.as_loaded(), "oml")
-    compiled = compile_pipeline(
-        file, resolved=resolved, contract=contract, profile=profile_flag, cli_params=params
-    )
-    return RunTarget(load_build(compiled.manifest_path), "oml", compiled)
+    if compile_oml is None:
+        manifest = compile_pipeline(
+            file, resolved=resolved, contract=contract, profile=profile_flag, cli_params=params
+        ).manifest_path
+    else:
+        manifest = compile_oml(file, profile=profile_flag, cli_params=params)
+    return RunTarget(load_build(manifest), "oml")

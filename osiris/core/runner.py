@@ -23,7 +23,7 @@ from osiris.core.registry import driver_for
 from osiris.core.run_ids import CounterStore, RunIdGenerator
 from osiris.core.run_index import RunIndexWriter, RunRecord, utc_now_iso
 from osiris.core.run_log import RunLog, WriteObserver, open_run_log
-from osiris.core.secrets import mask, resolve_env_refs
+from osiris.core.secrets import env_ref_values, mask, redact, resolve_env_refs
 from osiris.drivers.base import StepContext, table_name
 from osiris.errors import UsageError
 
@@ -266,7 +266,9 @@ def _run_step(
         )
         result = driver_for(cfg["component"]).run(context)
     except Exception as exc:
-        message = str(mask(f"{type(exc).__name__}: {exc}"))
+        # A ${ENV} value can come back quoted in an error (e.g. DuckDB echoing the query).
+        secrets = env_ref_values(cfg["config"], request.env)
+        message = redact(f"{type(exc).__name__}: {exc}", secrets)
         run_log.event("step_error", step_id=step_id, error=message)
         run_log.log(f"step {step_id} failed: {message}", level="ERROR")
         return f"step {step_id} failed: {message}"
@@ -316,6 +318,8 @@ def _index_record(
         user=plan.naming.user,
         git_commit=plan.git_commit,
         fs_mode=request.sink.fs_mode,
+        # Lets readers and `migrate verify` pair a dual-mode run with its legacy mirror.
+        extra={"legacy_mirror": contract.relative(plan.mirror_dir)} if plan.mirror_dir else {},
     )
 
 

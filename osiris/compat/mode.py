@@ -1,0 +1,180 @@
+"""Rollout modes (compat.md §1): which layout `legacy`, `dual` or `contract` writes, and how.
+
+The mode comes from `--fs-mode` > env `OSIRIS_FS_CONTRACT` > `compat.mode` > `contract`;
+`fs_config` merges these (and rejects unknown values) like every other key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from osiris.compat import legacy_layout as layout
+from osiris.compat.dual_write import DualRunOutputs, mirror_compile
+from osiris.compat.legacy_reader import read_pointer
+from osiris.compat.legacy_writer import LegacyCompile, LegacyRunOutputs, write_compile
+from osiris.core import run_target
+from osiris.core.compiler import CompileResult, prepare_build, write_build
+from osiris.core.fs_config import ResolvedConfig
+from osiris.core.fs_paths import FilesystemContract
+from osiris.core.runner import ContractOutputs, RunOutputs
+from osiris.errors import NotFound
+
+
+@dataclass(frozen=True)
+class ModeInfo:
+    """The rollout mode in force and where it came from (`flag`, `env …`, `file`, `default`)."""
+
+    mode: str
+    origin: str
+
+
+def resolve_mode(resolved: ResolvedConfig) -> ModeInfo:
+    """The mode of a resolved configuration, with its origin."""
+    return ModeInfo(resolved.config.compat.mode, resolved.origin("compat.mode"))
+
+
+def outputs_for(mode: str, contract: FilesystemContract, run_id_format: list[str]) -> RunOutputs:
+    """Where a run writes in `mode`."""
+    if mode == "legacy":
+        return LegacyRunOutputs(contract)
+    if mode == "dual":
+        return DualRunOutputs(contract, run_id_format)
+    return ContractOutputs(contract, run_id_format)
+
+
+@dataclass(frozen=True)
+class ModeCompile:
+    """What a compile wrote: the contract build, the legacy session, or both (dual)."""
+
+    fs_mode: str
+    pipeline_slug: str
+    profile: str | None
+    manifest_hash: str
+    manifest_short: str
+    build: CompileResult | None  # modes contract and dual
+    legacy: LegacyCompile | None  # modes legacy and dual (None when the mirror failed)
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def _legacy_session(self) -> LegacyCompile:
+        assert self.legacy is not None  # without a build (legacy mode) there is a session
+        return self.legacy
+
+    @property
+    def manifest_path(self) -> Path:
+        """The manifest a run of this compile executes: the build's, else the legacy one."""
+        return self.build.manifest_path if self.build else self._legacy_session().manifest_path
+
+    @property
+    def build_dir(self) -> Path:
+        """The folder holding that manifest (what `--out` copies)."""
+        return self.build.build_dir if self.build else self._legacy_session().compiled_dir
+
+    @property
+    def created(self) -> bool:
+        """False when an identical contract build already existed; a legacy session is new."""
+        return self.build.created if self.build else True
+
+    @property
+    def pointers(self) -> list[Path]:
+        """Every pointer file written: the contract's, then the legacy ones."""
+        contract = list(self.build.pointers) if self.build else []
+        return contract + (list(self.legacy.pointers) if self.legacy else [])
+
+
+def compile_for_mode(
+    mode: str,
+    oml_path: Path,
+    *,
+    resolved: ResolvedConfig,
+    contract: FilesystemContract,
+    profile: str | None,
+    cli_params: dict[str, str],
+) -> ModeCompile:
+    """Compile an OML file into the layout(s) of `mode`; the contract side first in dual."""
+    prepared = prepare_build(
+        oml_path, resolved=resolved, contract=contract, profile=profile, cli_params=cli_params
+    )
+    common = {
+        "fs_mode": mode,
+        "pipeline_slug": prepared.pipeline_slug,
+        "profile": prepared.profile,
+        "manifest_hash": prepared.manifest_hash,
+        "manifest_short": contract.manifest_short(prepared.manifest_hash),
+    }
+    if mode == "legacy":
+        legacy = write_compile(prepared, contract.base_path, fs_mode=mode)
+        return ModeCompile(**common, build=None, legacy=legacy, notes=list(prepared.notes))
+    build = write_build(prepared, contract)
+    if mode == "contract":
+        return ModeCompile(**common, build=build, legacy=None, notes=build.notes)
+    mirror = mirror_compile(prepared, build, contract)
+    return ModeCompile(
+        **common,
+        build=build,
+        legacy=mirror.legacy,
+        notes=build.notes + mirror.notes,
+        warnings=mirror.warnings,
+    )
+
+
+def legacy_last_compile(root: Path) -> Path:
+    """The manifest `logs/.last_compile.json` names; NotFound when there is none."""
+    pointer = read_pointer(root / layout.LAST_COMPILE, root)
+    if pointer is None:
+        raise NotFound(
+            "nothing has been compiled yet",
+            path=str(layout.LAST_COMPILE),
+            hint="run `osiris compile pipelines/<file>.yaml` first",
+        )
+    if pointer.target is None:
+        raise NotFound(
+            f"names {pointer.manifest_path}, which is not a manifest in this project",
+            path=str(layout.LAST_COMPILE),
+            hint="compile the pipeline again",
+        )
+    return pointer.target
+
+
+def resolve_run_target(
+    mode: str,
+    *,
+    resolved: ResolvedConfig,
+    contract: FilesystemContract,
+    file: Path | None,
+    use_last_compile: bool,
+    pipeline: str | None,
+    profile_flag: str | None,
+    params: dict[str, str],
+    dry_run: bool = False,
+) -> tuple[run_target.RunTarget, list[str]]:
+    """`run_target.resolve_target` with the compile and last-compile lookup of `mode`.
+
+    Returns the target and the warnings of a compile it ran (a failed dual mirror).
+    """
+    warnings: list[str] = []
+
+    def compile_oml(oml: Path, *, profile: str | None, cli_params: dict[str, str]) -> Path:
+        compiled = compile_for_mode(
+            mode, oml, resolved=resolved, contract=contract, profile=profile, cli_params=cli_params
+        )
+        warnings.extend(compiled.warnings)
+        return compiled.manifest_path
+
+    def last_compiled() -> Path:
+        return legacy_last_compile(contract.base_path)
+
+    target = run_target.resolve_target(
+        resolved=resolved,
+        contract=contract,
+        file=file,
+        use_last_compile=use_last_compile,
+        pipeline=pipeline,
+        profile_flag=profile_flag,
+        params=params,
+        dry_run=dry_run,
+        compile_oml=compile_oml,
+        last_compiled=last_compiled if mode == "legacy" else None,
+    )
+    return target, warnings
