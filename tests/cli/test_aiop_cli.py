@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_logs_cli import RUNNING, start_running_run
-from tests.cli.test_runs_cli import record_runs
 from tests.helpers.demo import osiris
 from tests.helpers.projects import make_orders_project
+from tests.helpers.recorded import RUNNING, start_running_run
 
 PACK_FILES = [
     "annex/errors.ndjson",
@@ -21,22 +20,6 @@ PACK_FILES = [
     "run-card.md",
     "summary.json",
 ]
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    root = tmp_path_factory.mktemp("aiop") / "proj"
-    return root, record_runs(root)
-
-
-@pytest.fixture
-def project(template: tuple[Path, dict[str, str]], tmp_path: Path) -> Path:
-    return Path(shutil.copytree(template[0], tmp_path / "proj", symlinks=True))
-
-
-@pytest.fixture
-def ids(template: tuple[Path, dict[str, str]]) -> dict[str, str]:
-    return template[1]
 
 
 @pytest.fixture

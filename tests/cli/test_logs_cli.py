@@ -10,28 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_runs_cli import record_runs
 from tests.helpers.demo import osiris
 from tests.helpers.projects import make_orders_project
+from tests.helpers.recorded import RUNNING, start_running_run
 
 WIDE = {"COLUMNS": "300"}
-RUNNING = "2026-01-01T00-00-00Z_RUNNINGRUN0000000000000000"
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    root = tmp_path_factory.mktemp("logs") / "proj"
-    return root, record_runs(root)
-
-
-@pytest.fixture
-def project(template: tuple[Path, dict[str, str]], tmp_path: Path) -> Path:
-    return Path(shutil.copytree(template[0], tmp_path / "proj", symlinks=True))
-
-
-@pytest.fixture
-def ids(template: tuple[Path, dict[str, str]]) -> dict[str, str]:
-    return template[1]
 
 
 def logs(project: Path, *args: str, env: dict[str, str] | None = None):
@@ -41,23 +24,6 @@ def logs(project: Path, *args: str, env: dict[str, str] | None = None):
 def run_dir(project: Path, run_id: str) -> Path:
     record = osiris("--project", str(project), "runs", "show", run_id, "--json").json()
     return project / record["run_logs_path"]
-
-
-def start_running_run(project: Path) -> Path:
-    """A run that has started but not ended, so the index does not know it yet."""
-    folder = project / "run_logs" / "dev" / "orders-by-country" / f"20260101T000000Z_{RUNNING}"
-    folder.mkdir(parents=True)
-    start = {
-        "ts": "2026-01-01T00:00:00.000Z",
-        "session": RUNNING,
-        "event": "run_start",
-        "run_id": RUNNING,
-        "pipeline_slug": "orders-by-country",
-        "profile": "dev",
-    }
-    (folder / "events.jsonl").write_text(json.dumps(start) + "\n", "utf-8")
-    (folder / "osiris.log").write_text("started\n", "utf-8")
-    return folder
 
 
 # -- list -----------------------------------------------------------------------------------

@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.cli.test_runs_cli import record_runs
 from tests.helpers.demo import osiris
 from tests.helpers.projects import make_orders_project
 
 WIDE = {"COLUMNS": "200"}
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    root = tmp_path_factory.mktemp("pipelines") / "proj"
-    return root, record_runs(root)
-
-
-@pytest.fixture
-def project(template: tuple[Path, dict[str, str]], tmp_path: Path) -> Path:
-    return Path(shutil.copytree(template[0], tmp_path / "proj", symlinks=True))
-
-
-@pytest.fixture
-def ids(template: tuple[Path, dict[str, str]]) -> dict[str, str]:
-    return template[1]
 
 
 def pipelines(project: Path, *args: str, env: dict[str, str] | None = None):

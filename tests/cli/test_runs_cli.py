@@ -12,31 +12,9 @@ import pytest
 
 from osiris.core.run_index import RunIndexWriter, RunRecord, utc_now_iso
 from tests.helpers.demo import osiris, osiris_env
-from tests.helpers.projects import ORDERS_OML, make_orders_project
+from tests.helpers.projects import make_orders_project
 
 WIDE = {"COLUMNS": "220"}
-BROKEN_OML = ORDERS_OML.replace("name: orders-by-country", "name: broken-orders").replace(
-    "data/orders.csv", "data/missing.csv"
-)
-
-
-def record_runs(root: Path) -> dict[str, str]:
-    """A project with three real runs: dev (tagged nightly), prod, and a failed one."""
-    make_orders_project(root)
-    (root / "pipelines" / "broken.yaml").write_text(BROKEN_OML, "utf-8")
-    ids = {}
-    for name, args, code in (
-        ("dev", ["orders.yaml", "--tags", "nightly"], 0),
-        ("prod", ["orders.yaml", "-p", "prod"], 0),
-        ("failed", ["broken.yaml"], 1),
-    ):
-        oml, *options = args
-        result = osiris(
-            "--project", str(root), "run", str(root / "pipelines" / oml), *options, "--json"
-        )
-        assert result.code == code, result.err
-        ids[name] = result.json()["run_id"]
-    return ids
 
 
 def add_old_run(root: Path, run_id: str, started: datetime) -> None:
@@ -53,22 +31,6 @@ def add_old_run(root: Path, run_id: str, started: datetime) -> None:
             run_logs_path=f"run_logs/dev/orders-by-country/{run_id}",
         )
     )
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    root = tmp_path_factory.mktemp("runs") / "proj"
-    return root, record_runs(root)
-
-
-@pytest.fixture
-def project(template: tuple[Path, dict[str, str]], tmp_path: Path) -> Path:
-    return Path(shutil.copytree(template[0], tmp_path / "proj", symlinks=True))
-
-
-@pytest.fixture
-def ids(template: tuple[Path, dict[str, str]]) -> dict[str, str]:
-    return template[1]
 
 
 def runs(project: Path, *args: str, env: dict[str, str] | None = None):
