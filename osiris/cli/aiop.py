@@ -24,7 +24,7 @@ def aiop_group() -> None:
 def list_packs(
     ctx: click.Context, pipeline: str | None, profile: str | None, as_json: bool
 ) -> None:
-    """List AIOP packs under aiop/, newest first, indexed or not."""
+    """List AIOP packs under aiop/ (and legacy logs/aiop/), newest first, indexed or not."""
     from osiris.core.run_sources import RunFilter
 
     catalog, dirs = open_catalog(ctx)
@@ -38,17 +38,19 @@ def list_packs(
 @json_option
 @click.pass_context
 def show_pack(ctx: click.Context, run_id: str, as_json: bool) -> None:
-    """Print the summary.json of a run's pack (RUN_ID or a unique prefix)."""
-    from osiris.core.run_sources import SUMMARY, display_path
+    """Print the summary.json of a run's pack (RUN_ID or a unique prefix); a legacy
+    pack's AIOP JSON as the old tool wrote it."""
+    from osiris.core.run_sources import display_path
 
     catalog, dirs = open_catalog(ctx)
     pack = catalog.pack(run_id)
+    text = catalog.pack_json(pack)
     warn(catalog.warnings)
-    text = (pack.path / SUMMARY).read_text(encoding="utf-8")
     if as_json:
         click.echo(text, nl=not text.endswith("\n"))
         return
-    click.echo(f"pack: {display_path(pack.path, dirs.base_path)}")
+    origin = f" ({pack.source})" if pack.source != "contract" else ""
+    click.echo(f"pack: {display_path(pack.path, dirs.base_path)}{origin}")
     click.echo(text, nl=not text.endswith("\n"))
 
 

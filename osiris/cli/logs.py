@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from osiris.cli.common import console, emit_json, json_option
-from osiris.cli.runs import columns_table, format_time, open_catalog, warn
+from osiris.cli.runs import columns_table, format_time, open_catalog, source_column, warn
 from osiris.errors import UsageError
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ def logs() -> None:
 @json_option
 @click.pass_context
 def list_logs(ctx: click.Context, pipeline: str | None, profile: str | None, as_json: bool) -> None:
-    """List run-log folders under run_logs/, newest first, indexed or not."""
+    """List run-log folders under run_logs/ (and legacy logs/run_*/), newest first."""
     from osiris.core.run_sources import RunFilter
 
     catalog, dirs = open_catalog(ctx)
@@ -51,11 +51,12 @@ def render_folders(folders: list[RunFolder], base_path: Path, as_json: bool, *, 
         "pipeline": [r["pipeline_slug"] for r in rows],
         "profile": [r["profile"] or "-" for r in rows],
         "status": [r["status"] for r in rows],
+        **source_column([r["source"] for r in rows]),
         "started": [format_time(r["started_at"]) for r in rows],
         "indexed": ["yes" if r["indexed"] else "no" for r in rows],
         "path": [r["path"] for r in rows],
     }
-    optional = ("path", "profile", "started", "indexed")
+    optional = ("path", "profile", "started", "indexed", "source")
     out.print(columns_table(columns, out.width, optional=optional))
 
 

@@ -25,15 +25,18 @@ def runs() -> None:
 
 
 def open_catalog(ctx: click.Context) -> tuple[RunCatalog, ProjectDirs]:
-    """The reading catalog, from osiris.yaml read light when possible (no pydantic start-up)."""
-    from osiris.core.run_sources import ProjectDirs, catalog_for, light_dirs
+    """The reading catalog with the legacy read fallback, from osiris.yaml read light when
+    possible (no pydantic start-up; the full configuration loads only on a legacy hit)."""
+    from osiris.compat.fallback import catalog_for
+    from osiris.core.run_sources import ProjectDirs, light_dirs
 
     app = ctx.find_root().obj
     dirs = light_dirs(app.project if app else None)
     if dirs is None:
-        _, contract = load_project(ctx)
+        resolved, contract = load_project(ctx)
         dirs = ProjectDirs.from_contract(contract)
-    return catalog_for(dirs), dirs
+        return catalog_for(dirs, lambda: resolved), dirs
+    return catalog_for(dirs, lambda: load_project(ctx)[0]), dirs
 
 
 @runs.command("list")
@@ -143,7 +146,7 @@ def _render_record(record: RunRecord, paths: dict[str, RunPath]) -> None:
 
 
 # Columns a narrow terminal drops first, so that run ids never need to be cut.
-_OPTIONAL = ("tags", "rows", "duration", "profile", "started")
+_OPTIONAL = ("tags", "rows", "duration", "profile", "started", "source")
 
 
 def runs_table(records: Iterable[RunRecord], width: int) -> Table:
@@ -154,12 +157,18 @@ def runs_table(records: Iterable[RunRecord], width: int) -> Table:
         "pipeline": [r.pipeline_slug for r in records],
         "profile": [r.profile or "-" for r in records],
         "status": [r.status for r in records],
+        **source_column([r.source for r in records]),
         "started": [format_time(r.started_at) for r in records],
         "duration": [format_duration(r.duration_ms) for r in records],
         "rows": [format_rows(r.rows_in, r.rows_out) for r in records],
         "tags": [", ".join(r.tags) for r in records],
     }
     return columns_table(columns, width, optional=_OPTIONAL)
+
+
+def source_column(sources: list[str]) -> dict[str, list[str]]:
+    """A `source` column, only when some row is not from the contract layout (e.g. legacy)."""
+    return {"source": sources} if any(s != "contract" for s in sources) else {}
 
 
 def _fit_columns(columns: dict[str, list[str]], width: int, optional: Iterable[str]) -> None:

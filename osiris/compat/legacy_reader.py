@@ -13,6 +13,7 @@ import math
 import os
 import re
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
@@ -334,7 +335,8 @@ def _read_json(path: Path, notes: _Notes, *, required: bool = True) -> dict[str,
     return value
 
 
-class _ManifestLoader(yaml.SafeLoader):
+# libyaml's parser when PyYAML has it (about 9x faster on manifests), same safe semantics.
+class _ManifestLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """Safe YAML that keeps timestamps as strings, so every manifest is JSON-hashable."""
 
 
@@ -602,9 +604,40 @@ def _sum_metric(metrics: list[dict[str, Any]], name: str) -> int | None:
     return int(total) if total is not None else None
 
 
+def _step_modes(events: list[dict[str, Any]]) -> dict[str, str]:
+    """Each step's mode (extract, transform, write) as this tool's `step_start` events say."""
+    return {
+        e["step_id"]: e["mode"]
+        for e in events
+        if e.get("event") == "step_start"
+        and isinstance(e.get("step_id"), str)
+        and isinstance(e.get("mode"), str)
+    }
+
+
+def _metric_step(metric: dict[str, Any]) -> str | None:
+    tags = metric.get("tags")
+    step = metric.get("step_id") or (tags.get("step") if isinstance(tags, dict) else None)
+    return step if isinstance(step, str) else None
+
+
+def _sum_of_mode(metrics: list[dict[str, Any]], name: str, modes: dict[str, str], mode: str) -> int:
+    of_mode = [m for m in metrics if modes.get(_metric_step(m) or "") == mode]
+    return _sum_metric(of_mode, name) or 0
+
+
 def _rows(
     events: list[dict[str, Any]], metrics: list[dict[str, Any]]
 ) -> tuple[int | None, int | None]:
+    modes = _step_modes(events)
+    if modes:
+        # Sessions this tool wrote (modes legacy and dual) carry rows_read and rows_written
+        # for every step: rows come in at extract steps and go out at write steps, as the
+        # contract's summary counts them. Old-tool sessions have no modes: all steps count.
+        return (
+            _sum_of_mode(metrics, "rows_read", modes, "extract"),
+            _sum_of_mode(metrics, "rows_written", modes, "write"),
+        )
     rows_in = _sum_metric(metrics, "rows_read")
     rows_out = _sum_metric(metrics, "rows_written")
     if rows_out is None:
@@ -980,11 +1013,7 @@ class _Scan:
                 self.unknown(entry, "not a compiled tree")
 
     def inventory(self) -> LegacyInventory:
-        chosen: dict[str, LegacyAiop] = {}
-        for variant in reversed(_AIOP_PREFERENCE):
-            for found in self.aiops:
-                if found.variant is variant and found.session_id:
-                    chosen[found.session_id] = found
+        chosen = preferred_aiops(self.aiops)
         sessions = tuple(replace(s, aiop=chosen.get(s.session_id)) for s in self.sessions)
         warnings = list(self.notes.lines)
         for owner in (*sessions, *self.aiops, *self.indexes, *self.compiled):
@@ -1003,6 +1032,34 @@ class _Scan:
             compiled=tuple(self.compiled),
             warnings=tuple(warnings),
         )
+
+
+def preferred_aiops(aiops: Iterable[LegacyAiop]) -> dict[str, LegacyAiop]:
+    """Each matched session's AIOP; when a session has several, the most specific name wins."""
+    aiops = list(aiops)
+    chosen: dict[str, LegacyAiop] = {}
+    for variant in reversed(_AIOP_PREFERENCE):
+        for found in aiops:
+            if found.variant is variant and found.session_id:
+                chosen[found.session_id] = found
+    return chosen
+
+
+def scan_aiops(project_root: Path) -> tuple[list[LegacyAiop], list[str]]:
+    """The AIOPs under `logs/aiop/`, read without any session, and problems listing it."""
+    scan = _Scan(Path(project_root))
+    aiop_dir = scan.root / layout.AIOP_DIR
+    if _is_real_dir(scan.root / layout.LOGS_DIR) and _is_real_dir(aiop_dir):
+        scan.aiop_dir(aiop_dir)
+    return scan.aiops, scan.notes.lines
+
+
+def scan_compiled(project_root: Path) -> list[LegacyCompiled]:
+    """The top-level `compiled/` and `compiled/<name>/` trees, read without anything else."""
+    scan = _Scan(Path(project_root))
+    if _is_real_dir(scan.root / layout.COMPILED_DIR):
+        scan.compiled_dir(scan.root / layout.COMPILED_DIR)
+    return scan.compiled
 
 
 def scan_legacy(project_root: Path) -> LegacyInventory:

@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from osiris.compat import fallback
 from osiris.compat import legacy_layout as layout
 from osiris.compat.dual_write import DualRunOutputs, mirror_compile
-from osiris.compat.legacy_reader import read_pointer
+from osiris.compat.legacy_reader import read_last_compile, read_pointer
 from osiris.compat.legacy_writer import LegacyCompile, LegacyRunOutputs, write_compile
 from osiris.core import run_target
-from osiris.core.compiler import CompileResult, prepare_build, write_build
+from osiris.core.compiler import CompileResult, load_build, prepare_build, write_build
 from osiris.core.fs_config import ResolvedConfig
 from osiris.core.fs_paths import FilesystemContract
 from osiris.core.runner import ContractOutputs, RunOutputs
@@ -151,9 +152,15 @@ def resolve_run_target(
 ) -> tuple[run_target.RunTarget, list[str]]:
     """`run_target.resolve_target` with the compile and last-compile lookup of `mode`.
 
-    Returns the target and the warnings of a compile it ran (a failed dual mirror).
+    `--last-compile` and `--pipeline` fall back to the legacy layout when the contract has
+    nothing (compat.md §2; not with `compat.read_fallback: false`, except that mode
+    `legacy` always reads its own layout, and without the deprecation line). Returns the
+    target and the warnings of a compile it ran (a failed dual mirror).
     """
     warnings: list[str] = []
+    root = contract.base_path
+    own_layout = mode == "legacy"
+    fallback_on = own_layout or resolved.config.compat.read_fallback
 
     def compile_oml(oml: Path, *, profile: str | None, cli_params: dict[str, str]) -> Path:
         compiled = compile_for_mode(
@@ -163,18 +170,42 @@ def resolve_run_target(
         return compiled.manifest_path
 
     def last_compiled() -> Path:
-        return legacy_last_compile(contract.base_path)
+        if own_layout:
+            return legacy_last_compile(root)
+        try:
+            return run_target.last_compile(contract)
+        except NotFound:
+            manifest = read_last_compile(root) if fallback_on else None
+            if manifest is None:
+                raise  # the contract's "nothing compiled yet"
+            fallback.announce()
+            return manifest
 
-    target = run_target.resolve_target(
-        resolved=resolved,
-        contract=contract,
-        file=file,
-        use_last_compile=use_last_compile,
-        pipeline=pipeline,
-        profile_flag=profile_flag,
-        params=params,
-        dry_run=dry_run,
-        compile_oml=compile_oml,
-        last_compiled=last_compiled if mode == "legacy" else None,
-    )
+    try:
+        target = run_target.resolve_target(
+            resolved=resolved,
+            contract=contract,
+            file=file,
+            use_last_compile=use_last_compile,
+            pipeline=pipeline,
+            profile_flag=profile_flag,
+            params=params,
+            dry_run=dry_run,
+            compile_oml=compile_oml,
+            last_compiled=last_compiled,
+        )
+    except NotFound:
+        if pipeline is None or not fallback_on:
+            raise
+        manifest = fallback.newest_build(
+            root,
+            pipeline,
+            profile=resolved.resolve_profile(profile_flag),
+            default_profile=resolved.resolve_profile(),
+        )
+        if manifest is None:
+            raise
+        if not own_layout:
+            fallback.announce()
+        target = run_target.RunTarget(load_build(manifest), "pipeline")
     return target, warnings

@@ -3,8 +3,8 @@
 A `RunSource` answers four questions: which runs it indexed, which run-log folders and
 which AIOP packs it holds (indexed or not), and where a stored path points. `RunCatalog`
 asks its sources in order (the contract source first) and merges the answers, so the
-compat layer can append a legacy source, whose records carry `source: "legacy"`, without
-any command changing.
+compat layer appends a legacy source, whose records carry `source: "legacy"`, without any
+command changing (`osiris.compat.fallback.catalog_for`; this module knows no legacy path).
 """
 
 from __future__ import annotations
@@ -148,6 +148,14 @@ class RunSource(Protocol):
         """Complete AIOP packs on disk, indexed or not, whose run id starts with `prefix`."""
         ...
 
+    def pack_of(self, record: RunRecord) -> RunFolder | None:
+        """The complete AIOP pack of one of this source's runs; None when it has none."""
+        ...
+
+    def pack_json(self, pack: RunFolder) -> str:
+        """The JSON text `osiris aiop show` prints for one of this source's packs."""
+        ...
+
 
 class ContractSource:
     """The contract layout: `.osiris/index`, `run_logs/` and `aiop/` of one project."""
@@ -184,6 +192,15 @@ class ContractSource:
     def packs(self, run_filter: RunFilter, *, prefix: str | None = None) -> list[RunFolder]:
         facts = [pack_facts(path) for path in folders_holding(self.aiop_dir, (SUMMARY,))]
         return self._joined(facts, run_filter, prefix)
+
+    def pack_of(self, record: RunRecord) -> RunFolder | None:
+        path = self.resolve_path(record.aiop_path)
+        if path is None or not (path / SUMMARY).is_file():
+            return None
+        return _join(pack_facts(path), record)
+
+    def pack_json(self, pack: RunFolder) -> str:
+        return (pack.path / SUMMARY).read_text(encoding="utf-8")
 
     def _joined(
         self, facts: list[RunFolder], run_filter: RunFilter, prefix: str | None
@@ -284,9 +301,9 @@ class RunCatalog:
             raise AmbiguousRunId(run_id_or_prefix, list(matches.values()))
         return next(iter(matches.values()))
 
-    def source_of(self, record: RunRecord) -> RunSource:
-        """The source a record's paths resolve in: the one named as its `source`, else the first."""
-        return next((s for s in self.sources if s.name == record.source), self.sources[0])
+    def source_of(self, item: RunRecord | RunFolder) -> RunSource:
+        """The source an item's paths resolve in: the one named as its `source`, else the first."""
+        return next((s for s in self.sources if s.name == item.source), self.sources[0])
 
     def paths(self, record: RunRecord) -> dict[str, RunPath]:
         """A record's run-log folder, AIOP pack and build manifest, resolved."""
@@ -344,14 +361,18 @@ class RunCatalog:
                 "AIOP pack",
                 lambda source, prefix: source.packs(RunFilter(), prefix=prefix),
             )
-        path = self.source_of(record).resolve_path(record.aiop_path)
-        if path is None or not (path / SUMMARY).is_file():
+        pack = self.source_of(record).pack_of(record)
+        if pack is None:
             raise NotFound(
                 f"run '{record.run_id}' has no AIOP pack",
                 path=record.aiop_path,
                 hint=f"osiris aiop export {record.run_id} regenerates it from the run logs",
             )
-        return _join(pack_facts(path), record)
+        return pack
+
+    def pack_json(self, pack: RunFolder) -> str:
+        """The JSON text of a pack that `osiris aiop show` prints, as its source reads it."""
+        return self.source_of(pack).pack_json(pack)
 
     def _indexed(self, run_id_or_prefix: str) -> RunRecord | None:
         try:
@@ -385,7 +406,7 @@ class RunCatalog:
 
 
 def catalog_for(dirs: ProjectDirs) -> RunCatalog:
-    """The catalog every reading command uses for a project: the contract source first."""
+    """The contract layout's catalog of a project (the read fallback appends the legacy source)."""
     return RunCatalog(
         [ContractSource(dirs.base_path, dirs.index_dir, dirs.run_logs_dir, dirs.aiop_dir)]
     )

@@ -387,6 +387,38 @@ def test_hostile_values_are_ignored_not_raised(root: Path) -> None:
     assert "logs/run_1/metrics.jsonl: skipped a damaged line 4" in session.warnings
 
 
+ROW_STEPS = (
+    ("extract-orders", "extract", 10, 10),
+    ("aggregate", "transform", 10, 4),
+    ("write-summary", "write", 4, 4),
+)
+
+
+@pytest.mark.parametrize(
+    ("with_modes", "rows"),
+    [(True, (10, 4)), (False, (24, 18))],
+    ids=["this-tool-counts-extract-in-write-out", "old-tool-sums-every-step"],
+)
+def test_rows_count_extract_and_write_steps_when_step_modes_are_known(
+    root: Path, with_modes: bool, rows: tuple[int, int]
+) -> None:
+    # This tool's runner records rows_read and rows_written for every step and says each
+    # step's mode in step_start; the old tool said no mode, so every step counts.
+    starts = [
+        {"event": "step_start", "step_id": step, **({"mode": mode} if with_modes else {})}
+        for step, mode, _, _ in ROW_STEPS
+    ]
+    path = write_session(root, "run_1759838400000", [{"event": "run_start"}, *starts])
+    metrics = [
+        {"metric": name, "value": value, "step_id": step}
+        for step, _, read, wrote in ROW_STEPS
+        for name, value in (("rows_read", read), ("rows_written", wrote))
+    ]
+    (path / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
+    session = read_session(path)
+    assert (session.rows_in, session.rows_out) == rows
+
+
 # -- symlinks -------------------------------------------------------------------------------
 
 
