@@ -114,6 +114,12 @@ class RunLog:
         if self.verbose or always:
             self._append("debug.log", f"{utc_now_iso()} DEBUG {message}\n")
 
+    def touch(self, rel: str) -> None:
+        """Make sure a (possibly still empty) log file exists, as readers expect every one."""
+        path = self.run_dir / rel
+        path.touch()
+        self._notify(rel, path)
+
     def write_file(self, rel: str, data: bytes) -> Path:
         """Write a whole file (atomically) inside the run directory."""
         path = self.run_dir / rel

@@ -180,6 +180,7 @@ def execute(build: LoadedBuild, request: RunRequest, plan: RunPlan) -> RunResult
             tags=list(plan.naming.tags),
         )
         run_log.log(f"run {plan.run_id} of {build.pipeline_slug} started ({sink.fs_mode} mode)")
+        run_log.touch("metrics.jsonl")  # a run whose first step fails has no metric
         interrupted: BaseException | None = None
         try:
             error = _run_steps(build, request, run_log)

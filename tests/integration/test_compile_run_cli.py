@@ -457,3 +457,20 @@ def test_a_failing_step_never_shows_a_resolved_env_value(project: Path) -> None:
     for path in [*run_dir.rglob("*"), *(project / "aiop").rglob("*")]:
         if path.is_file():
             assert b"hunter2_column" not in path.read_bytes(), path
+
+
+def test_a_run_failing_at_its_first_step_still_has_every_log_file(project: Path) -> None:
+    missing = BROKEN_OML.replace("data/orders.csv", "data/missing.csv")
+    (project / "pipelines/first-fails.yaml").write_text(missing, "utf-8")
+    result = run(project, "pipelines/first-fails.yaml", *INCREMENTAL, "--json")
+    assert result.code == 1
+    run_dir = project / result.json()["run_logs_path"]
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "artifacts",
+        "events.jsonl",
+        "manifest.yaml",
+        "metrics.jsonl",
+        "osiris.log",
+        "status.json",
+    ]
+    assert (run_dir / "metrics.jsonl").read_bytes() == b""
