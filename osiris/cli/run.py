@@ -63,15 +63,13 @@ def run(
     as_json: bool,
 ) -> None:
     """Run FILE (OML or manifest.yaml), --last-compile, or --pipeline SLUG."""
-    from osiris.compat import mode as modes
-    from osiris.core import runner
+    from osiris.compat.mode import resolve_mode, run_for_mode
     from osiris.core.oml import parse_param_args
 
     flags = {"ids.run_id_format": run_id_format, "compat.mode": fs_mode}
     resolved, contract = load_project(ctx, flags=flags)
-    mode = modes.resolve_mode(resolved).mode
-    target, compile_warnings = modes.resolve_run_target(
-        mode,
+    outcome = run_for_mode(
+        resolve_mode(resolved).mode,
         resolved=resolved,
         contract=contract,
         file=file,
@@ -79,24 +77,16 @@ def run(
         pipeline=pipeline,
         profile_flag=profile,
         params=parse_param_args(params),
-        dry_run=dry_run,
-    )
-    run_ids = list(resolved.config.ids.run_id_format)
-    request = runner.RunRequest(
-        contract=contract,
-        run_id_format=run_ids,
         tags=parse_tags(tags),
         verbose=verbose,
-        outputs=modes.outputs_for(mode, contract, run_ids),
+        dry_run=dry_run,
+        out=out,
     )
-    plan = runner.plan_run(target.build, request, dry_run=dry_run)
-    if dry_run:
-        _render_dry_run(contract, target, plan, request.sink.fs_mode, as_json)
+    if outcome.result is None:
+        _render_dry_run(contract, outcome.target, outcome.plan, outcome.fs_mode, as_json)
         return
-    result = runner.execute(target.build, request, plan)
-    copied = runner.copy_run_logs(result, out) if out else None
-    _render_result(result, copied, compile_warnings + result.warnings, as_json)
-    if not result.ok:
+    _render_result(outcome.result, outcome.copied_to, outcome.warnings, as_json)
+    if not outcome.result.ok:
         ctx.exit(EXIT_FAILED)
 
 

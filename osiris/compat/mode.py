@@ -18,7 +18,16 @@ from osiris.core import run_target
 from osiris.core.compiler import CompileResult, load_build, prepare_build, write_build
 from osiris.core.fs_config import ResolvedConfig
 from osiris.core.fs_paths import FilesystemContract
-from osiris.core.runner import ContractOutputs, RunOutputs
+from osiris.core.runner import (
+    ContractOutputs,
+    RunOutputs,
+    RunPlan,
+    RunRequest,
+    RunResult,
+    copy_run_logs,
+    execute,
+    plan_run,
+)
 from osiris.errors import NotFound
 
 
@@ -209,3 +218,58 @@ def resolve_run_target(
             fallback.announce()
         target = run_target.RunTarget(load_build(manifest), "pipeline")
     return target, warnings
+
+
+@dataclass(frozen=True)
+class ModeRun:
+    """A run (or dry run) in a mode: what ran, where it went, and what to warn about."""
+
+    fs_mode: str
+    target: run_target.RunTarget
+    plan: RunPlan
+    result: RunResult | None  # None for a dry run
+    copied_to: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def run_for_mode(
+    mode: str,
+    *,
+    resolved: ResolvedConfig,
+    contract: FilesystemContract,
+    file: Path | None,
+    use_last_compile: bool,
+    pipeline: str | None,
+    profile_flag: str | None,
+    params: dict[str, str],
+    tags: tuple[str, ...] = (),
+    verbose: bool = False,
+    dry_run: bool = False,
+    out: Path | None = None,
+) -> ModeRun:
+    """`osiris run`: find the build, then run it into the layout of `mode` (or only plan it)."""
+    target, warnings = resolve_run_target(
+        mode,
+        resolved=resolved,
+        contract=contract,
+        file=file,
+        use_last_compile=use_last_compile,
+        pipeline=pipeline,
+        profile_flag=profile_flag,
+        params=params,
+        dry_run=dry_run,
+    )
+    run_ids = list(resolved.config.ids.run_id_format)
+    request = RunRequest(
+        contract=contract,
+        run_id_format=run_ids,
+        tags=tags,
+        verbose=verbose,
+        outputs=outputs_for(mode, contract, run_ids),
+    )
+    plan = plan_run(target.build, request, dry_run=dry_run)
+    if dry_run:
+        return ModeRun(request.sink.fs_mode, target, plan, None, warnings=warnings)
+    result = execute(target.build, request, plan)
+    copied = copy_run_logs(result, out) if out else None
+    return ModeRun(request.sink.fs_mode, target, plan, result, copied, warnings + result.warnings)
