@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "maintenance",
         "Retention: remove old run logs and AIOP annexes.",
     ),
+    "migrate": ("osiris.cli.migrate", "migrate", "Move a legacy project to the contract layout."),
 }
 
 

@@ -1,0 +1,392 @@
+"""`osiris migrate plan | apply | rollback | status | verify | finalize` (compat.md §4)."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from osiris.cli.common import console, emit_json, json_option, load_project
+from osiris.errors import EXIT_FAILED, UsageError, VerificationFailed
+
+if TYPE_CHECKING:
+    from osiris.compat.migrate import Plan, StatusReport
+    from osiris.core.fs_paths import FilesystemContract
+
+_KIND_NAMES = {
+    "run": "run sessions",
+    "build": "compiled trees",
+    "aiop": "AIOP files",
+    "chat_sessions": "chat sessions",
+    "cache": "discovery cache",
+    "pointer": "latest pointers",
+    "index": "index records",
+    "archive": "archived verbatim",
+}
+_LISTED = 20
+
+
+def _size(count: int) -> str:
+    if count < 1024:
+        return f"{count} B"
+    value = count / 1024
+    for unit in ("KB", "MB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _confirmed(question: str, yes: bool) -> bool:
+    if yes:
+        return True
+    if not _interactive():
+        raise UsageError(
+            "this command changes the project and needs a confirmation",
+            hint="pass --yes to confirm without a prompt",
+        )
+    return click.confirm(question, default=False)
+
+
+@contextmanager
+def _progress(enabled: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
+    out = console(stderr=True)
+    if not enabled or not out.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), console=out) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+@click.group("migrate")
+def migrate() -> None:
+    """Move a legacy project (logs/, compiled/) to the contract layout, reversibly."""
+
+
+def _project(ctx: click.Context) -> tuple[FilesystemContract, str]:
+    resolved, contract = load_project(ctx)
+    return contract, resolved.config.compat.mode
+
+
+# -- plan -----------------------------------------------------------------------------------
+
+
+def _homes(contract: FilesystemContract) -> dict[str, Path]:
+    from osiris.compat.migrate.plan import LEGACY_ARCHIVE
+
+    return {
+        "run": contract.run_logs_dir,
+        "build": contract.build_dir / "pipelines",
+        "aiop": contract.aiop_dir,
+        "chat_sessions": contract.sessions_dir,
+        "cache": contract.cache_dir,
+        "pointer": contract.last_compile_pointer.parent,
+        "index": contract.runs_index,
+        "archive": contract.osiris_dir / LEGACY_ARCHIVE,
+    }
+
+
+def _render_plan(plan: Plan, contract: FilesystemContract, saved: Path | None) -> None:
+    from rich.table import Table
+
+    from osiris.compat.migrate.engine import NOTHING_TO_MIGRATE
+
+    out = console()
+    if plan.is_empty:
+        out.print(NOTHING_TO_MIGRATE)
+        return
+    table = Table(title="Migration plan", title_justify="left")
+    for column in ("what", "items", "size", "goes to"):
+        table.add_column(column, justify="right" if column in ("items", "size") else "left")
+    homes = _homes(contract)
+    for kind, row in plan.summary().items():
+        home = contract.relative(homes[kind]) if kind in homes else ""
+        table.add_row(_KIND_NAMES.get(kind, kind), str(row["items"]), _size(row["bytes"]), home)
+    out.print(table)
+    reasons = Counter(i.note for i in plan.items if i.kind == "archive")
+    if reasons:
+        out.print("Archived under .osiris/legacy/, because:")
+        for note, count in reasons.most_common(_LISTED):
+            out.print(f"  {count:>4}  {note}")
+    if plan.left_in_place:
+        out.print("Left in place:")
+        for item in plan.left_in_place[:_LISTED]:
+            out.print(f"  {item.src} ({item.note})")
+    if plan.warnings:
+        out.print(f"{len(plan.warnings)} damaged legacy file(s) were read as far as possible.")
+    if plan.conflicts:
+        out.print(f"[bold red]{len(plan.conflicts)} conflict(s)[/]; apply refuses until resolved:")
+        for problem in plan.conflicts[:_LISTED]:
+            out.print(f"  {problem}", markup=False)
+        if len(plan.conflicts) > _LISTED:
+            out.print(f"  and {len(plan.conflicts) - _LISTED} more (--json lists all)")
+    where = f"--plan {saved}" if saved else ""
+    out.print(
+        f"{len(plan.ops)} steps, fingerprint {plan.fingerprint[:12]}. "
+        f"Run `osiris migrate apply{' ' + where if where else ''}` to migrate.",
+        markup=False,
+    )
+
+
+@migrate.command("plan")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan to FILE."
+)
+@json_option
+@click.pass_context
+def plan_command(ctx: click.Context, out: Path | None, as_json: bool) -> None:
+    """Show what would move where (writes nothing but --out)."""
+    from osiris.compat import migrate as api
+
+    contract, _ = _project(ctx)
+    api.refuse_if_unfinished(contract)
+    planned = api.plan(contract)
+    if out is not None:
+        planned.save(out)
+    if as_json:
+        emit_json(planned.to_json())
+    else:
+        _render_plan(planned, contract, out)
+
+
+# -- apply ----------------------------------------------------------------------------------
+
+
+@migrate.command("apply")
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Apply this saved plan (refused if the project changed since).",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@click.pass_context
+def apply_command(ctx: click.Context, plan_file: Path | None, yes: bool, as_json: bool) -> None:
+    """Migrate the project (or resume an interrupted migration)."""
+    from osiris.compat import migrate as api
+    from osiris.compat.migrate.engine import NOTHING_TO_MIGRATE, check_resumable, conflict_error
+
+    contract, fs_mode = _project(ctx)
+    reviewed = api.Plan.load(plan_file) if plan_file else None
+    pending = api.unfinished(contract)
+    if pending is not None and pending.journal is not None:
+        check_resumable(contract, pending, reviewed)
+        done, total = len(pending.journal.done), pending.journal.total
+        question = f"Resume migration {pending.migration_id} ({done} of {total} steps done)?"
+    else:
+        reviewed = reviewed or api.plan(contract)
+        if reviewed.conflicts:
+            if not as_json:
+                _render_plan(reviewed, contract, plan_file)
+            raise conflict_error(reviewed)
+        if not reviewed.is_empty and not as_json:
+            _render_plan(reviewed, contract, plan_file)
+        question = f"Apply these {len(reviewed.ops)} steps?"
+    if (pending is not None or not reviewed.is_empty) and not _confirmed(question, yes):
+        console().print("Nothing was changed.")
+        return
+    with _progress(not as_json, "migrating") as progress:
+        result = api.apply(contract, reviewed, progress=progress)
+    if as_json:
+        emit_json({**result.to_json(), "fs_mode": fs_mode})
+    elif result.nothing_to_do:
+        console().print(NOTHING_TO_MIGRATE)
+    else:
+        verb = "Resumed and finished" if result.resumed else "Applied"
+        console().print(
+            f"{verb} migration {result.migration_id}: {result.ops} steps, verified. "
+            "Check it with `osiris migrate status`; undo it with `osiris migrate rollback`, "
+            "or end it with `osiris migrate finalize`.",
+            markup=False,
+        )
+
+
+# -- rollback -------------------------------------------------------------------------------
+
+
+@migrate.command("rollback")
+@click.argument("migration_id", required=False)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Keep later changes: later files go to .osiris/legacy/rollback-leftovers/<id>/, "
+    "later index records and newer pointers stay.",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@click.pass_context
+def rollback_command(
+    ctx: click.Context, migration_id: str | None, force: bool, yes: bool, as_json: bool
+) -> None:
+    """Undo a migration (default: the newest), restoring every file as it was."""
+    from osiris.compat import migrate as api
+
+    contract, fs_mode = _project(ctx)
+    which = migration_id or "the newest migration"
+    if not _confirmed(f"Roll back {which}?", yes):
+        console().print("Nothing was changed.")
+        return
+    with _progress(not as_json, "rolling back") as progress:
+        result = api.rollback(contract, migration_id, force=force, progress=progress)
+    if as_json:
+        emit_json({**result.to_json(), "fs_mode": fs_mode})
+        return
+    out = console()
+    if result.already:
+        out.print(f"Nothing to roll back: migration {result.migration_id} was already rolled back.")
+        return
+    out.print(f"Rolled back migration {result.migration_id}: {result.undone} steps undone.")
+    for title, paths in (
+        ("Later files set aside", result.set_aside),
+        ("Kept (written after the migration)", result.kept),
+        ("Already gone", result.missing),
+        ("Folders kept (not empty)", result.kept_folders),
+    ):
+        if paths:
+            out.print(f"{title}:")
+            for path in paths[:_LISTED]:
+                out.print(f"  {path}", markup=False)
+
+
+# -- status ---------------------------------------------------------------------------------
+
+
+def _render_status(report: StatusReport) -> None:
+    from rich.table import Table
+
+    from osiris.compat.migrate.journal import ROLLING_BACK
+
+    out = console()
+    out.print(f"Mode: {report.fs_mode}")
+    if report.legacy:
+        out.print("Legacy items still present (osiris migrate plan shows where they go):")
+        for kind, row in report.legacy.items():
+            name = _KIND_NAMES.get(kind, kind)
+            out.print(f"  {row['items']:>6}  {name} ({_size(row['bytes'])})")
+    else:
+        out.print("No legacy items left.")
+    for conflict in report.conflicts[:_LISTED]:
+        out.print(f"  conflict: {conflict}", markup=False)
+    if report.migrations:
+        table = Table(title="Migrations", title_justify="left")
+        for column in ("id", "state", "steps", "created"):
+            table.add_column(column, no_wrap=column == "id")
+        for migration in report.migrations:
+            data = migration.to_json()
+            steps = f"{data['done']}/{data['ops']}" if "ops" in data else "-"
+            table.add_row(migration.migration_id, migration.state, steps, data["created_at"] or "")
+        out.print(table)
+    for migration in report.incomplete:
+        ways = (
+            "`osiris migrate rollback` finishes it"
+            if migration.state == ROLLING_BACK
+            else "`osiris migrate apply` resumes it, `osiris migrate rollback` undoes it"
+        )
+        out.print(f"Migration {migration.migration_id} is {migration.state}: {ways}.", markup=False)
+    if report.mirror_problems:
+        out.print(f"{len(report.mirror_problems)} mirror difference(s) (dual mode):")
+        for line in report.mirror_problems[:_LISTED]:
+            out.print(f"  {line}", markup=False)
+    if report.dual_write_errors:
+        out.print(f"{report.dual_write_errors} dual-write error(s); the last ones:")
+        for line in report.last_dual_write_errors:
+            out.print(f"  {line.get('path', '')}: {line.get('error', line)}", markup=False)
+
+
+@migrate.command("status")
+@click.option("--check", is_flag=True, help="Exit 1 while legacy items or unfinished work remain.")
+@json_option
+@click.pass_context
+def status_command(ctx: click.Context, check: bool, as_json: bool) -> None:
+    """Show the mode, legacy items left, migrations and mirror divergence."""
+    from osiris.compat import migrate as api
+
+    contract, _ = _project(ctx)
+    report = api.status(contract)
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        _render_status(report)
+    if check and report.work_left:
+        ctx.exit(EXIT_FAILED)
+
+
+# -- verify ---------------------------------------------------------------------------------
+
+
+@migrate.command("verify")
+@click.argument("migration_id", required=False)
+@json_option
+@click.pass_context
+def verify_command(ctx: click.Context, migration_id: str | None, as_json: bool) -> None:
+    """Re-check a migration against its recorded inventory and checksums."""
+    from osiris.compat import migrate as api
+
+    contract, _ = _project(ctx)
+    report = api.verify(contract, migration_id)
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        out = console()
+        for line in [*report.problems, *report.mirrors][:_LISTED]:
+            out.print(f"  {line}", markup=False)
+        if report.ok:
+            out.print(
+                f"Migration {report.migration_id}: {report.checked} steps verified, no differences."
+            )
+    if not report.ok:
+        found = len(report.problems) + len(report.mirrors)
+        raise VerificationFailed(f"migration {report.migration_id}: {found} difference(s)")
+
+
+# -- finalize -------------------------------------------------------------------------------
+
+
+@migrate.command("finalize")
+@click.argument("migration_id", required=False)
+@click.option("--trash", is_flag=True, help="Send .osiris/legacy/ to the OS trash.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@click.pass_context
+def finalize_command(
+    ctx: click.Context, migration_id: str | None, trash: bool, yes: bool, as_json: bool
+) -> None:
+    """End a migration's reversibility and remove the emptied legacy folders."""
+    from osiris.compat import migrate as api
+
+    contract, fs_mode = _project(ctx)
+    which = migration_id or "the newest applied migration"
+    extra = " and send .osiris/legacy/ to the trash" if trash else ""
+    if not _confirmed(f"Finalize {which}{extra}? It can no longer be rolled back.", yes):
+        console().print("Nothing was changed.")
+        return
+    result = api.finalize(contract, migration_id, trash=trash)
+    if as_json:
+        emit_json({**result.to_json(), "fs_mode": fs_mode})
+        return
+    out = console()
+    if result.already:
+        out.print(f"Migration {result.migration_id} was already finalized.")
+        return
+    out.print(f"Finalized migration {result.migration_id}; it can no longer be rolled back.")
+    if result.removed:
+        out.print(f"Removed {len(result.removed)} empty legacy folder(s).")
+    for path in result.trashed:
+        out.print(f"Sent {path} to the trash.", markup=False)

@@ -1,0 +1,532 @@
+"""`osiris migrate apply | rollback | finalize`: a plan's steps run under the project lock and a
+write-ahead journal (see `journal.py`), so a crash at any point can be resumed or undone.
+
+Test hook: with `OSIRIS_MIGRATE_KILL_AFTER_OPS=N` in the environment the process SIGKILLs
+itself right after the N-th step it applies or undoes, before that step's `done` line is
+written (the crash harness uses it to stop a migration at an exact step).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from send2trash import send2trash
+
+from osiris.compat import legacy_layout as layout
+from osiris.compat.migrate import inventory
+from osiris.compat.migrate.journal import (
+    APPLIED,
+    APPLYING,
+    FINALIZED,
+    FINALIZED_STATE,
+    JOURNAL,
+    PLAN,
+    ROLLED_BACK,
+    ROLLING_BACK,
+    Journal,
+    Migration,
+    list_migrations,
+    pick,
+)
+from osiris.compat.migrate.ops import Op, StepRefused, ops_touched
+from osiris.compat.migrate.plan import LEGACY_ARCHIVE, Plan, describe_changes
+from osiris.compat.migrate.plan import plan as plan_project
+from osiris.compat.migrate.verify import verify_steps
+from osiris.core.fs_paths import FilesystemContract
+from osiris.core.fsio import atomic_write_text, fsync_dir, pretty_json
+from osiris.core.lock import project_lock
+from osiris.core.run_index import utc_now_iso
+from osiris.errors import (
+    MigrationIncomplete,
+    PlanConflict,
+    RollbackRefused,
+    StalePlan,
+    UnfinishedMigration,
+    UsageError,
+    VerificationFailed,
+)
+
+BATCH = 500
+KILL_ENV = "OSIRIS_MIGRATE_KILL_AFTER_OPS"
+LEFTOVERS = "rollback-leftovers"  # .osiris/legacy/rollback-leftovers/<migration id>/
+NOTHING_TO_MIGRATE = "Nothing to migrate: the project already uses the contract layout."
+BOTH_WAYS = "run `osiris migrate apply` to resume it, or `osiris migrate rollback` to undo it"
+# legacy-layout.md §1: the folders finalize removes once the migration emptied them.
+LEGACY_FOLDERS = (
+    layout.LOGS_DIR,
+    layout.COMPILED_DIR,
+    layout.CHAT_SESSIONS_DIR,
+    layout.CACHE_DIR,
+    layout.PROMPTS_DIR,
+    layout.AIOP_ANNEX_DIR,
+)
+_SHOWN = 3
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What `apply` did: the migration (None when there was nothing to migrate) and its steps."""
+
+    migration_id: str | None
+    ops: int = 0
+    applied: int = 0  # steps run by this call
+    resumed: bool = False
+    summary: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return self.migration_id is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "migration_id": self.migration_id,
+            "ops": self.ops,
+            "applied": self.applied,
+            "resumed": self.resumed,
+            "summary": self.summary,
+        }
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    """What `rollback` undid, and what it kept (`--force`) or found already gone."""
+
+    migration_id: str
+    undone: int
+    resumed: bool
+    forced: bool
+    set_aside: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    kept_folders: list[str] = field(default_factory=list)
+    already: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "migration_id": self.migration_id,
+            "undone": self.undone,
+            "resumed": self.resumed,
+            "forced": self.forced,
+            "already_rolled_back": self.already,
+            "set_aside": self.set_aside,
+            "kept": self.kept,
+            "missing": self.missing,
+            "kept_folders": self.kept_folders,
+        }
+
+
+@dataclass(frozen=True)
+class FinalizeResult:
+    """The finalized migration, the emptied legacy folders removed, and what went to the trash."""
+
+    migration_id: str
+    removed: list[str]
+    trashed: list[str]
+    already: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "migration_id": self.migration_id,
+            "already_finalized": self.already,
+            "removed": self.removed,
+            "trashed": self.trashed,
+        }
+
+
+class _StepFailed(Exception):
+    def __init__(self, index: int, op: Op, error: Exception) -> None:
+        super().__init__(str(error))
+        self.index = index
+        self.op = op
+        self.error = error
+
+
+def _rel(project: FilesystemContract, path: Path) -> str:
+    return project.relative(path)
+
+
+def unfinished(project: FilesystemContract) -> Migration | None:
+    """The migration whose apply or rollback was cut short, if any."""
+    return next((m for m in list_migrations(project.migrations_dir) if m.unfinished), None)
+
+
+def unfinished_error(project: FilesystemContract, migration: Migration) -> UnfinishedMigration:
+    """The error naming an interrupted migration and both ways out (like hg's recover)."""
+    journal = migration.journal
+    assert journal is not None  # unfinished migrations keep their journal
+    where = _rel(project, migration.folder)
+    if migration.state == ROLLING_BACK:
+        todo = len(journal.rollback["ops"]) if journal.rollback else 0
+        return UnfinishedMigration(
+            f"the rollback of migration {migration.migration_id} was interrupted after "
+            f"{len(journal.undone)} of {todo} steps",
+            path=where,
+            hint="run `osiris migrate rollback` to finish it",
+        )
+    return UnfinishedMigration(
+        f"migration {migration.migration_id} was interrupted after "
+        f"{len(journal.done)} of {journal.total} steps",
+        path=where,
+        hint=BOTH_WAYS,
+    )
+
+
+def refuse_if_unfinished(project: FilesystemContract) -> None:
+    """Raise `UnfinishedMigration` while an interrupted migration blocks new work."""
+    pending = unfinished(project)
+    if pending is not None:
+        raise unfinished_error(project, pending)
+
+
+def _listed(lines: Sequence[str]) -> str:
+    shown = "; ".join(lines[:_SHOWN])
+    return shown + (f" (and {len(lines) - _SHOWN} more)" if len(lines) > _SHOWN else "")
+
+
+def _check_fresh(reviewed: Plan | None, current: Plan) -> None:
+    if reviewed is not None and reviewed.fingerprint != current.fingerprint:
+        changes = describe_changes(reviewed, current) or ["the planned steps differ"]
+        raise StalePlan(
+            f"the project changed since the plan was made: {_listed(changes)}",
+            hint="run `osiris migrate plan` again",
+        )
+
+
+def conflict_error(plan: Plan) -> PlanConflict:
+    """The refusal of a plan with conflicts, naming the first few."""
+    conflicts = [str(p) for p in plan.conflicts]
+    return PlanConflict(
+        f"{len(conflicts)} conflict(s): {_listed(conflicts)}",
+        hint="resolve them and run `osiris migrate plan` again; nothing was changed",
+    )
+
+
+def _kill_after() -> int:
+    try:
+        return int(os.environ.get(KILL_ENV, "") or 0)
+    except ValueError:
+        return 0
+
+
+def _execute(
+    root: Path,
+    steps: Sequence[tuple[int, Op]],
+    journal: Journal,
+    *,
+    undo: bool,
+    progress: Progress | None,
+    done_before: int,
+    total: int,
+) -> int:
+    """Run steps in batches: begin lines (one fsync), the steps, done lines (one fsync)."""
+    kill_after = _kill_after()
+    count = 0
+    for start in range(0, len(steps), BATCH):
+        batch = steps[start : start + BATCH]
+        journal.begin((i for i, _ in batch), undo=undo)
+        finished: list[tuple[int, Op, dict[str, Any] | None]] = []
+        try:
+            for index, op in batch:
+                try:
+                    details = op.apply(root)
+                except (StepRefused, OSError) as exc:
+                    raise _StepFailed(index, op, exc) from exc
+                count += 1
+                if count == kill_after:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                finished.append((index, op, details))
+                if progress is not None:
+                    progress(done_before + count, total)
+        finally:
+            if finished:
+                # The renames must be durable before the journal says they happened.
+                for folder in ops_touched(op for _, op, _ in finished):
+                    if inventory.entry_of(root.joinpath(*folder.parts)) is not None:
+                        fsync_dir(root.joinpath(*folder.parts))
+                journal.done(((i, d) for i, _, d in finished), undo=undo)
+    return count
+
+
+# -- apply ----------------------------------------------------------------------------------
+
+
+def apply(
+    project: FilesystemContract, plan: Plan | None = None, *, progress: Progress | None = None
+) -> ApplyResult:
+    """Run a plan (default: a fresh one), or resume the migration a crash interrupted.
+
+    Refuses a stale plan, a plan with conflicts and a busy project lock, all before writing.
+    """
+    if unfinished(project) is None:
+        # Nothing to migrate and conflicts are answered before the lock file is even
+        # created, so they write nothing (style.md §7).
+        seen = plan if plan is not None and not plan.is_empty else plan_project(project)
+        _check_fresh(plan, seen)
+        if seen.is_empty:
+            return ApplyResult(None)
+        if seen.conflicts:
+            raise conflict_error(seen)
+    with project_lock(project.osiris_dir, wait=False):
+        pending = unfinished(project)  # state is read again now that the lock is held
+        if pending is not None:
+            check_resumable(project, pending, plan)
+            return _resume(project, pending, progress)
+        current = plan_project(project)
+        _check_fresh(plan, current)
+        if current.conflicts:
+            raise conflict_error(current)
+        if current.is_empty:
+            return ApplyResult(None)
+        return _start(project, current, progress)
+
+
+def _start(project: FilesystemContract, plan: Plan, progress: Progress | None) -> ApplyResult:
+    now = utc_now_iso()
+    # Milliseconds order two migrations of one second; ids sort by time (journal.py).
+    stamp = now.replace("-", "").replace(":", "")
+    migration_id = f"{stamp}-{plan.fingerprint[:8]}"
+    folder = project.migrations_dir / migration_id
+    folder.mkdir(parents=True)
+    plan.save(folder / PLAN)
+    header = {
+        "migration_id": migration_id,
+        "fingerprint": plan.fingerprint,
+        "created_at": now,
+        "ops": len(plan.ops),
+    }
+    journal = Journal.create(folder, header)
+    return _run(project, migration_id, plan, journal, set(), progress, resumed=False)
+
+
+def check_resumable(project: FilesystemContract, pending: Migration, reviewed: Plan | None) -> None:
+    """Refuse to resume an interrupted rollback, or a migration of another plan."""
+    if pending.state != APPLYING or (
+        reviewed is not None and reviewed.fingerprint != pending.header.get("fingerprint")
+    ):
+        raise unfinished_error(project, pending)
+
+
+def _resume(
+    project: FilesystemContract, pending: Migration, progress: Progress | None
+) -> ApplyResult:
+    assert pending.journal is not None
+    plan = Plan.load(pending.folder / PLAN)
+    journal = Journal(pending.folder)
+    done = set(pending.journal.done)
+    return _run(project, pending.migration_id, plan, journal, done, progress, resumed=True)
+
+
+def _run(
+    project: FilesystemContract,
+    migration_id: str,
+    plan: Plan,
+    journal: Journal,
+    done: set[int],
+    progress: Progress | None,
+    *,
+    resumed: bool,
+) -> ApplyResult:
+    root = project.base_path
+    steps = [(i, op) for i, op in enumerate(plan.ops) if i not in done]
+    where = _rel(project, journal.folder)
+    try:
+        count = _execute(
+            root,
+            steps,
+            journal,
+            undo=False,
+            progress=progress,
+            done_before=len(done),
+            total=len(plan.ops),
+        )
+    except _StepFailed as failed:
+        raise MigrationIncomplete(
+            f"step {failed.index + 1} of {len(plan.ops)} ({failed.op.describe()}) failed: "
+            f"{failed.error}",
+            path=where,
+            hint=BOTH_WAYS,
+        ) from failed.error
+    state = journal.read()
+    problems = [str(p) for p in verify_steps(root, plan.ops, state.done)]
+    journal.mark("applied", at=utc_now_iso(), verified=not problems, problems=problems[:100])
+    if problems:
+        raise VerificationFailed(
+            f"migration {migration_id} was applied but {len(problems)} difference(s) were "
+            f"found: {_listed(problems)}",
+            path=where,
+            hint="`osiris migrate verify` lists them; `osiris migrate rollback` undoes it",
+        )
+    return ApplyResult(migration_id, len(plan.ops), count, resumed, plan.summary())
+
+
+# -- rollback -------------------------------------------------------------------------------
+
+
+def _undo_step(op: Op, leftovers: PurePosixPath | None) -> Op:
+    step = op.reverse()
+    return step if leftovers is None else replace(step, leftovers=leftovers)
+
+
+def rollback(
+    project: FilesystemContract,
+    migration_id: str | None = None,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> RollbackResult:
+    """Undo a migration (default: the newest) from its journal, last step first.
+
+    Refuses when later changes would be lost, unless `force`: then later files are moved to
+    `.osiris/legacy/rollback-leftovers/<id>/`, later index records and newer pointers stay.
+    """
+    root = project.base_path
+    with project_lock(project.osiris_dir, wait=False):
+        migrations = list_migrations(project.migrations_dir)
+        states = (APPLIED, APPLYING, ROLLING_BACK, ROLLED_BACK, FINALIZED_STATE)
+        target = pick(migrations, migration_id, states, "roll back")
+        if target.state == FINALIZED_STATE:
+            raise UsageError(
+                f"migration {target.migration_id} was finalized and can no longer be rolled back"
+            )
+        if target.state == ROLLED_BACK:
+            return RollbackResult(target.migration_id, 0, False, False, already=True)
+        later = [
+            m.migration_id
+            for m in migrations
+            if m.migration_id > target.migration_id and m.state != ROLLED_BACK
+        ]
+        if later:
+            raise UsageError(
+                f"migration {later[-1]} came after {target.migration_id}",
+                hint=f"roll back {later[-1]} first",
+            )
+        assert target.journal is not None
+        plan = Plan.load(target.folder / PLAN)
+        journal = Journal(target.folder)
+        state = target.journal
+        leftovers = PurePosixPath(
+            project.relative(project.osiris_dir / LEGACY_ARCHIVE / LEFTOVERS / target.migration_id)
+        )
+        resumed = state.rollback is not None
+        if state.rollback is None:
+            todo = [
+                i
+                for i in reversed(range(len(plan.ops)))
+                if i in state.done or (i in state.begun and plan.ops[i].recover(root))
+            ]
+            problems = [p for i in todo for p in _undo_step(plan.ops[i], None).check(root)]
+            if problems and not force:
+                raise RollbackRefused(
+                    f"rolling back {target.migration_id} would lose changes made after it: "
+                    f"{_listed([str(p) for p in problems])}",
+                    hint=(
+                        "move them away and try again, or use --force: later files are moved to "
+                        f"{leftovers}/, later index records and newer pointers are kept"
+                    ),
+                )
+            journal.mark("rollback", at=utc_now_iso(), force=force, ops=todo)
+        else:
+            todo = list(state.rollback["ops"])
+            force = bool(state.rollback.get("force"))
+        aside = leftovers if force else None
+        steps = [(i, _undo_step(plan.ops[i], aside)) for i in todo if i not in state.undone]
+        try:
+            count = _execute(
+                root,
+                steps,
+                journal,
+                undo=True,
+                progress=progress,
+                done_before=len(todo) - len(steps),
+                total=len(todo),
+            )
+        except _StepFailed as failed:
+            raise MigrationIncomplete(
+                f"undoing step {failed.index + 1} ({failed.op.describe()}) failed: {failed.error}",
+                path=_rel(project, target.folder),
+                hint="fix the cause, then run `osiris migrate rollback` again to finish",
+            ) from failed.error
+        journal.mark("rolled-back", at=utc_now_iso())
+        undone = journal.read().undone
+    notes: dict[str, list[str]] = {"aside": [], "kept": [], "missing": [], "kept_folders": []}
+    for details in undone.values():
+        for key, found in notes.items():
+            value = (details or {}).get(key)
+            found += value if isinstance(value, list) else ([value] if value else [])
+    return RollbackResult(
+        target.migration_id,
+        count,
+        resumed,
+        force,
+        set_aside=notes["aside"],
+        kept=notes["kept"],
+        missing=notes["missing"],
+        kept_folders=notes["kept_folders"],
+    )
+
+
+# -- finalize -------------------------------------------------------------------------------
+
+
+def _remove_empty_folders(root: Path) -> list[str]:
+    """Remove the legacy folders (and folders below them) that hold nothing; never a file."""
+    removed = []
+    for top in LEGACY_FOLDERS:
+        path = root / top
+        entry = inventory.entry_of(path)
+        if entry is None or entry.kind != "d":
+            continue
+        for folder, _, _ in sorted(os.walk(path, followlinks=False), key=lambda w: -len(w[0])):
+            if not os.listdir(folder):
+                os.rmdir(folder)
+                removed.append(Path(folder).relative_to(root).as_posix())
+    return removed
+
+
+def finalize(
+    project: FilesystemContract, migration_id: str | None = None, *, trash: bool = False
+) -> FinalizeResult:
+    """End a migration's reversibility: keep a small record, drop journal and plan, remove the
+    emptied legacy folders, and with `trash` send `.osiris/legacy/` to the OS trash."""
+    root = project.base_path
+    archive = project.osiris_dir / LEGACY_ARCHIVE
+    with project_lock(project.osiris_dir, wait=False):
+        refuse_if_unfinished(project)
+        migrations = list_migrations(project.migrations_dir)
+        target = pick(migrations, migration_id, (APPLIED, FINALIZED_STATE), "finalize")
+        if target.state == FINALIZED_STATE:
+            return FinalizeResult(target.migration_id, [], [], already=True)
+        others = [m.migration_id for m in migrations if m.state == APPLIED and m is not target]
+        if trash and others:
+            raise UsageError(
+                f"--trash would discard what migration {others[0]} archived in .osiris/legacy/",
+                hint=f"finalize {', '.join(others)} first",
+            )
+        assert target.journal is not None
+        plan = Plan.load(target.folder / PLAN)
+        record = {
+            "migration_id": target.migration_id,
+            "fingerprint": target.header.get("fingerprint"),
+            "created_at": target.header.get("created_at"),
+            "applied_at": (target.journal.applied or {}).get("at"),
+            "finalized_at": utc_now_iso(),
+            "ops": target.journal.total,
+            "summary": plan.summary(),
+        }
+        atomic_write_text(target.folder / FINALIZED, pretty_json(record))
+        for name in (JOURNAL, PLAN):
+            (target.folder / name).unlink(missing_ok=True)
+        fsync_dir(target.folder)
+        removed = _remove_empty_folders(root)
+        trashed = []
+        if trash and inventory.entry_of(archive) is not None:
+            send2trash(str(archive))
+            trashed.append(project.relative(archive))
+    return FinalizeResult(target.migration_id, removed, trashed)

@@ -1,0 +1,246 @@
+"""Inventories of moved paths: what a file or folder held at plan time, compared and copied later.
+
+Symlinks are never followed: every path is examined with `lstat`, every folder listed with
+`os.scandir`, and a link is recorded, compared and copied as a link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from osiris.core.fsio import fsync_dir
+
+TOP = "."
+_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One path of an inventory, relative to the inventoried top (`.` for the top itself)."""
+
+    rel: str
+    kind: str  # "d" folder, "f" file, "l" symlink, "o" anything else
+    size: int
+    mtime_ns: int
+    mode: int
+    target: str | None = None  # a symlink's text
+
+    def to_json(self) -> list[Any]:
+        row: list[Any] = [self.rel, self.kind, self.size, self.mtime_ns, self.mode]
+        return [*row, self.target] if self.target is not None else row
+
+    @classmethod
+    def from_json(cls, row: list[Any]) -> Entry:
+        return cls(*row)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "d"
+    if stat.S_ISREG(mode):
+        return "f"
+    return "l" if stat.S_ISLNK(mode) else "o"
+
+
+def _entry(st: os.stat_result, rel: str, path: str | Path) -> Entry:
+    kind = _kind(st.st_mode)
+    return Entry(
+        rel=rel,
+        kind=kind,
+        size=st.st_size if kind == "f" else 0,
+        mtime_ns=st.st_mtime_ns,
+        mode=stat.S_IMODE(st.st_mode),
+        target=os.readlink(path) if kind == "l" else None,
+    )
+
+
+def entry_of(path: Path | str, rel: str = TOP) -> Entry | None:
+    """The entry of one path (not followed if a link), or None when nothing is there."""
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return _entry(st, rel, path)
+
+
+def _walk(path: str, rel: str, skip: frozenset[str], found: list[Entry]) -> None:
+    with os.scandir(path) as listing:
+        children = sorted(listing, key=lambda e: e.name)
+    for child in children:
+        child_rel = child.name if rel == TOP else f"{rel}/{child.name}"
+        if child_rel in skip:
+            continue
+        try:
+            st = child.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        entry = _entry(st, child_rel, child.path)
+        found.append(entry)
+        if entry.kind == "d":
+            _walk(child.path, child_rel, skip, found)
+
+
+def take(path: Path, *, skip: Iterable[str] = ()) -> tuple[Entry, ...]:
+    """Every path at and below `path`, top first; `skip` leaves out subtrees (relative paths)."""
+    top = entry_of(path)
+    if top is None:
+        return ()
+    found = [top]
+    if top.kind == "d":
+        _walk(os.fspath(path), TOP, frozenset(skip), found)
+    return tuple(found)
+
+
+def total_size(entries: Iterable[Entry]) -> int:
+    """The bytes of the regular files of an inventory."""
+    return sum(e.size for e in entries if e.kind == "f")
+
+
+@dataclass(frozen=True)
+class Drift:
+    """How a path differs from its inventory: paths added, missing, and changed (with how)."""
+
+    added: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    changed: tuple[tuple[str, str], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.missing or self.changed)
+
+    def topmost_added(self) -> list[str]:
+        """Added paths whose parent is not added too: what to move aside to keep them all."""
+        added = set(self.added)
+        return [rel for rel in self.added if str(PurePosixPath(rel).parent) not in added]
+
+    def items(self, since: str) -> list[tuple[str, str]]:
+        """One `(rel, what)` pair per difference; `since` ends the "added …" message."""
+        found = [(rel, f"added {since}") for rel in self.topmost_added()]
+        found += [(rel, "missing") for rel in self.missing]
+        return found + list(self.changed)
+
+
+def _difference(old: Entry, new: Entry, folder_mtimes: bool) -> str | None:
+    if old.kind != new.kind:
+        return f"was a {_NAMES[old.kind]}, now a {_NAMES[new.kind]}"
+    if old.kind == "f" and old.size != new.size:
+        return f"size {old.size} -> {new.size}"
+    if old.target != new.target:
+        return f"link target {old.target} -> {new.target}"
+    if old.mode != new.mode:
+        return f"mode {old.mode:o} -> {new.mode:o}"
+    # A folder's own mtime is left out at the top: moving entries in or out is what changes it.
+    if old.kind == "d" and (old.rel == TOP or not folder_mtimes):
+        return None
+    if old.mtime_ns != new.mtime_ns:
+        return "modified (mtime)"
+    return None
+
+
+_NAMES = {"d": "folder", "f": "file", "l": "symlink", "o": "special file"}
+
+
+def drift(
+    path: Path,
+    inventory: Iterable[Entry],
+    *,
+    ignore: Iterable[str] = (),
+    folder_mtimes: bool = True,
+) -> Drift:
+    """Compare what is at `path` now with `inventory`; paths in `ignore` (and below) may be added.
+
+    Folder mtimes below the top are compared only with `folder_mtimes`.
+    """
+    expected = {e.rel: e for e in inventory}
+    current = {e.rel: e for e in take(path)}
+    skipped = set(ignore)
+
+    def ignored(rel: str) -> bool:
+        return rel in skipped or any(str(p) in skipped for p in PurePosixPath(rel).parents)
+
+    added = tuple(rel for rel in current if rel not in expected and not ignored(rel))
+    missing = tuple(rel for rel in expected if rel not in current)
+    # A folder whose entries came or went has a new mtime for that reason alone.
+    reshaped = {str(PurePosixPath(rel).parent) for rel in (*added, *missing)}  # "." is TOP
+    changed = []
+    for rel, old in expected.items():
+        new = current.get(rel)
+        if new is None or (old.kind == new.kind == "d" and rel in reshaped):
+            continue
+        what = _difference(old, new, folder_mtimes)
+        if what:
+            changed.append((rel, what))
+    return Drift(added=added, missing=missing, changed=tuple(changed))
+
+
+def sha256_file(path: Path) -> str:
+    """The hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def set_mtime(path: Path, mtime_ns: int) -> None:
+    """Set a path's mtime (not following a link), keeping its atime."""
+    atime = os.lstat(path).st_atime_ns
+    os.utime(path, ns=(atime, mtime_ns), follow_symlinks=False)
+
+
+def _copy_file(src: Path, dst: Path) -> str:
+    digest = hashlib.sha256()
+    with open(src, "rb") as reader, open(dst, "xb") as writer:
+        while chunk := reader.read(_CHUNK):
+            digest.update(chunk)
+            writer.write(chunk)
+        writer.flush()
+        os.fsync(writer.fileno())
+    shutil.copystat(src, dst, follow_symlinks=False)
+    return digest.hexdigest()
+
+
+def copy_verified(src: Path, dst: Path) -> dict[str, str]:
+    """Copy a file, link or tree to the new path `dst`, fsynced, with modes and mtimes.
+
+    Returns the sha256 of every regular file by relative path, after reading each copy back
+    and comparing it with its source (OSError on a mismatch).
+    """
+    sums: dict[str, str] = {}
+    folders: list[tuple[Path, Path]] = []
+    for entry in take(src):
+        source = src if entry.rel == TOP else src / entry.rel
+        target = dst if entry.rel == TOP else dst / entry.rel
+        if entry.kind == "d":
+            target.mkdir()
+            folders.append((source, target))
+        elif entry.kind == "l":
+            os.symlink(entry.target or "", target)
+            shutil.copystat(source, target, follow_symlinks=False)
+        elif entry.kind == "f":
+            sums[entry.rel] = _copy_file(source, target)
+            if sha256_file(target) != sums[entry.rel]:
+                raise OSError(f"copy of {source} does not read back the same bytes")
+        else:
+            raise OSError(f"{source} is not a file, folder or symlink and cannot be copied")
+    # Deepest first, so filling a folder cannot change an mtime already copied.
+    for source, target in reversed(folders):
+        fsync_dir(target)
+        shutil.copystat(source, target, follow_symlinks=False)
+    return sums
+
+
+def remove(path: Path) -> None:
+    """Remove a file, link or tree; a link is removed as a link, never followed."""
+    if entry_of(path) is None:
+        return
+    if stat.S_ISDIR(os.lstat(path).st_mode):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)

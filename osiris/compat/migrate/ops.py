@@ -1,0 +1,968 @@
+"""Migration steps as data (compat.md §4, style.md §5): each checks, applies and undoes itself.
+
+Every path is project-relative; a step never follows a symlink and never writes outside the
+project root or through a linked folder.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar
+
+from osiris.compat.migrate import inventory
+from osiris.compat.migrate.inventory import TOP, Entry
+from osiris.core.fsio import atomic_write_bytes, fsync_dir
+from osiris.core.lock import file_lock
+from osiris.core.run_index import IndexPaths
+
+Details = dict[str, Any]
+# A lock file is process state, not data: a created folder holding only one is still empty.
+_LOCK_NAME = IndexPaths(Path(".")).lock.name
+_NEVER_OVERWRITES = "already exists; the migrator never overwrites"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a step cannot run now; `later_change` marks a change made after the migration."""
+
+    path: PurePosixPath
+    message: str
+    later_change: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class StepRefused(Exception):
+    """A step met a state it must not change (the problem says which and why)."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class DirTime:
+    """The mtime a pre-existing folder had at plan time, put back when a step is undone."""
+
+    path: PurePosixPath
+    mtime_ns: int
+
+
+def _path(root: Path, rel: PurePosixPath) -> Path:
+    if _outside(rel):
+        raise StepRefused(Problem(rel, "is not a path inside the project"))
+    return root.joinpath(*rel.parts)
+
+
+def _outside(rel: PurePosixPath) -> bool:
+    return rel.is_absolute() or ".." in rel.parts or not rel.parts
+
+
+def unsafe(root: Path, rel: PurePosixPath) -> Problem | None:
+    """A problem when `rel` leaves the project or an existing folder on its way is a link."""
+    if _outside(rel):
+        return Problem(rel, "is not a path inside the project")
+    current = root
+    for part in rel.parts[:-1]:
+        current = current / part
+        entry = inventory.entry_of(current)
+        if entry is None:
+            return None  # created by the plan's MakeDirs
+        if entry.kind != "d":
+            where = PurePosixPath(current.relative_to(root).as_posix())
+            what = "a symlink (never written through)" if entry.kind == "l" else "not a folder"
+            return Problem(rel, f"{where} is {what}")
+    return None
+
+
+def _read(root: Path, rel: PurePosixPath) -> bytes | None:
+    """A regular file's bytes, or None when nothing is there."""
+    path = _path(root, rel)
+    entry = inventory.entry_of(path)
+    if entry is None:
+        return None
+    if entry.kind != "f":
+        raise StepRefused(Problem(rel, "is not a regular file"))
+    return path.read_bytes()
+
+
+def _clean_temps(root: Path, rel: PurePosixPath) -> None:
+    """Remove temp files a killed `atomic_write_bytes` left beside `rel` (`.<name>.*.tmp`)."""
+    folder = _path(root, rel).parent
+    prefix = f".{rel.name}."
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return
+    for name in names:
+        if name.startswith(prefix) and name.endswith(".tmp"):
+            os.unlink(folder / name)
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.osiris-migrate")
+
+
+def _relocate(source: Path, target: Path) -> dict[str, str] | None:
+    """Rename on one device; across devices copy, fsync, verify, then remove the source.
+
+    Returns the checksums of a copy (None after a rename).
+    """
+    if os.lstat(source).st_dev == os.stat(target.parent).st_dev:
+        try:
+            os.rename(source, target)
+            return None
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+    staged = _tmp(target)
+    sums = inventory.copy_verified(source, staged)
+    os.rename(staged, target)
+    fsync_dir(target.parent)
+    # compat.md §4: the source goes only after its copy read back the same bytes.
+    inventory.remove(source)
+    fsync_dir(source.parent)
+    return sums
+
+
+def _set_aside(root: Path, rel: PurePosixPath, leftovers: PurePosixPath) -> str:
+    """Move a later file or folder to `<leftovers>/<rel>` (rollback --force); never deletes."""
+    destination = leftovers / rel
+    target = _path(root, destination)
+    if inventory.entry_of(target) is not None:
+        raise StepRefused(Problem(destination, _NEVER_OVERWRITES))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _relocate(_path(root, rel), target)
+    return str(destination)
+
+
+@dataclass(frozen=True)
+class Op(ABC):
+    """One reversible step of a migration.
+
+    Lifecycle: `plan` builds a step from what it sees and captures what its reverse needs
+    (inventories, sizes, mtimes, digests, prior bytes). `check(root)` returns what blocks it
+    now, as problems, never raising. `apply(root)` performs it and is idempotent: run again
+    after a crash it finishes or cleans up a half-done step (`recover`) and skips a done
+    one. `is_applied(root)` says whether its effect is in place. `reverse()` returns the
+    step that undoes it; an undo step (`undo=True`) also puts back the plan-time mtimes of
+    the pre-existing folders in `times`, and with `leftovers` set (rollback --force) it
+    moves later files there or keeps later records instead of refusing. `to_json` and
+    `op_from_json` round-trip a step through plan.json.
+    """
+
+    name: ClassVar[str]
+    times: tuple[DirTime, ...] = field(default=(), kw_only=True)
+    undo: bool = field(default=False, kw_only=True)
+    leftovers: PurePosixPath | None = field(default=None, kw_only=True)
+
+    @abstractmethod
+    def check(self, root: Path) -> list[Problem]:
+        """What blocks this step now (nothing is changed)."""
+
+    @abstractmethod
+    def apply(self, root: Path) -> Details | None:
+        """Perform the step; returns what the journal should keep (checksums, kept paths)."""
+
+    @abstractmethod
+    def is_applied(self, root: Path) -> bool:
+        """True when the step's effect is in place."""
+
+    @abstractmethod
+    def reverse(self) -> Op:
+        """The step that undoes this one."""
+
+    @abstractmethod
+    def touched(self) -> set[PurePosixPath]:
+        """The folders whose entries this step changes (fsynced once per batch)."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """One line for plans and messages."""
+
+    @abstractmethod
+    def _fields(self) -> dict[str, Any]: ...
+
+    def recover(self, root: Path) -> bool:
+        """Bring a step a crash cut short to done or not started; True when done."""
+        return self.is_applied(root)
+
+    def verify(self, root: Path, details: Mapping[str, Any] | None) -> list[Problem]:
+        """Differences between the applied step and what it recorded."""
+        if self.is_applied(root):
+            return []
+        return [Problem(PurePosixPath(self.describe()), "is not in place")]
+
+    def since(self) -> str:
+        return "since the migration" if self.undo else "since the plan"
+
+    def restore_times(self, root: Path) -> None:
+        """Put back plan-time folder mtimes (undo steps only)."""
+        if not self.undo:
+            return
+        for kept in self.times:
+            path = _path(root, kept.path)
+            entry = inventory.entry_of(path)
+            if entry is not None and entry.kind == "d":
+                inventory.set_mtime(path, kept.mtime_ns)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON object `op_from_json` turns back into an equal step."""
+        data: dict[str, Any] = {"op": self.name, **self._fields()}
+        if self.times:
+            data["times"] = [[str(t.path), t.mtime_ns] for t in self.times]
+        if self.undo:
+            data["undo"] = True
+        if self.leftovers is not None:
+            data["leftovers"] = str(self.leftovers)
+        return data
+
+
+def _common(data: Mapping[str, Any]) -> dict[str, Any]:
+    leftovers = data.get("leftovers")
+    return {
+        "times": tuple(DirTime(PurePosixPath(p), int(ns)) for p, ns in data.get("times", ())),
+        "undo": bool(data.get("undo", False)),
+        "leftovers": PurePosixPath(leftovers) if leftovers else None,
+    }
+
+
+# -- moves ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Move(Op):
+    src: PurePosixPath
+    dst: PurePosixPath
+    inventory: tuple[Entry, ...]
+    # Paths inside the folder that other steps of the same plan move out before this one
+    # (a compile session's compiled/) or write after it (summary.json): never later changes.
+    ignore: tuple[str, ...] = field(default=(), kw_only=True)
+
+    kinds: ClassVar[frozenset[str]]
+    what: ClassVar[str]
+
+    def check(self, root: Path) -> list[Problem]:
+        problems = [p for rel in (self.src, self.dst) if (p := unsafe(root, rel))]
+        if problems:
+            return problems
+        if not self.inventory or self.inventory[0].kind not in self.kinds:
+            return [Problem(self.src, f"was not a {self.what} when planned")]
+        later = self.undo
+        if inventory.entry_of(_path(root, self.dst)) is not None:
+            problems.append(Problem(self.dst, _NEVER_OVERWRITES, later))
+        source = _path(root, self.src)
+        found = inventory.entry_of(source)
+        if found is None:
+            return [*problems, Problem(self.src, f"was removed {self.since()}", later)]
+        if found.kind not in self.kinds:
+            return [*problems, Problem(self.src, f"is no longer a {self.what}", later)]
+        if self.undo:
+            # An undo step must not carry later changes into the legacy layout unnoticed; a
+            # forward step moves its source as it is (the plan's fingerprint guards staleness).
+            drifted = inventory.drift(source, self.inventory, ignore=self.ignore)
+            for rel, message in drifted.items(self.since()):
+                problems.append(Problem(self._under(self.src, rel), message, later))
+        return problems
+
+    @staticmethod
+    def _under(top: PurePosixPath, rel: str) -> PurePosixPath:
+        return top if rel == TOP else top / rel
+
+    def is_applied(self, root: Path) -> bool:
+        source, target = _path(root, self.src), _path(root, self.dst)
+        return inventory.entry_of(source) is None and inventory.entry_of(target) is not None
+
+    def recover(self, root: Path) -> bool:
+        source, target = _path(root, self.src), _path(root, self.dst)
+        # An interrupted copy: its source is intact, so the staged copy can go.
+        inventory.remove(_tmp(target))
+        has_source = inventory.entry_of(source) is not None
+        if inventory.entry_of(target) is None:
+            return False
+        if not has_source:
+            return True
+        if inventory.drift(target, self.inventory, ignore=self.ignore):
+            return False
+        # A verified copy whose source removal was cut short: what is left of the source
+        # must be part of the inventory, unchanged, before it goes.
+        rest = inventory.drift(source, self.inventory, ignore=self.ignore, folder_mtimes=False)
+        if rest.added or rest.changed:
+            return False
+        inventory.remove(source)
+        return True
+
+    def apply(self, root: Path) -> Details | None:
+        if self.recover(root):
+            return None
+        source, target = _path(root, self.src), _path(root, self.dst)
+        details: Details = {}
+        forced = self.undo and self.leftovers is not None
+        if inventory.entry_of(source) is None:
+            if not forced:
+                raise StepRefused(Problem(self.src, "is missing"))
+            self.restore_times(root)
+            return {"missing": str(self.src)}
+        if inventory.entry_of(target) is not None:
+            if not forced:
+                raise StepRefused(Problem(self.dst, _NEVER_OVERWRITES))
+            details["aside"] = [self._aside(root, self.dst)]
+        set_aside = []
+        if forced:
+            found = inventory.drift(source, self.inventory, ignore=self.ignore)
+            set_aside = [self._aside(root, self._under(self.src, r)) for r in found.topmost_added()]
+            details["aside"] = details.get("aside", []) + set_aside
+        sums = _relocate(source, target)
+        if sums is not None:
+            details["sha256"] = sums
+        if self.undo:
+            self._restore_own_times(target, every_folder=bool(set_aside))
+            self.restore_times(root)
+        return details or None
+
+    def _restore_own_times(self, target: Path, *, every_folder: bool) -> None:
+        # Moving entries in or out changed the top folder's mtime (and, after setting later
+        # files aside, the folders they were in): put back what the inventory recorded.
+        for entry in self.inventory:
+            if entry.kind == "d" and (every_folder or entry.rel == TOP):
+                path = target if entry.rel == TOP else target / entry.rel
+                if inventory.entry_of(path) is not None:
+                    inventory.set_mtime(path, entry.mtime_ns)
+
+    def _aside(self, root: Path, rel: PurePosixPath) -> str:
+        assert self.leftovers is not None
+        return _set_aside(root, rel, self.leftovers)
+
+    def verify(self, root: Path, details: Mapping[str, Any] | None) -> list[Problem]:
+        problems = []
+        if inventory.entry_of(_path(root, self.src)) is not None:
+            problems.append(Problem(self.src, "is still there"))
+        target = _path(root, self.dst)
+        if inventory.entry_of(target) is None:
+            return [*problems, Problem(self.dst, "is missing")]
+        found = inventory.drift(target, self.inventory, ignore=self.ignore)
+        for rel, message in found.items("since the migration"):
+            problems.append(Problem(self._under(self.dst, rel), message))
+        for rel, digest in (details or {}).get("sha256", {}).items():
+            path = target if rel == TOP else target / rel
+            entry = inventory.entry_of(path)
+            if entry is not None and entry.kind == "f" and inventory.sha256_file(path) != digest:
+                problems.append(
+                    Problem(self._under(self.dst, rel), "checksum differs from the copy")
+                )
+        return problems
+
+    def reverse(self) -> Op:
+        return replace(self, src=self.dst, dst=self.src, undo=not self.undo, leftovers=None)
+
+    def touched(self) -> set[PurePosixPath]:
+        return {self.src.parent, self.dst.parent}
+
+    def describe(self) -> str:
+        return f"move {self.src} -> {self.dst}"
+
+    def _fields(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "src": str(self.src),
+            "dst": str(self.dst),
+            "inventory": [e.to_json() for e in self.inventory],
+        }
+        if self.ignore:
+            data["ignore"] = list(self.ignore)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> _Move:
+        return cls(
+            PurePosixPath(data["src"]),
+            PurePosixPath(data["dst"]),
+            tuple(Entry.from_json(row) for row in data["inventory"]),
+            ignore=tuple(data.get("ignore", ())),
+            **_common(data),
+        )
+
+
+@dataclass(frozen=True)
+class MoveTree(_Move):
+    """Move a folder with everything below it (renamed, or copied and verified across devices)."""
+
+    name = "move_tree"
+    kinds = frozenset({"d"})
+    what = "folder"
+
+
+@dataclass(frozen=True)
+class MoveFile(_Move):
+    """Move one file, or one symlink as a link."""
+
+    name = "move_file"
+    kinds = frozenset({"f", "l"})
+    what = "file or symlink"
+
+
+# -- folders --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Dirs(Op):
+    paths: tuple[PurePosixPath, ...]  # parents before children
+
+    def touched(self) -> set[PurePosixPath]:
+        return {p.parent for p in self.paths}
+
+    def _fields(self) -> dict[str, Any]:
+        return {"paths": [str(p) for p in self.paths]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> _Dirs:
+        return cls(tuple(PurePosixPath(p) for p in data["paths"]), **_common(data))
+
+
+@dataclass(frozen=True)
+class MakeDirs(_Dirs):
+    """Create the folders the plan moves and writes into."""
+
+    name = "make_dirs"
+
+    def check(self, root: Path) -> list[Problem]:
+        problems = [p for rel in self.paths if (p := unsafe(root, rel))]
+        for rel in self.paths:
+            entry = inventory.entry_of(root.joinpath(*rel.parts)) if not _outside(rel) else None
+            if entry is not None and entry.kind != "d":
+                problems.append(Problem(rel, "exists and is not a folder"))
+        return problems
+
+    def apply(self, root: Path) -> Details | None:
+        for rel in self.paths:
+            _path(root, rel).mkdir(exist_ok=True)
+        self.restore_times(root)
+        return None
+
+    def recover(self, root: Path) -> bool:
+        if any(inventory.entry_of(_path(root, rel)) for rel in self.paths):
+            self.apply(root)
+            return True
+        return False
+
+    def is_applied(self, root: Path) -> bool:
+        return all(_kind(root, rel) == "d" for rel in self.paths)
+
+    def reverse(self) -> Op:
+        return RemoveDirs(self.paths, times=self.times, undo=not self.undo)
+
+    def describe(self) -> str:
+        return f"create {len(self.paths)} folder(s)"
+
+
+def _kind(root: Path, rel: PurePosixPath) -> str | None:
+    entry = inventory.entry_of(_path(root, rel))
+    return entry.kind if entry else None
+
+
+@dataclass(frozen=True)
+class RemoveDirs(_Dirs):
+    """Remove folders that are empty; a folder holding later files is kept, never emptied."""
+
+    name = "remove_dirs"
+
+    def check(self, root: Path) -> list[Problem]:
+        return [p for rel in self.paths if (p := unsafe(root, rel))]
+
+    def apply(self, root: Path) -> Details | None:
+        kept = []
+        for rel in reversed(self.paths):
+            path = _path(root, rel)
+            if _kind(root, rel) != "d":
+                continue
+            names = os.listdir(path)
+            if names == [_LOCK_NAME]:
+                os.unlink(path / _LOCK_NAME)
+                names = []
+            if names:
+                kept.append(str(rel))
+            else:
+                os.rmdir(path)
+        self.restore_times(root)
+        return {"kept_folders": kept} if kept else None
+
+    def is_applied(self, root: Path) -> bool:
+        return all(_kind(root, rel) is None for rel in self.paths)
+
+    def reverse(self) -> Op:
+        return MakeDirs(self.paths, times=self.times, undo=not self.undo)
+
+    def describe(self) -> str:
+        return f"remove {len(self.paths)} folder(s) when empty"
+
+
+# -- written files --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _File(Op):
+    path: PurePosixPath
+    data: str
+
+    @property
+    def payload(self) -> bytes:
+        return self.data.encode("utf-8")
+
+    def touched(self) -> set[PurePosixPath]:
+        return {self.path.parent}
+
+    def _fields(self) -> dict[str, Any]:
+        return {"path": str(self.path), "data": self.data}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> _File:
+        return cls(PurePosixPath(data["path"]), data["data"], **_common(data))
+
+
+def _current(root: Path, rel: PurePosixPath) -> tuple[bytes | None, Problem | None]:
+    try:
+        return _read(root, rel), None
+    except StepRefused as refused:
+        return None, refused.problem
+
+
+@dataclass(frozen=True)
+class WriteFile(_File):
+    """Create a derived file (a generated summary.json); never over an existing one."""
+
+    name = "write_file"
+
+    def check(self, root: Path) -> list[Problem]:
+        problem = unsafe(root, self.path)
+        if problem:
+            return [problem]
+        if _kind(root, self.path) is not None:
+            return [Problem(self.path, _NEVER_OVERWRITES, self.undo)]
+        return []
+
+    def apply(self, root: Path) -> Details | None:
+        if self.recover(root):
+            return None
+        if _kind(root, self.path) is not None:
+            raise StepRefused(Problem(self.path, _NEVER_OVERWRITES))
+        atomic_write_bytes(_path(root, self.path), self.payload)
+        self.restore_times(root)
+        return None
+
+    def recover(self, root: Path) -> bool:
+        _clean_temps(root, self.path)
+        return self.is_applied(root)
+
+    def is_applied(self, root: Path) -> bool:
+        return _current(root, self.path)[0] == self.payload
+
+    def verify(self, root: Path, details: Mapping[str, Any] | None) -> list[Problem]:
+        if self.is_applied(root):
+            return []
+        return [Problem(self.path, "differs from what the migration wrote, or is missing")]
+
+    def reverse(self) -> Op:
+        return DeleteFile(self.path, self.data, times=self.times, undo=not self.undo)
+
+    def describe(self) -> str:
+        return f"write {self.path}"
+
+
+@dataclass(frozen=True)
+class DeleteFile(_File):
+    """Delete a file only while it holds the bytes written (forced: set a changed one aside)."""
+
+    name = "delete_file"
+
+    def check(self, root: Path) -> list[Problem]:
+        problem = unsafe(root, self.path)
+        if problem:
+            return [problem]
+        current, problem = _current(root, self.path)
+        if problem:
+            return [replace(problem, later_change=True)]
+        if current is not None and current != self.payload:
+            return [Problem(self.path, f"was changed {self.since()}", self.undo)]
+        return []
+
+    def apply(self, root: Path) -> Details | None:
+        current = _read(root, self.path)
+        details = None
+        if current == self.payload:
+            os.unlink(_path(root, self.path))
+        elif current is not None:
+            if self.leftovers is None:
+                raise StepRefused(Problem(self.path, f"was changed {self.since()}"))
+            details = {"aside": [_set_aside(root, self.path, self.leftovers)]}
+        self.restore_times(root)
+        return details
+
+    def is_applied(self, root: Path) -> bool:
+        return _kind(root, self.path) is None
+
+    def reverse(self) -> Op:
+        return WriteFile(self.path, self.data, times=self.times, undo=not self.undo)
+
+    def describe(self) -> str:
+        return f"delete {self.path}"
+
+
+@dataclass(frozen=True)
+class WritePointer(Op):
+    """Atomically replace a pointer file's bytes `prior` by `data` (None: no file)."""
+
+    name = "write_pointer"
+    path: PurePosixPath
+    data: str | None
+    prior: str | None
+
+    @staticmethod
+    def _bytes(text: str | None) -> bytes | None:
+        return None if text is None else text.encode("utf-8")
+
+    def check(self, root: Path) -> list[Problem]:
+        problem = unsafe(root, self.path)
+        if problem:
+            return [problem]
+        current, problem = _current(root, self.path)
+        if problem:
+            return [replace(problem, later_change=self.undo)]
+        if current != self._bytes(self.prior) and current != self._bytes(self.data):
+            return [Problem(self.path, f"was changed {self.since()}", self.undo)]
+        return []
+
+    def apply(self, root: Path) -> Details | None:
+        if self.recover(root):
+            return None
+        if _read(root, self.path) != self._bytes(self.prior):
+            if self.leftovers is None:
+                raise StepRefused(Problem(self.path, f"was changed {self.since()}"))
+            # rollback --force: a pointer written after the migration is newer; keep it.
+            return {"kept": [str(self.path)]}
+        target = _path(root, self.path)
+        new = self._bytes(self.data)
+        if new is None:
+            os.unlink(target)
+            fsync_dir(target.parent)
+        else:
+            atomic_write_bytes(target, new)
+        self.restore_times(root)
+        return None
+
+    def recover(self, root: Path) -> bool:
+        _clean_temps(root, self.path)
+        return self.is_applied(root)
+
+    def is_applied(self, root: Path) -> bool:
+        return _current(root, self.path)[0] == self._bytes(self.data)
+
+    def reverse(self) -> Op:
+        return replace(self, data=self.prior, prior=self.data, undo=not self.undo, leftovers=None)
+
+    def touched(self) -> set[PurePosixPath]:
+        return {self.path.parent}
+
+    def describe(self) -> str:
+        return f"{'remove' if self.data is None else 'point'} {self.path}"
+
+    def _fields(self) -> dict[str, Any]:
+        return {"path": str(self.path), "data": self.data, "prior": self.prior}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> WritePointer:
+        return cls(PurePosixPath(data["path"]), data["data"], data["prior"], **_common(data))
+
+
+# -- the run index --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IndexFile:
+    """One index file an AppendIndex extends: its state at plan time and the bytes added."""
+
+    path: PurePosixPath
+    existed: bool
+    prior_size: int
+    prior_sha256: str
+    prior_mtime_ns: int | None
+    data: str
+
+    @property
+    def payload(self) -> bytes:
+        return self.data.encode("utf-8")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "existed": self.existed,
+            "prior_size": self.prior_size,
+            "prior_sha256": self.prior_sha256,
+            "prior_mtime_ns": self.prior_mtime_ns,
+            "data": self.data,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> IndexFile:
+        return cls(
+            PurePosixPath(data["path"]),
+            bool(data["existed"]),
+            int(data["prior_size"]),
+            data["prior_sha256"],
+            data["prior_mtime_ns"],
+            data["data"],
+        )
+
+    @classmethod
+    def planned(cls, root: Path, rel: PurePosixPath, data: str) -> IndexFile:
+        """The file as it is now, to be extended by `data`."""
+        entry = inventory.entry_of(root.joinpath(*rel.parts))
+        if entry is None:
+            return cls(rel, False, 0, hashlib.sha256().hexdigest(), None, data)
+        prefix = prefix_sha256(root.joinpath(*rel.parts), entry.size) or ""
+        return cls(rel, True, entry.size, prefix, entry.mtime_ns, data)
+
+
+def prefix_sha256(path: Path, size: int) -> str | None:
+    """The sha256 of a file's first `size` bytes; None when it is missing or shorter."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            remaining = size
+            while remaining:
+                chunk = handle.read(min(remaining, 1024 * 1024))
+                if not chunk:
+                    return None
+                digest.update(chunk)
+                remaining -= len(chunk)
+    except FileNotFoundError:
+        return None
+    return digest.hexdigest()
+
+
+def _tail(path: Path, start: int) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(start)
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def _ours(path: Path, spec: IndexFile) -> tuple[int, int, int] | None:
+    """(start, end, size) of the appended block, when the file holds it after the prior bytes.
+
+    `start` includes the newline an append adds to end a torn last line.
+    """
+    tail = _tail(path, spec.prior_size)
+    if tail is None:
+        return None
+    found = tail.find(spec.payload)
+    if found < 0:
+        return None
+    start = 0 if tail[:found] in (b"", b"\n") else found
+    size = spec.prior_size + len(tail)
+    return spec.prior_size + start, spec.prior_size + found + len(spec.payload), size
+
+
+@dataclass(frozen=True)
+class _Index(Op):
+    lock: PurePosixPath
+    files: tuple[IndexFile, ...]
+
+    def touched(self) -> set[PurePosixPath]:
+        return {f.path.parent for f in self.files}
+
+    def _fields(self) -> dict[str, Any]:
+        return {"lock": str(self.lock), "files": [f.to_json() for f in self.files]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> _Index:
+        files = tuple(IndexFile.from_json(f) for f in data["files"])
+        return cls(PurePosixPath(data["lock"]), files, **_common(data))
+
+    def _prefix_problems(self, root: Path) -> list[Problem]:
+        problems = []
+        for spec in self.files:
+            path = _path(root, spec.path)
+            # Every file, even a missing one, starts with the empty prefix of a new file.
+            if spec.prior_size and prefix_sha256(path, spec.prior_size) != spec.prior_sha256:
+                message = (
+                    f"was rewritten {self.since()} (its first {spec.prior_size} bytes changed)"
+                )
+                problems.append(Problem(spec.path, message, self.undo))
+        return problems
+
+    def _present(self, root: Path) -> list[bool]:
+        return [_ours(_path(root, spec.path), spec) is not None for spec in self.files]
+
+
+@dataclass(frozen=True)
+class AppendIndex(_Index):
+    """Append the migrated runs' records to runs.jsonl and by_pipeline files (index lock held)."""
+
+    name = "append_index"
+
+    def check(self, root: Path) -> list[Problem]:
+        problems = [p for spec in self.files if (p := unsafe(root, spec.path))]
+        return problems or self._prefix_problems(root)
+
+    def is_applied(self, root: Path) -> bool:
+        return all(self._present(root))
+
+    def recover(self, root: Path) -> bool:
+        with file_lock(_path(root, self.lock)):
+            for spec in self.files:
+                self._cut_torn_append(_path(root, spec.path), spec)
+        return self.is_applied(root)
+
+    @staticmethod
+    def _cut_torn_append(path: Path, spec: IndexFile) -> None:
+        # A kill during the append can leave a prefix of our bytes at the end: cut it off,
+        # and remove a file the append created and left without a byte of its own.
+        tail = _tail(path, spec.prior_size)
+        if tail is None or spec.payload in tail:
+            return
+        starts = [0] + [i + 1 for i, byte in enumerate(tail) if byte == 0x0A]
+        for start in starts:
+            rest = tail[start:]
+            if rest and spec.payload.startswith(rest):
+                os.truncate(path, spec.prior_size + start)
+                tail = tail[:start]
+                break
+        if not spec.existed and not tail:
+            os.unlink(path)
+
+    def apply(self, root: Path) -> Details | None:
+        if self.recover(root):
+            return None
+        problems = self._prefix_problems(root)
+        if problems:
+            raise StepRefused(problems[0])
+        with file_lock(_path(root, self.lock)):
+            sync = getattr(os, "fdatasync", os.fsync)
+            for spec in self.files:
+                path = _path(root, spec.path)
+                if _ours(path, spec) is not None:
+                    continue
+                with open(path, "a+b") as handle:
+                    end = handle.seek(0, os.SEEK_END)
+                    payload = spec.payload
+                    if end:
+                        handle.seek(end - 1)
+                        if handle.read(1) != b"\n":
+                            payload = b"\n" + payload
+                    handle.write(payload)
+                    handle.flush()
+                    sync(handle.fileno())
+        self.restore_times(root)
+        return None
+
+    def reverse(self) -> Op:
+        return TruncateIndex(self.lock, self.files, times=self.times, undo=not self.undo)
+
+    def describe(self) -> str:
+        return f"append run records to {', '.join(str(f.path) for f in self.files)}"
+
+
+@dataclass(frozen=True)
+class TruncateIndex(_Index):
+    """Cut the appended records off again, leaving each file with its exact prior bytes.
+
+    Records appended after the migration make that impossible without loss: refused, or
+    with `leftovers` set (rollback --force) only the migrated block is removed and the later
+    records are kept.
+    """
+
+    name = "truncate_index"
+
+    def check(self, root: Path) -> list[Problem]:
+        problems = [p for spec in self.files if (p := unsafe(root, spec.path))]
+        if problems:
+            return problems
+        problems = self._prefix_problems(root)
+        for spec in self.files:
+            block = _ours(_path(root, spec.path), spec)
+            if block is not None and (block[0], block[1]) != (spec.prior_size, block[2]):
+                message = f"holds records appended {self.since()}"
+                problems.append(Problem(spec.path, message, later_change=True))
+        return problems
+
+    def apply(self, root: Path) -> Details | None:
+        kept = []
+        with file_lock(_path(root, self.lock)):
+            for spec in self.files:
+                path = _path(root, spec.path)
+                block = _ours(path, spec)
+                if block is None:
+                    continue
+                start, end, size = block
+                if start == spec.prior_size and end == size:
+                    self._restore(path, spec)
+                elif self.leftovers is None:
+                    raise StepRefused(Problem(spec.path, f"holds records appended {self.since()}"))
+                else:
+                    content = path.read_bytes()
+                    mode = os.stat(path).st_mode & 0o7777
+                    atomic_write_bytes(path, content[:start] + content[end:], mode=mode)
+                    kept.append(str(spec.path))
+        self.restore_times(root)
+        return {"kept": kept} if kept else None
+
+    def is_applied(self, root: Path) -> bool:
+        return not any(self._present(root))
+
+    @staticmethod
+    def _restore(path: Path, spec: IndexFile) -> None:
+        if not spec.existed:
+            os.unlink(path)
+            return
+        with open(path, "r+b") as handle:
+            handle.truncate(spec.prior_size)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if spec.prior_mtime_ns is not None:
+            inventory.set_mtime(path, spec.prior_mtime_ns)
+
+    def reverse(self) -> Op:
+        return AppendIndex(self.lock, self.files, times=self.times, undo=not self.undo)
+
+    def describe(self) -> str:
+        return f"remove the migrated run records from {', '.join(str(f.path) for f in self.files)}"
+
+
+OP_TYPES: dict[str, type[Op]] = {
+    cls.name: cls
+    for cls in (
+        MoveTree,
+        MoveFile,
+        MakeDirs,
+        RemoveDirs,
+        WriteFile,
+        DeleteFile,
+        WritePointer,
+        AppendIndex,
+        TruncateIndex,
+    )
+}
+
+
+def op_from_json(data: Mapping[str, Any]) -> Op:
+    """The step a `to_json` object describes."""
+    kind = OP_TYPES.get(data.get("op", ""))
+    if kind is None:
+        raise ValueError(f"unknown migration step {data.get('op')!r}")
+    return kind.from_json(data)  # type: ignore[attr-defined]
+
+
+def ops_touched(ops: Iterable[Op]) -> set[PurePosixPath]:
+    """Every folder the given steps change entries of."""
+    found: set[PurePosixPath] = set()
+    for op in ops:
+        found |= op.touched()
+    return found

@@ -1,0 +1,692 @@
+"""`osiris migrate plan`: every legacy item, its contract home, and the steps that move it.
+
+The mapping is legacy-layout.md §5. A plan never writes; it records what it saw (inventories,
+sizes, mtimes, prior bytes) inside its steps, and its fingerprint is a digest of those steps,
+so planning an unchanged tree again gives the same fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from osiris.compat import legacy_layout as layout
+from osiris.compat.legacy_layout import SessionKind
+from osiris.compat.legacy_reader import (
+    AiopVariant,
+    ItemKind,
+    LegacyAiop,
+    LegacyInventory,
+    LegacyItem,
+    LegacySession,
+    scan_legacy,
+    session_to_record,
+)
+from osiris.compat.migrate import inventory
+from osiris.compat.migrate.mirrors import mirror_pairs
+from osiris.compat.migrate.ops import (
+    AppendIndex,
+    DirTime,
+    IndexFile,
+    MakeDirs,
+    MoveFile,
+    MoveTree,
+    Op,
+    Problem,
+    WriteFile,
+    WritePointer,
+    op_from_json,
+)
+from osiris.core import aiop
+from osiris.core.fs_paths import FilesystemContract, RunNaming, safe_token
+from osiris.core.fsio import atomic_write_text, canonical_json, pretty_json
+from osiris.core.run_index import IndexPaths, RunRecord, utc_now_iso
+from osiris.errors import OsirisError, UsageError
+
+FORMAT = 1
+# legacy-layout.md §5: items with no contract home, archived verbatim, and why.
+_NO_HOME = {
+    ItemKind.AIOP_INDEX: "legacy AIOP index (the run index replaces it)",
+    ItemKind.AIOP_LATEST: "the logs/aiop/latest link (latest pointers replace it)",
+    ItemKind.PROMPTS: "prompt files (no contract home)",
+    ItemKind.AIOP_ANNEX: "manual AIOP export (no contract home)",
+    ItemKind.UNKNOWN: "not a legacy item Osiris knows",
+}
+LEGACY_ARCHIVE = "legacy"  # under .osiris/: `.osiris/legacy/<original path>`
+_MAX_CHANGES = 10
+
+
+@dataclass(frozen=True)
+class PlannedItem:
+    """One legacy item and where it goes (`dst` None: it stays), with why when not obvious."""
+
+    kind: (
+        str  # run | build | aiop | chat_sessions | cache | pointer | index | archive | user_output
+    )
+    src: str
+    dst: str | None
+    size: int = 0
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "src": self.src,
+            "dst": self.dst,
+            "size": self.size,
+            "note": self.note,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PlannedItem:
+        return cls(data["kind"], data["src"], data["dst"], data["size"], data["note"])
+
+
+def _problem_json(problem: Problem) -> dict[str, str]:
+    return {"path": str(problem.path), "message": problem.message}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The steps `apply` runs, the items they move, and what blocks them."""
+
+    ops: tuple[Op, ...]
+    items: tuple[PlannedItem, ...]
+    conflicts: tuple[Problem, ...]
+    left_in_place: tuple[PlannedItem, ...]
+    warnings: tuple[str, ...]
+    fingerprint: str
+    created_at: str = field(default_factory=utc_now_iso, compare=False)
+
+    @property
+    def is_empty(self) -> bool:
+        """True when there is nothing to migrate."""
+        return not self.ops and not self.conflicts
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        """Items and bytes by kind."""
+        found: dict[str, dict[str, int]] = {}
+        for item in self.items:
+            row = found.setdefault(item.kind, {"items": 0, "bytes": 0})
+            row["items"] += 1
+            row["bytes"] += item.size
+        return found
+
+    def to_json(self) -> dict[str, Any]:
+        """The plan as saved by `--out` and kept in the migration folder."""
+        return {
+            "format": FORMAT,
+            "fingerprint": self.fingerprint,
+            "created_at": self.created_at,
+            "summary": self.summary(),
+            "conflicts": [_problem_json(p) for p in self.conflicts],
+            "left_in_place": [i.to_json() for i in self.left_in_place],
+            "items": [i.to_json() for i in self.items],
+            "warnings": list(self.warnings),
+            "ops": [op.to_json() for op in self.ops],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Plan:
+        """Read a saved plan; a plan of another format or a damaged one is a UsageError."""
+        if not isinstance(data, Mapping) or data.get("format") != FORMAT:
+            raise UsageError(f"not a migration plan of format {FORMAT}")
+        try:
+            return cls(
+                ops=tuple(op_from_json(op) for op in data["ops"]),
+                items=tuple(PlannedItem.from_json(i) for i in data["items"]),
+                conflicts=tuple(
+                    Problem(PurePosixPath(p["path"]), p["message"]) for p in data["conflicts"]
+                ),
+                left_in_place=tuple(PlannedItem.from_json(i) for i in data["left_in_place"]),
+                warnings=tuple(data["warnings"]),
+                fingerprint=data["fingerprint"],
+                created_at=data["created_at"],
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UsageError(f"a damaged migration plan ({type(exc).__name__}: {exc})") from None
+
+    def save(self, path: Path) -> None:
+        """Write the plan atomically as JSON."""
+        atomic_write_text(path, json.dumps(self.to_json(), ensure_ascii=False) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> Plan:
+        """Read a plan saved by `save` (or `osiris migrate plan --out`)."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read the plan: {exc}", path=path) from None
+        try:
+            return cls.from_json(data)
+        except UsageError as exc:
+            raise UsageError(
+                exc.message, path=path, hint="make a new one with `osiris migrate plan --out FILE`"
+            ) from None
+
+
+def fingerprint(
+    ops: Iterable[Op], conflicts: Iterable[Problem], left_in_place: Iterable[PlannedItem]
+) -> str:
+    """The digest of what a plan saw: its steps with their inventories, conflicts, what stays."""
+    body = {
+        "ops": [op.to_json() for op in ops],
+        "conflicts": [_problem_json(p) for p in conflicts],
+        "left_in_place": [i.to_json() for i in left_in_place],
+    }
+    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+
+
+def plan(project: FilesystemContract) -> Plan:
+    """Scan the project and plan its migration to the contract layout; writes nothing."""
+    return _Planner(project, scan_legacy(project.base_path)).build()
+
+
+# -- describing what changed between two plans -------------------------------------------
+
+
+def _key(op: Op) -> str:
+    data = op.to_json()
+    return f"{data['op']} {data.get('src') or data.get('path') or ''}"
+
+
+def describe_changes(saved: Plan, current: Plan) -> list[str]:
+    """What differs between a saved plan and a fresh plan of the same project, at most ten lines."""
+    old = {_key(op): op for op in saved.ops}
+    new = {_key(op): op for op in current.ops}
+    lines = []
+    for key in sorted(old.keys() | new.keys()):
+        before, after = old.get(key), new.get(key)
+        if before is None:
+            lines.append(f"new since the plan: {after.describe()}")  # type: ignore[union-attr]
+        elif after is None:
+            lines.append(f"gone since the plan: {before.describe()}")
+        elif before != after:
+            lines.append(_changed(before, after))
+    saved_conflicts = {str(p) for p in saved.conflicts}
+    lines += [f"new conflict: {p}" for p in current.conflicts if str(p) not in saved_conflicts]
+    saved_left = {i.src for i in saved.left_in_place}
+    lines += [
+        f"new, left in place: {i.src}" for i in current.left_in_place if i.src not in saved_left
+    ]
+    if len(lines) > _MAX_CHANGES:
+        lines = [*lines[:_MAX_CHANGES], f"and {len(lines) - _MAX_CHANGES} more"]
+    return lines
+
+
+def _changed(before: Op, after: Op) -> str:
+    if isinstance(before, (MoveTree, MoveFile)) and isinstance(after, (MoveTree, MoveFile)):
+        if before.dst != after.dst:
+            return f"{before.src}: now goes to {after.dst} (was {before.dst})"
+        entries = {e.rel: e for e in after.inventory}
+        for entry in before.inventory:
+            now = entries.pop(entry.rel, None)
+            where = before.src if entry.rel == inventory.TOP else before.src / entry.rel
+            if now is None:
+                return f"{where}: removed since the plan"
+            if now != entry:
+                return f"{where}: changed since the plan"
+        if entries:
+            return f"{before.src / next(iter(entries))}: added since the plan"
+    return f"{before.describe()}: changed since the plan"
+
+
+# -- the planner --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Build:
+    rel: PurePosixPath
+    slug: str
+    digest: str
+    profile: str | None
+
+
+class _Planner:
+    """One pass over an inventory: decides a home for every item and builds the steps."""
+
+    def __init__(self, project: FilesystemContract, found: LegacyInventory) -> None:
+        self.project = project
+        self.root = project.base_path
+        self.found = found
+        profiles = project.config.filesystem.profiles
+        self.profiles_on = profiles.enabled
+        self.profile_values = tuple(profiles.values)
+        self.default_profile = profiles.default if profiles.enabled else None
+        self.osiris_rel = self.rel(project.osiris_dir)
+        self.archive_root = self.osiris_rel / LEGACY_ARCHIVE
+        self.moves: list[Op] = []
+        self.writes: list[Op] = []
+        self.pointers: list[Op] = []
+        self.archives: list[Op] = []
+        self.records: list[RunRecord] = []
+        self.items: list[PlannedItem] = []
+        self.left: list[PlannedItem] = []
+        self.conflicts: list[Problem] = []
+        self.dirs: set[PurePosixPath] = set()
+        self.claimed: dict[PurePosixPath, PurePosixPath] = {}
+        self.builds: dict[tuple[str | None, str, str], _Build] = {}
+        self.compile_builds: dict[str, _Build] = {}
+        self.placed_aiops: set[tuple[Path, ...]] = set()
+        self.mtimes: dict[PurePosixPath, int | None] = {}  # plan time: nothing changes them
+        self.mirrors = self._mirrors()
+
+    # -- paths --------------------------------------------------------------------------
+    def rel(self, path: Path) -> PurePosixPath:
+        return PurePosixPath(Path(path).relative_to(self.root).as_posix())
+
+    def contract_rel(self, path: Path, src: PurePosixPath) -> PurePosixPath | None:
+        """A contract destination relative to the root; a conflict when it lies outside."""
+        try:
+            return self.rel(path)
+        except ValueError:
+            self.conflicts.append(Problem(src, f"its contract home {path} is outside the project"))
+            return None
+
+    def _mirrors(self) -> dict[PurePosixPath, str]:
+        found = {}
+        for pair in mirror_pairs(self.project):
+            found[PurePosixPath(pair.mirror)] = pair.run_id
+        return found
+
+    def times(self, *folders: PurePosixPath) -> tuple[DirTime, ...]:
+        # The project root and .osiris/ are left out: the migrator's own journal and lock
+        # change them, so their mtimes cannot be put back.
+        found = []
+        for folder in dict.fromkeys(folders):
+            if folder in (PurePosixPath("."), self.osiris_rel):
+                continue
+            if folder not in self.mtimes:
+                entry = inventory.entry_of(self.root.joinpath(*folder.parts))
+                self.mtimes[folder] = entry.mtime_ns if entry and entry.kind == "d" else None
+            mtime = self.mtimes[folder]
+            if mtime is not None:
+                found.append(DirTime(folder, mtime))
+        return tuple(found)
+
+    def need_dir(self, folder: PurePosixPath) -> None:
+        while folder != PurePosixPath(".") and folder != self.osiris_rel:
+            if folder in self.dirs or inventory.entry_of(self.root.joinpath(*folder.parts)):
+                return
+            self.dirs.add(folder)
+            folder = folder.parent
+
+    def claim(self, dst: PurePosixPath, src: PurePosixPath) -> None:
+        other = self.claimed.setdefault(dst, src)
+        if other != src:
+            self.conflicts.append(Problem(dst, f"is the destination of both {other} and {src}"))
+
+    def move(
+        self,
+        src: PurePosixPath,
+        dst: PurePosixPath,
+        *,
+        skip: tuple[str, ...] = (),
+        later: tuple[str, ...] = (),
+    ) -> tuple[Op, int]:
+        """The step moving `src` to `dst`, and the bytes it moves."""
+        taken = inventory.take(self.root.joinpath(*src.parts), skip=skip)
+        kind = MoveTree if taken and taken[0].kind == "d" else MoveFile
+        op = kind(
+            src,
+            dst,
+            taken,
+            times=self.times(src.parent, dst.parent),
+            ignore=skip + later,
+        )
+        self.claim(dst, src)
+        self.need_dir(dst.parent)
+        return op, inventory.total_size(taken)
+
+    def archive(self, src: PurePosixPath, note: str, *, skip: tuple[str, ...] = ()) -> None:
+        dst = self.archive_root / src
+        op, size = self.move(src, dst, skip=skip)
+        self.archives.append(op)
+        self.items.append(PlannedItem("archive", str(src), str(dst), size, note))
+
+    def place(self, kind: str, src: PurePosixPath, dst: PurePosixPath, **extra: Any) -> None:
+        op, size = self.move(src, dst, **extra)
+        self.moves.append(op)
+        self.items.append(PlannedItem(kind, str(src), str(dst), size))
+
+    # -- profiles and builds ------------------------------------------------------------
+    def profile(self, legacy: str | None) -> tuple[str | None, str | None]:
+        """The contract profile of a legacy one (null/"default" -> the default), or why none."""
+        if not self.profiles_on:
+            return None, None
+        chosen = legacy or self.default_profile
+        if chosen not in self.profile_values:
+            allowed = ", ".join(self.profile_values)
+            return None, f"profile '{chosen}' is not one of {allowed} (filesystem.profiles.values)"
+        return chosen, None
+
+    def build_home(
+        self, slug: str | None, legacy_profile: str | None, digest: str | None, src: PurePosixPath
+    ) -> tuple[_Build | None, bool, str]:
+        """(the build, whether this item moves there, why not)."""
+        profile, why = self.profile(legacy_profile)
+        if why:
+            return None, False, why
+        if not slug or not digest:
+            return None, False, "no readable manifest with a pipeline id"
+        key = (profile, slug, digest)
+        if key in self.builds:
+            return self.builds[key], False, f"same build as {self.builds[key].rel}"
+        try:
+            path = self.project.build_path(slug, digest, profile)
+        except OsirisError as exc:
+            return None, False, exc.message
+        rel = self.contract_rel(path, src)
+        if rel is None:
+            return None, False, "outside the project"
+        build = _Build(rel, slug, digest, profile)
+        self.builds[key] = build
+        if inventory.entry_of(path) is not None:
+            return build, False, "the contract build already exists"
+        return build, True, ""
+
+    # -- the mapping (legacy-layout.md §5) -----------------------------------------------
+    def compiles(self) -> None:
+        for session in self.found.sessions_by_kind().get(SessionKind.COMPILE, []):
+            src = self.rel(session.path)
+            if src in self.mirrors:
+                self.archive(src, f"mirror of contract run {self.mirrors[src]}")
+                continue
+            compiled = session.path / layout.SESSION_COMPILED
+            tree = inventory.entry_of(compiled)
+            if session.status != "success" or tree is None or tree.kind != "d":
+                self.archive(src, f"{session.status} compile session")
+                continue
+            digest = session.manifest_hash_for(self.default_profile)
+            build, moves, why = self.build_home(session.pipeline_slug, session.profile, digest, src)
+            if build is not None:
+                self.compile_builds[session.session_id] = build
+            if moves and build is not None:
+                self.place("build", self.rel(compiled), build.rel)
+                self.archive(src, "the rest of a compile session", skip=(layout.SESSION_COMPILED,))
+            else:
+                self.archive(src, f"compile session kept whole: {why}")
+
+    def compiled_trees(self) -> None:
+        for tree in self.found.compiled:
+            src = self.rel(tree.path)
+            digest = tree.manifest_hash_for(self.default_profile)
+            build, moves, why = self.build_home(tree.pipeline_slug, tree.profile, digest, src)
+            owned = [self.rel(p) for p in tree.paths]
+            if not moves or build is None:
+                for rel in owned:
+                    self.archive(rel, f"compiled tree: {why}")
+            elif tree.name is None:
+                # The top-level compiled/ holds the tree's files itself: move them one by one.
+                self.need_dir(build.rel)
+                for rel in owned:
+                    self.place("build", rel, build.rel / rel.name)
+            else:
+                self.place("build", src, build.rel)
+
+    def runs(self) -> None:
+        for session in self.found.sessions_by_kind().get(SessionKind.RUN, []):
+            src = self.rel(session.path)
+            if src in self.mirrors:
+                self.archive(src, f"mirror of contract run {self.mirrors[src]}")
+                continue
+            why = self.run_home(session, src)
+            if why:
+                self.archive(src, f"run not migrated: {why}")
+
+    def run_home(self, session: LegacySession, src: PurePosixPath) -> str | None:
+        """Plan one run session; the reason it cannot be placed, if any."""
+        profile, why = self.profile(session.profile)
+        digest = session.manifest_hash_for(self.default_profile)
+        if why:
+            return why
+        if not session.pipeline_slug:
+            return "no pipeline id in its events or manifest"
+        if digest is None:
+            return "no readable manifest"
+        if session.started_at is None:
+            return "no start time"
+        naming = RunNaming(
+            pipeline_slug=session.pipeline_slug,
+            profile=profile,
+            manifest_hash=digest,
+            manifest_short=self.project.manifest_short(digest),
+            run_id=safe_token(session.session_id),
+            run_ts=self.project.run_ts(session.started_at),
+        )
+        try:
+            run_dir = self.contract_rel(self.project.run_dir(naming), src)
+        except OsirisError as exc:
+            return exc.message
+        if run_dir is None:
+            return "outside the project"
+        self.place("run", src, run_dir)
+        aiop_dir = self.aiop(session, naming) if session.aiop else None
+        self.records.append(self.record(session, naming, run_dir, aiop_dir))
+        return None
+
+    def aiop(self, session: LegacySession, naming: RunNaming) -> PurePosixPath | None:
+        found = session.aiop
+        assert found is not None
+        src = self.rel(found.folder or found.json_path or found.run_card_path)  # type: ignore[arg-type]
+        folder = self.contract_rel(self.project.aiop_run_dir(naming), src)
+        if folder is None:
+            return None
+        self.placed_aiops.add(found.paths)
+        has_summary = found.folder is not None and (found.folder / aiop.SUMMARY).exists()
+        if found.variant is AiopVariant.FOLDER:
+            later = () if has_summary else (aiop.SUMMARY,)
+            self.place("aiop", src, folder, later=later)
+        else:
+            if inventory.entry_of(self.root.joinpath(*folder.parts)) is not None:
+                self.conflicts.append(Problem(folder, "already exists; never overwritten"))
+            self.need_dir(folder)
+            self.claim(folder, src)
+            if found.json_path is not None:
+                self.place("aiop", self.rel(found.json_path), folder / layout.AIOP_JSON)
+            if found.run_card_path is not None:
+                self.place("aiop", self.rel(found.run_card_path), folder / aiop.RUN_CARD)
+        if not has_summary:
+            self.writes.append(WriteFile(folder / aiop.SUMMARY, _summary(session, naming)))
+        return folder
+
+    def record(
+        self,
+        session: LegacySession,
+        naming: RunNaming,
+        run_dir: PurePosixPath,
+        aiop_dir: PurePosixPath | None,
+    ) -> RunRecord:
+        base = session_to_record(
+            session,
+            default_profile=self.default_profile,
+            base_path=self.root,
+            manifest_short_len=self.project.short_len,
+        )
+        build = self.builds.get((naming.profile, naming.pipeline_slug, naming.manifest_hash))
+        manifest = None
+        if build is not None:
+            manifest = str(build.rel / layout.TREE_MANIFEST)
+        elif session.manifest_path is not None:
+            manifest = str(run_dir / session.manifest_path.relative_to(session.path).as_posix())
+        return replace(
+            base,
+            run_id=naming.run_id,
+            profile=naming.profile,
+            run_ts=naming.run_ts,
+            run_logs_path=str(run_dir),
+            aiop_path=str(aiop_dir) if aiop_dir else None,
+            build_manifest_path=manifest,
+            source="migrated",
+        )
+
+    def pointer(self) -> None:
+        pointer = self.found.last_compile
+        if pointer is None:
+            return
+        src = self.rel(pointer.path)
+        build = self.compile_builds.get(pointer.session_id or "")
+        if build is None:
+            self.archive(src, "names no migrated compile")
+            return
+        manifest = build.rel / layout.TREE_MANIFEST
+        text = "".join(f"{line}\n" for line in (manifest, build.digest, build.profile or ""))
+        kept = []
+        for target in (self.project.latest_pointer(build.slug), self.project.last_compile_pointer):
+            rel = self.contract_rel(target, src)
+            if rel is None:
+                continue
+            if inventory.entry_of(target) is not None:
+                kept.append(str(rel))
+                continue
+            self.need_dir(rel.parent)
+            self.claim(rel, src)
+            self.pointers.append(WritePointer(rel, text, None, times=self.times(rel.parent)))
+            self.items.append(PlannedItem("pointer", str(src), str(rel), len(text)))
+        note = (
+            f"kept the newer contract pointer {', '.join(kept)}"
+            if kept
+            else "now a contract pointer"
+        )
+        self.archive(src, note)
+
+    def side_folder(self, item: LegacyItem, home: Path, kind: str) -> None:
+        src = item.rel
+        if not item.is_dir:
+            self.archive(src, "not a folder")
+            return
+        dst = self.contract_rel(home, src)
+        if dst is None:
+            return
+        if inventory.entry_of(home) is None:
+            self.place(kind, src, dst)
+            return
+        # The contract folder exists: move the entries into it (a same-named one conflicts).
+        for name in sorted(n.name for n in (self.root / src).iterdir()):
+            self.place(kind, src / name, dst / name)
+
+    def everything_else(self) -> None:
+        homes = {
+            ItemKind.CHAT_SESSIONS: (self.project.sessions_dir, "chat_sessions"),
+            ItemKind.CACHE: (self.project.cache_dir, "cache"),
+        }
+        legacy_roots = {layout.LOGS_DIR, layout.COMPILED_DIR}
+        for session in self.found.sessions:
+            if session.kind not in (SessionKind.RUN, SessionKind.COMPILE):
+                self.archive(self.rel(session.path), f"{session.kind.value} session")
+        for found in self.found.aiops:
+            if found.paths not in self.placed_aiops:
+                for path in found.paths:
+                    self.archive(self.rel(path), self.aiop_note(found))
+        for item in self.found.items:
+            if item.kind is ItemKind.USER_OUTPUT:
+                self.left.append(
+                    PlannedItem("user_output", str(item.rel), None, note="your own output")
+                )
+            elif item.is_symlink and (item.rel in legacy_roots or item.kind in homes):
+                target = (self.root / item.rel).readlink()
+                self.conflicts.append(Problem(item.rel, self.link_message(target)))
+            elif item.kind in homes:
+                self.side_folder(item, *homes[item.kind])
+            elif item.kind is ItemKind.UNKNOWN and item.rel in legacy_roots:
+                self.conflicts.append(Problem(item.rel, "is not a folder; move it away first"))
+            elif item.kind in _NO_HOME:
+                self.archive(item.rel, item.note or _NO_HOME[item.kind])
+
+    def link_message(self, target: Path) -> str:
+        resolved = (self.root / target).resolve() if not target.is_absolute() else target.resolve()
+        try:
+            resolved.relative_to(self.root.resolve())
+            where = "inside the project"
+        except ValueError:
+            where = "outside the project"
+        return (
+            f"is a symlink to {target} ({where}); the migrator never follows links: "
+            "replace it with the folder it points to, or remove it"
+        )
+
+    def aiop_note(self, found: LegacyAiop) -> str:
+        if found.session_id is None:
+            return "AIOP matched to no session"
+        session = self.found.session(found.session_id)
+        if session is not None and session.aiop is not None and session.aiop.paths != found.paths:
+            return f"a second AIOP of {found.session_id}"
+        return f"AIOP of {found.session_id}, which is not migrated"
+
+    def index(self) -> Op | None:
+        if not self.records:
+            return None
+        paths = IndexPaths(self.project.index_dir)
+        per_file: dict[Path, list[str]] = {paths.runs: []}
+        for record in self.records:
+            line = canonical_json(record.to_dict()) + "\n"
+            per_file[paths.runs].append(line)
+            per_file.setdefault(paths.by_pipeline(record.pipeline_slug), []).append(line)
+        files = []
+        for path, lines in per_file.items():
+            rel = self.rel(path)
+            self.need_dir(rel.parent)
+            files.append(IndexFile.planned(self.root, rel, "".join(lines)))
+        size = sum(len(f.payload) for f in files)
+        note = f"{len(self.records)} run records"
+        self.items.append(PlannedItem("index", "", str(self.rel(paths.runs)), size, note))
+        touched = [f.path.parent for f in files if not f.existed] + [self.rel(paths.index_dir)]
+        return AppendIndex(self.rel(paths.lock), tuple(files), times=self.times(*touched))
+
+    def build(self) -> Plan:
+        self.compiles()
+        self.compiled_trees()
+        self.runs()
+        self.everything_else()
+        self.pointer()
+        appended = self.index()
+        ops: list[Op] = []
+        if self.dirs:
+            ordered = tuple(sorted(self.dirs, key=lambda p: (len(p.parts), str(p))))
+            parents = {p.parent for p in ordered} - set(ordered)
+            ops.append(MakeDirs(ordered, times=self.times(*sorted(parents))))
+        ops += self.moves + self.writes
+        if appended is not None:
+            ops.append(appended)
+        ops += self.pointers + self.archives
+        conflicts = self.conflicts + [p for op in ops for p in op.check(self.root)]
+        return Plan(
+            ops=tuple(ops),
+            items=tuple(self.items),
+            conflicts=tuple(conflicts),
+            left_in_place=tuple(self.left),
+            warnings=self.found.warnings,
+            fingerprint=fingerprint(ops, conflicts, self.left),
+        )
+
+
+def _summary(session: LegacySession, naming: RunNaming) -> str:
+    """The contract `summary.json` of a legacy run, derived from its events and metrics."""
+    derived = aiop.build_pack(session.events, session.metrics).summary
+    status = session.status if session.status in ("success", "failed") else "unknown"
+    if session.status == "interrupted":
+        status = "failed"
+    summary = {
+        **derived,
+        "run_id": naming.run_id,
+        "pipeline_slug": naming.pipeline_slug,
+        "profile": naming.profile,
+        "manifest_hash": naming.manifest_hash,
+        "manifest_short": naming.manifest_short,
+        "started_at": utc_now_iso(session.started_at) if session.started_at else None,
+        "completed_at": utc_now_iso(session.finished_at) if session.finished_at else None,
+        "status": status,
+        "rows_in": session.rows_in,
+        "rows_out": session.rows_out,
+        "duration_ms": session.duration_ms,
+        "tags": [],
+        "fs_mode": "legacy",
+        "source": "migrated",
+        "legacy_session_id": session.session_id,
+        "legacy_aiop": layout.AIOP_JSON,
+    }
+    return pretty_json(summary)

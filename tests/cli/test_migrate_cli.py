@@ -1,0 +1,214 @@
+"""`osiris migrate …` through the real entry point: output, --json, confirmations, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from osiris.cli import migrate as migrate_cli
+from osiris.cli.main import main
+from osiris.compat.migrate import engine
+from osiris.core.lock import project_lock
+from tests.helpers.demo import CliResult, osiris
+from tests.helpers.legacy import LegacyProjectInfo, make_legacy_project
+from tests.helpers.tree import assert_same_tree, snapshot
+
+# These tests build legacy projects and migrate them: writing logs/ is their point.
+pytestmark = pytest.mark.allow_legacy_writes
+
+COMMANDS = ("plan", "apply", "rollback", "status", "verify", "finalize")
+NOTHING = "Nothing to migrate: the project already uses the contract layout.\n"
+
+
+@pytest.fixture
+def legacy(tmp_path: Path) -> tuple[Path, LegacyProjectInfo]:
+    root = tmp_path / "proj"
+    info = make_legacy_project(root, sessions=2, quirks={"aiop_folders", "unknown_items"})
+    (root / "osiris.yaml").write_text("filesystem:\n  profiles:\n    default: dev\n")
+    return root, info
+
+
+@pytest.fixture
+def root(legacy: tuple[Path, LegacyProjectInfo]) -> Path:
+    return legacy[0]
+
+
+def migrate(root: Path, *args: str) -> CliResult:
+    return osiris("--project", str(root), "migrate", *args)
+
+
+def test_every_migrate_command_is_registered() -> None:
+    top = osiris("--help")
+    assert top.code == 0 and "migrate" in top.out
+    for command in COMMANDS:
+        shown = osiris("migrate", command, "--help")
+        assert shown.code == 0, command
+
+
+def test_plan_prints_a_summary_and_saves_json(root: Path, tmp_path: Path) -> None:
+    before = snapshot(root)
+    shown = migrate(root, "plan")
+    assert shown.code == 0, shown.err
+    for text in (
+        "Migration plan",
+        "run sessions",
+        "run_logs",
+        "Left in place:",
+        "steps, fingerprint",
+    ):
+        assert text in shown.out
+    saved = tmp_path / "plan.json"
+    as_json = migrate(root, "plan", "--json", "--out", str(saved))
+    data = as_json.json()
+    assert data["format"] == 1 and data["conflicts"] == [] and data["summary"]["run"]["items"] == 2
+    assert json.loads(saved.read_text())["fingerprint"] == data["fingerprint"]
+    assert_same_tree(before, snapshot(root), modes=True, mtimes=True)
+
+
+def test_apply_needs_a_confirmation_when_not_interactive(root: Path) -> None:
+    before = snapshot(root)
+    refused = migrate(root, "apply")
+    assert refused.code == 2
+    assert refused.err.strip() == (
+        "error: this command changes the project and needs a confirmation "
+        "(hint: pass --yes to confirm without a prompt)"
+    )
+    assert_same_tree(before, snapshot(root), modes=True, mtimes=True)
+
+
+@pytest.mark.parametrize(("answer", "applied"), [("n\n", False), ("y\n", True)])
+def test_apply_asks_on_a_terminal(
+    root: Path, monkeypatch: pytest.MonkeyPatch, answer: str, applied: bool
+) -> None:
+    monkeypatch.setattr(migrate_cli, "_interactive", lambda: True)
+    with CliRunner().isolation(input=answer) as (out, _, _):
+        with pytest.raises(SystemExit) as done:
+            main(["--project", str(root), "migrate", "apply"])
+        printed = out.getvalue().decode()
+    assert done.value.code == 0
+    assert "Apply these" in printed
+    assert ("Applied migration" in printed) == applied
+    assert ("Nothing was changed." in printed) != applied
+    assert (root / "run_logs").exists() == applied
+
+
+def test_apply_then_apply_again(root: Path) -> None:
+    done = migrate(root, "apply", "--yes")
+    assert done.code == 0, done.err
+    assert done.out.splitlines()[-1].startswith("Applied migration ")
+    again = migrate(root, "apply", "--yes")
+    assert (again.code, again.out, again.err) == (0, NOTHING, "")
+
+
+def test_apply_json_says_which_mode_it_used(root: Path) -> None:
+    done = migrate(root, "apply", "--yes", "--json")
+    data = done.json()
+    assert data["fs_mode"] == "contract" and data["ops"] == data["applied"] > 0
+    assert data["migration_id"] and data["resumed"] is False
+    again = migrate(root, "apply", "--yes", "--json").json()
+    assert again["migration_id"] is None and again["fs_mode"] == "contract"
+
+
+def test_a_stale_saved_plan_is_refused(root: Path, tmp_path: Path) -> None:
+    saved = tmp_path / "plan.json"
+    assert migrate(root, "plan", "--out", str(saved)).code == 0
+    (root / "logs" / "notes.txt").write_text("changed")
+    refused = migrate(root, "apply", "--plan", str(saved), "--yes")
+    assert refused.code == 2
+    assert refused.err.startswith("error: the project changed since the plan was made: ")
+    assert "(hint: run `osiris migrate plan` again)" in refused.err
+
+
+def test_conflicts_refuse_apply(root: Path) -> None:
+    (root / ".osiris/sessions/a1b2c3d4").mkdir(parents=True)
+    refused = migrate(root, "apply", "--yes")
+    assert refused.code == 2
+    assert refused.err.strip() == (
+        "error: 1 conflict(s): .osiris/sessions/a1b2c3d4: already exists; the migrator never "
+        "overwrites (hint: resolve them and run `osiris migrate plan` again; nothing was changed)"
+    )
+    assert "1 conflict(s); apply refuses until resolved:" in refused.out
+
+
+def test_status_check_gates_ci(root: Path) -> None:
+    before = migrate(root, "status", "--check")
+    assert before.code == 1 and "Legacy items still present" in before.out
+    assert migrate(root, "apply", "--yes").code == 0
+    after = migrate(root, "status", "--check")
+    assert after.code == 0 and "No legacy items left." in after.out and "applied" in after.out
+    data = migrate(root, "status", "--json").json()
+    assert data["fs_mode"] == "contract" and data["work_left"] is False
+    assert [m["state"] for m in data["migrations"]] == ["applied"]
+
+
+def test_verify_reports_differences(root: Path) -> None:
+    assert migrate(root, "apply", "--yes").code == 0
+    checked = migrate(root, "verify")
+    assert checked.code == 0 and "no differences" in checked.out
+    summary = next(root.glob("aiop/*/*/*/*/summary.json"))
+    summary.write_text("{}")
+    found = migrate(root, "verify")
+    assert found.code == 1
+    assert f"{summary.relative_to(root).as_posix()}: differs" in found.out
+    assert found.err.startswith("error: migration ") and "1 difference(s)" in found.err
+
+
+def test_rollback_restores_refuses_and_forces(root: Path) -> None:
+    assert migrate(root, "apply", "--yes").code == 0
+    late = next(root.glob("run_logs/*/*/*")) / "late.txt"
+    late.write_text("a later run")
+    refused = migrate(root, "rollback", "--yes")
+    assert refused.code == 2 and "would lose changes made after it" in refused.err
+    forced = migrate(root, "rollback", "--yes", "--force")
+    assert forced.code == 0, forced.err
+    assert "Later files set aside:" in forced.out and "late.txt" in forced.out
+    again = migrate(root, "rollback", "--yes", "--json").json()
+    assert again["already_rolled_back"] is True and again["fs_mode"] == "contract"
+    assert migrate(root, "status", "--check").code == 1
+
+
+def test_rollback_puts_everything_back(root: Path) -> None:
+    before = snapshot(root, ignore=(".osiris",))
+    assert migrate(root, "apply", "--yes").code == 0
+    undone = migrate(root, "rollback", "--yes")
+    assert undone.code == 0 and undone.out.startswith("Rolled back migration ")
+    assert_same_tree(before, snapshot(root, ignore=(".osiris",)), modes=True, mtimes=True)
+
+
+def test_finalize_and_trash(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trashed: list[str] = []
+    monkeypatch.setattr(engine, "send2trash", trashed.append)
+    assert migrate(root, "apply", "--yes").code == 0
+    refused = migrate(root, "finalize")
+    assert refused.code == 2 and "needs a confirmation" in refused.err
+    done = migrate(root, "finalize", "--trash", "--yes", "--json").json()
+    assert done["fs_mode"] == "contract" and done["trashed"] == [".osiris/legacy"]
+    assert trashed == [str(root / ".osiris" / "legacy")]
+    assert not (root / "logs").exists() and not (root / "compiled").exists()
+    assert migrate(root, "rollback", "--yes").code == 2
+
+
+def test_an_unfinished_migration_blocks_plan_and_apply_resumes_it(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "kill", lambda pid, sig: (_ for _ in ()).throw(KeyboardInterrupt))
+    killed = osiris("--project", str(root), "migrate", "apply", "--yes", env={engine.KILL_ENV: "4"})
+    assert killed.code == 130
+    blocked = migrate(root, "plan")
+    assert blocked.code == 2
+    assert blocked.err.startswith("error: .osiris/migrations/")
+    assert blocked.err.strip().endswith(
+        "(hint: run `osiris migrate apply` to resume it, or `osiris migrate rollback` to undo it)"
+    )
+    resumed = migrate(root, "apply", "--yes")
+    assert resumed.code == 0 and resumed.out.startswith("Resumed and finished migration ")
+
+
+def test_a_busy_project_lock_is_refused(root: Path) -> None:
+    with project_lock(root / ".osiris", wait=False):
+        refused = migrate(root, "apply", "--yes")
+    assert refused.code == 2 and "another osiris process holds this lock" in refused.err

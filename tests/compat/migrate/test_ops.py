@@ -1,0 +1,443 @@
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import replace
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pytest
+
+from osiris.compat.migrate import inventory
+from osiris.compat.migrate.ops import (
+    AppendIndex,
+    DeleteFile,
+    DirTime,
+    IndexFile,
+    MakeDirs,
+    MoveFile,
+    MoveTree,
+    Op,
+    Problem,
+    RemoveDirs,
+    StepRefused,
+    TruncateIndex,
+    WriteFile,
+    WritePointer,
+    op_from_json,
+)
+from tests.helpers.migration import project_state
+from tests.helpers.tree import assert_same_tree
+
+P = PurePosixPath
+OLD = 1_600_000_000_000_000_000  # fixed mtimes, so a restored mtime is told from "now"
+
+
+@pytest.fixture(params=["pyfakefs", "real"])
+def root(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    if request.param == "pyfakefs":
+        request.getfixturevalue("fs")
+        path = Path("/proj")
+    else:
+        path = tmp_path / "proj"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def fake_root(fs: Any) -> Path:
+    path = Path("/proj")
+    path.mkdir()
+    return path
+
+
+def make_run(root: Path, rel: str = "logs/run_1") -> Path:
+    """A session folder with a private file, a folder mode, a symlink and old mtimes."""
+    top = root / rel
+    (top / "artifacts" / "extract").mkdir(parents=True)
+    (top / "events.jsonl").write_bytes(b'{"event":"run_start"}\n')
+    (top / "artifacts" / "extract" / "out.csv").write_text("id\n1\n")
+    os.chmod(top / "events.jsonl", 0o600)
+    os.chmod(top / "artifacts", 0o750)
+    os.symlink("../events.jsonl", top / "artifacts" / "events")
+    paths = sorted((p for p in top.rglob("*")), key=lambda p: -len(p.parts))
+    for i, path in enumerate([*paths, top, top.parent]):
+        os.utime(path, ns=(OLD, OLD + i), follow_symlinks=False)
+    return top
+
+
+def times(root: Path, *folders: str) -> tuple[DirTime, ...]:
+    return tuple(DirTime(P(f), os.lstat(root / f).st_mtime_ns) for f in folders)
+
+
+def move(root: Path, src: str, dst: str, **extra: Any) -> Op:
+    taken = inventory.take(root / src)
+    kind = MoveTree if taken[0].kind == "d" else MoveFile
+    parents = {str(P(src).parent), str(P(dst).parent)} - {"."}
+    folders = [f for f in sorted(parents) if (root / f).is_dir()]
+    return kind(P(src), P(dst), taken, times=times(root, *folders), **extra)
+
+
+def run_all(root: Path, ops: list[Op]) -> None:
+    for op in ops:
+        op.apply(root)
+        assert op.is_applied(root), op.describe()
+
+
+def undo_all(root: Path, ops: list[Op]) -> None:
+    for op in reversed(ops):
+        op.reverse().apply(root)
+
+
+# -- moves ----------------------------------------------------------------------------------
+
+
+def test_move_tree_round_trip_restores_bytes_modes_and_mtimes(root: Path) -> None:
+    make_run(root)
+    before = project_state(root)
+    ops = [
+        MakeDirs((P("run_logs"), P("run_logs/dev"))),
+        move(root, "logs/run_1", "run_logs/dev/r1"),
+    ]
+    run_all(root, ops)
+    assert not (root / "logs/run_1").exists()
+    assert (root / "run_logs/dev/r1/events.jsonl").read_bytes() == b'{"event":"run_start"}\n'
+    assert ops[1].verify(root, None) == []
+    undo_all(root, ops)
+    assert_same_tree(before, project_state(root), modes=True, mtimes=True)
+
+
+def test_move_file_moves_a_symlink_as_a_link(root: Path) -> None:
+    (root / "logs").mkdir()
+    os.symlink("/nowhere/outside", root / "logs" / "latest")
+    before = project_state(root)
+    ops = [MakeDirs((P("archive"),)), move(root, "logs/latest", "archive/latest")]
+    assert isinstance(ops[1], MoveFile)
+    run_all(root, ops)
+    assert os.readlink(root / "archive/latest") == "/nowhere/outside"
+    undo_all(root, ops)
+    assert_same_tree(before, project_state(root), modes=True, mtimes=True)
+
+
+def test_a_cross_device_move_copies_verifies_then_removes_the_source(
+    fake_root: Path, fs: Any
+) -> None:
+    make_run(fake_root)
+    fs.add_mount_point("/proj/run_logs")
+    before = project_state(fake_root)
+    op = move(fake_root, "logs/run_1", "run_logs/r1")
+    details = op.apply(fake_root)
+    assert details is not None
+    assert set(details["sha256"]) == {"events.jsonl", "artifacts/extract/out.csv"}
+    assert (
+        details["sha256"]["events.jsonl"] == hashlib.sha256(b'{"event":"run_start"}\n').hexdigest()
+    )
+    assert not (fake_root / "logs/run_1").exists()
+    # Modes, mtimes and the link travelled with the copy.
+    assert not inventory.drift(fake_root / "run_logs/r1", op.inventory)  # type: ignore[attr-defined]
+    assert op.verify(fake_root, details) == []
+    op.reverse().apply(fake_root)
+    assert_same_tree(before, project_state(fake_root), modes=True, mtimes=True)
+
+
+def test_a_copy_that_reads_back_wrong_keeps_the_source(
+    fake_root: Path, fs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_run(fake_root)
+    fs.add_mount_point("/proj/run_logs")
+    before = project_state(fake_root)
+    op = move(fake_root, "logs/run_1", "run_logs/r1")
+    monkeypatch.setattr(inventory, "sha256_file", lambda path: "0" * 64)
+    with pytest.raises(OSError, match="does not read back the same bytes"):
+        op.apply(fake_root)
+    assert not (fake_root / "run_logs/r1").exists()
+    assert {k: v for k, v in project_state(fake_root).items() if k.startswith("logs")} == {
+        k: v for k, v in before.items() if k.startswith("logs")
+    }
+    monkeypatch.undo()
+    op.apply(fake_root)  # the staged copy of the failed attempt is cleaned up first
+    assert sorted(os.listdir(fake_root / "run_logs")) == ["r1"]
+
+
+def test_an_interrupted_copy_is_restarted(fake_root: Path, fs: Any) -> None:
+    make_run(fake_root)
+    fs.add_mount_point("/proj/run_logs")
+    op = move(fake_root, "logs/run_1", "run_logs/r1")
+    staged = fake_root / "run_logs" / ".r1.osiris-migrate"
+    inventory.copy_verified(fake_root / "logs/run_1", staged)
+    (staged / "events.jsonl").unlink()  # the kill came mid-copy
+    assert not op.recover(fake_root) and not staged.exists()
+    op.apply(fake_root)
+    assert op.verify(fake_root, None) == []
+
+
+def test_a_copy_whose_source_removal_was_cut_short_is_finished(fake_root: Path, fs: Any) -> None:
+    make_run(fake_root)
+    fs.add_mount_point("/proj/run_logs")
+    before = project_state(fake_root)
+    op = move(fake_root, "logs/run_1", "run_logs/r1")
+    inventory.copy_verified(fake_root / "logs/run_1", fake_root / "run_logs/r1")
+    (fake_root / "logs/run_1/events.jsonl").unlink()  # removal of the source had begun
+    assert not op.is_applied(fake_root)
+    assert op.recover(fake_root)
+    assert op.is_applied(fake_root) and op.verify(fake_root, None) == []
+    op.reverse().apply(fake_root)
+    assert_same_tree(before, project_state(fake_root), modes=True, mtimes=True)
+
+
+def test_a_source_removal_is_not_finished_over_changed_files(fake_root: Path, fs: Any) -> None:
+    make_run(fake_root)
+    fs.add_mount_point("/proj/run_logs")
+    op = move(fake_root, "logs/run_1", "run_logs/r1")
+    inventory.copy_verified(fake_root / "logs/run_1", fake_root / "run_logs/r1")
+    (fake_root / "logs/run_1/new.txt").write_text("written later")
+    assert not op.recover(fake_root)
+    assert (fake_root / "logs/run_1/new.txt").exists()
+
+
+def test_a_move_never_overwrites(root: Path) -> None:
+    make_run(root)
+    (root / "run_logs/r1").mkdir(parents=True)
+    (root / "run_logs/r1/keep.txt").write_text("mine")
+    before = project_state(root)
+    op = move(root, "logs/run_1", "run_logs/r1")
+    assert op.check(root) == [
+        Problem(P("run_logs/r1"), "already exists; the migrator never overwrites")
+    ]
+    with pytest.raises(StepRefused, match="never overwrites"):
+        op.apply(root)
+    assert_same_tree(before, project_state(root), modes=True, mtimes=True)
+
+
+def test_undo_reports_later_files_and_force_sets_them_aside(root: Path) -> None:
+    make_run(root)
+    before = project_state(root)
+    op = move(root, "logs/run_1", "r1")
+    op.apply(root)
+    (root / "r1/artifacts/late.txt").write_text("a later run wrote this")
+    undo = op.reverse()
+    assert undo.check(root) == [
+        Problem(P("r1/artifacts/late.txt"), "added since the migration", later_change=True)
+    ]
+    forced = undo.__class__.from_json({**undo.to_json(), "leftovers": "left/over"})  # type: ignore[attr-defined]
+    details = forced.apply(root)
+    assert details == {"aside": ["left/over/r1/artifacts/late.txt"]}
+    assert (root / "left/over/r1/artifacts/late.txt").read_text() == "a later run wrote this"
+    after = {k: v for k, v in project_state(root).items() if not k.startswith("left")}
+    assert_same_tree(before, after, modes=True, mtimes=True)
+
+
+def test_paths_outside_the_project_or_through_links_are_refused(root: Path) -> None:
+    make_run(root)
+    os.symlink("/tmp", root / "linked")
+    taken = inventory.take(root / "logs/run_1")
+    outside = MoveTree(P("logs/run_1"), P("../elsewhere"), taken)
+    through = MoveTree(P("logs/run_1"), P("linked/run_1"), taken)
+    assert outside.check(root) == [Problem(P("../elsewhere"), "is not a path inside the project")]
+    assert through.check(root) == [
+        Problem(P("linked/run_1"), "linked is a symlink (never written through)")
+    ]
+
+
+# -- folders --------------------------------------------------------------------------------
+
+
+def test_made_folders_are_removed_again_when_empty(root: Path) -> None:
+    (root / "run_logs").mkdir()
+    os.utime(root / "run_logs", ns=(OLD, OLD))
+    before = project_state(root)
+    made = MakeDirs(
+        (P("run_logs/dev"), P("run_logs/dev/a"), P("run_logs/dev/b")), times=times(root, "run_logs")
+    )
+    made.apply(root)
+    assert made.is_applied(root)
+    (root / "run_logs/dev/b/.lock").write_text("")  # a lock file is not data
+    assert made.reverse().apply(root) is None
+    assert_same_tree(before, project_state(root), modes=True, mtimes=True)
+
+
+def test_a_folder_holding_later_files_is_kept(root: Path) -> None:
+    made = MakeDirs((P("run_logs"), P("run_logs/dev")))
+    made.apply(root)
+    (root / "run_logs/dev/new-run.txt").write_text("later")
+    undo = made.reverse()
+    assert isinstance(undo, RemoveDirs) and undo.check(root) == []
+    assert undo.apply(root) == {"kept_folders": ["run_logs/dev", "run_logs"]}
+    assert (root / "run_logs/dev/new-run.txt").exists()
+
+
+# -- written files --------------------------------------------------------------------------
+
+
+def test_a_written_file_is_deleted_only_while_unchanged(root: Path) -> None:
+    (root / "aiop").mkdir()
+    before = project_state(root)
+    write = WriteFile(P("aiop/summary.json"), '{"run_id": "r1"}\n')
+    assert write.check(root) == []
+    write.apply(root)
+    assert (root / "aiop/summary.json").read_text() == '{"run_id": "r1"}\n'
+    assert write.check(root) == [
+        Problem(P("aiop/summary.json"), "already exists; the migrator never overwrites")
+    ]
+    (root / "aiop/summary.json").write_text("edited by hand")
+    delete = write.reverse()
+    assert isinstance(delete, DeleteFile)
+    assert delete.check(root) == [
+        Problem(P("aiop/summary.json"), "was changed since the migration", later_change=True)
+    ]
+    with pytest.raises(StepRefused):
+        delete.apply(root)
+    (root / "aiop/summary.json").write_text('{"run_id": "r1"}\n')
+    delete.apply(root)
+    assert_same_tree(before, project_state(root))
+
+
+def test_a_changed_written_file_is_set_aside_by_force(root: Path) -> None:
+    write = WriteFile(P("summary.json"), "{}\n")
+    write.apply(root)
+    (root / "summary.json").write_text("edited")
+    forced = op_from_json({**write.reverse().to_json(), "leftovers": "keep"})
+    assert forced.apply(root) == {"aside": ["keep/summary.json"]}
+    assert (root / "keep/summary.json").read_text() == "edited"
+
+
+def test_a_temp_file_left_by_a_kill_is_removed(root: Path) -> None:
+    write = WriteFile(P("summary.json"), "{}\n")
+    (root / ".summary.json.k1ll3d.tmp").write_text("{")
+    write.apply(root)
+    assert sorted(os.listdir(root)) == ["summary.json"]
+
+
+def test_a_pointer_is_replaced_and_restored_to_its_prior_bytes(root: Path) -> None:
+    (root / "latest").mkdir()
+    (root / "latest/orders.txt").write_text("old\n")
+    os.utime(root / "latest/orders.txt", ns=(OLD, OLD))
+    os.utime(root / "latest", ns=(OLD, OLD))
+    pointer = WritePointer(P("latest/orders.txt"), "new\n", "old\n", times=times(root, "latest"))
+    before = project_state(root)
+    pointer.apply(root)
+    assert (root / "latest/orders.txt").read_text() == "new\n"
+    pointer.reverse().apply(root)
+    assert (root / "latest/orders.txt").read_text() == "old\n"
+    assert {k: v.digest for k, v in project_state(root).items()} == {
+        k: v.digest for k, v in before.items()
+    }
+    assert os.lstat(root / "latest").st_mtime_ns == OLD
+
+
+def test_a_new_pointer_is_removed_and_a_newer_one_kept(root: Path) -> None:
+    pointer = WritePointer(P("last_compile.txt"), "build/m.yaml\nabc\ndev\n", None)
+    pointer.apply(root)
+    pointer.reverse().apply(root)
+    assert not (root / "last_compile.txt").exists()
+    pointer.apply(root)
+    (root / "last_compile.txt").write_text("a newer compile\n")
+    undo = pointer.reverse()
+    assert undo.check(root) == [
+        Problem(P("last_compile.txt"), "was changed since the migration", later_change=True)
+    ]
+    forced = op_from_json({**undo.to_json(), "leftovers": "x"})
+    assert forced.apply(root) == {"kept": ["last_compile.txt"]}
+    assert (root / "last_compile.txt").read_text() == "a newer compile\n"
+
+
+# -- the index ------------------------------------------------------------------------------
+
+RECORDS = '{"run_id":"run_1"}\n{"run_id":"run_2"}\n'
+
+
+def index_op(root: Path, *rels: str) -> AppendIndex:
+    files = tuple(IndexFile.planned(root, P(rel), RECORDS) for rel in rels)
+    return AppendIndex(P("index/.lock"), files, times=times(root, "index"))
+
+
+def test_index_files_get_back_their_exact_prior_bytes(root: Path) -> None:
+    (root / "index").mkdir()
+    torn = b'{"run_id":"old"}\n{"run_id":"cut'  # a crash tore the last line
+    (root / "index/runs.jsonl").write_bytes(torn)
+    os.utime(root / "index/runs.jsonl", ns=(OLD, OLD))
+    os.utime(root / "index", ns=(OLD, OLD))
+    before = project_state(root)
+    op = index_op(root, "index/runs.jsonl", "index/orders.jsonl")
+    op.apply(root)
+    assert (root / "index/runs.jsonl").read_bytes() == torn + b"\n" + RECORDS.encode()
+    assert (root / "index/orders.jsonl").read_text() == RECORDS
+    op.apply(root)  # applied once, whatever the number of calls
+    assert (root / "index/orders.jsonl").read_text() == RECORDS
+    undo = op.reverse()
+    assert isinstance(undo, TruncateIndex) and undo.check(root) == []
+    undo.apply(root)
+    after = {k: v for k, v in project_state(root).items() if k != "index/.lock"}
+    assert_same_tree(before, after, modes=True, mtimes=True)
+
+
+def test_records_appended_later_are_kept_by_force_only(root: Path) -> None:
+    (root / "index").mkdir()
+    op = index_op(root, "index/runs.jsonl")
+    op.apply(root)
+    with open(root / "index/runs.jsonl", "a") as handle:
+        handle.write('{"run_id":"later"}\n')
+    undo = op.reverse()
+    assert undo.check(root) == [
+        Problem(P("index/runs.jsonl"), "holds records appended since the migration", True)
+    ]
+    with pytest.raises(StepRefused):
+        undo.apply(root)
+    forced = op_from_json({**undo.to_json(), "leftovers": "x"})
+    assert forced.apply(root) == {"kept": ["index/runs.jsonl"]}
+    assert (root / "index/runs.jsonl").read_text() == '{"run_id":"later"}\n'
+
+
+def test_a_torn_append_is_cut_and_done_again(root: Path) -> None:
+    (root / "index").mkdir()
+    (root / "index/runs.jsonl").write_text('{"run_id":"old"}\n')
+    op = index_op(root, "index/runs.jsonl")
+    with open(root / "index/runs.jsonl", "a") as handle:
+        handle.write(RECORDS[:25])  # killed in the middle of the write
+    assert not op.recover(root)
+    assert (root / "index/runs.jsonl").read_text() == '{"run_id":"old"}\n'
+    op.apply(root)
+    assert (root / "index/runs.jsonl").read_text() == '{"run_id":"old"}\n' + RECORDS
+
+
+def test_an_index_rewritten_since_the_plan_is_refused(root: Path) -> None:
+    (root / "index").mkdir()
+    (root / "index/runs.jsonl").write_text('{"run_id":"old"}\n')
+    op = index_op(root, "index/runs.jsonl")
+    (root / "index/runs.jsonl").write_text('{"run_id":"new"}\n')
+    problem = Problem(
+        P("index/runs.jsonl"), "was rewritten since the plan (its first 17 bytes changed)"
+    )
+    assert op.check(root) == [problem]
+    with pytest.raises(StepRefused):
+        op.apply(root)
+
+
+# -- as data --------------------------------------------------------------------------------
+
+
+def test_every_step_round_trips_through_json(root: Path) -> None:
+    make_run(root)
+    (root / "index").mkdir()
+    moved = move(root, "logs/run_1", "run_logs/r1", ignore=("summary.json",))
+    steps: list[Op] = [
+        moved,
+        moved.reverse(),
+        op_from_json({**moved.reverse().to_json(), "leftovers": "aside"}),
+        move(root, "logs/run_1/events.jsonl", "events.jsonl"),
+        MakeDirs((P("a"), P("a/b")), times=times(root, "logs")),
+        RemoveDirs((P("a"),), undo=True),
+        WriteFile(P("a/summary.json"), "{}\n"),
+        DeleteFile(P("a/summary.json"), "{}\n", undo=True),
+        WritePointer(P("latest.txt"), "x\n", None),
+        WritePointer(P("latest.txt"), None, "x\n", undo=True),
+        index_op(root, "index/runs.jsonl"),
+        index_op(root, "index/runs.jsonl").reverse(),
+    ]
+    for step in steps:
+        assert op_from_json(json.loads(json.dumps(step.to_json()))) == step
+        # leftovers is how one rollback resolves later changes, not part of the step
+        assert step.reverse().reverse() == replace(step, leftovers=None)
+    with pytest.raises(ValueError, match="unknown migration step"):
+        op_from_json({"op": "format_disk"})
