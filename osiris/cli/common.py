@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
     from osiris.core.fs_paths import FilesystemContract
 
 F = TypeVar("F", bound=Callable[..., Any])
+PIPED_WIDTH = 200
 
 
 def json_option(func: F) -> F:
@@ -44,4 +46,8 @@ def console(*, stderr: bool = False):
     """A rich Console; imported on demand so light commands stay light."""
     from rich.console import Console
 
-    return Console(stderr=stderr, soft_wrap=True, highlight=False)
+    out = Console(stderr=stderr, soft_wrap=True, highlight=False)
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        # Piped output has no screen to wrap at: keep every column (rich would assume 80).
+        out.width = PIPED_WIDTH
+    return out
