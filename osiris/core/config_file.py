@@ -16,6 +16,15 @@ from osiris.errors import ConfigError, ProjectNotFound
 
 CONFIG_FILENAME = "osiris.yaml"
 BASE_PATH_ENVS = ("OSIRIS_FILESYSTEM_BASE", "OSIRIS_BASE_PATH")  # the primary name first
+# Environment variable -> dotted key it overrides (contract.md §2).
+ENV_OVERRIDES: dict[str, str] = {
+    "OSIRIS_PROFILE": "filesystem.profiles.default",
+    "OSIRIS_FILESYSTEM_BASE": "filesystem.base_path",
+    "OSIRIS_BASE_PATH": "filesystem.base_path",
+    "OSIRIS_RUN_ID_FORMAT": "ids.run_id_format",
+    "OSIRIS_RETENTION_RUN_LOGS_DAYS": "filesystem.retention.run_logs_days",
+    "OSIRIS_FS_CONTRACT": "compat.mode",
+}
 DEFAULT_DIRS = {
     "pipelines_dir": "pipelines",
     "build_dir": "build",

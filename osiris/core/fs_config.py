@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from osiris.core.config_file import (
     CONFIG_FILENAME,
     DEFAULT_DIRS,
+    ENV_OVERRIDES,
     folder_problem,
     locate_config_file,
     read_config_file,
@@ -45,16 +46,6 @@ TOKEN_RE = re.compile(r"\{([a-z_]+)\}")
 # A profile becomes a folder name and an index value, which must be the same string
 # (contract.md §3), so only names that path-safety would leave unchanged are accepted.
 _PROFILE_NAME = re.compile(r"[A-Za-z0-9]+(?:[_-][A-Za-z0-9]+)*")
-
-# Environment variable -> dotted key it overrides (contract.md §2).
-ENV_OVERRIDES: dict[str, str] = {
-    "OSIRIS_PROFILE": "filesystem.profiles.default",
-    "OSIRIS_FILESYSTEM_BASE": "filesystem.base_path",
-    "OSIRIS_BASE_PATH": "filesystem.base_path",
-    "OSIRIS_RUN_ID_FORMAT": "ids.run_id_format",
-    "OSIRIS_RETENTION_RUN_LOGS_DAYS": "filesystem.retention.run_logs_days",
-    "OSIRIS_FS_CONTRACT": "compat.mode",
-}
 
 
 class _Section(BaseModel):

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from osiris.core.config_file import (
+    BASE_PATH_ENVS,
     DEFAULT_DIRS,
+    ENV_OVERRIDES,
     base_path_override,
     folder_problem,
     locate_config_file,
@@ -449,6 +451,8 @@ def light_dirs(
     configuration, which reports the problem.
     """
     env = os.environ if env is None else env
+    if any(env.get(var) for var in ENV_OVERRIDES if var not in BASE_PATH_ENVS):
+        return None  # an override must be validated, and only the full loader does that
     try:
         config_file = locate_config_file(project, cwd)
         data = read_config_file(config_file) if config_file else None

@@ -263,3 +263,10 @@ def test_show_an_unknown_run_exits_2_with_a_hint(project: Path) -> None:
     assert (
         result.err == "error: no run 'nope' in the index (hint: osiris runs list shows run ids)\n"
     )
+
+
+def test_a_bad_environment_override_stops_runs_list_too(project: Path) -> None:
+    result = runs(project, "list", env={"OSIRIS_FS_CONTRACT": "bogus"})
+    assert result.code == 2
+    assert result.err.startswith("error: OSIRIS_FS_CONTRACT: compat.mode:")
+    assert len(result.err.strip().splitlines()) == 1
