@@ -224,7 +224,7 @@ def _styled_status(status: str) -> str:
 
 def format_time(value: str | None) -> str:
     """An ISO UTC time as `2025-10-07 14:22:19`; `-` when unknown."""
-    from osiris.core.run_sources import parse_moment
+    from osiris.core.run_index import parse_moment
 
     moment = parse_moment(value)
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"

@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from osiris.core import run_sources
-from osiris.core.run_index import AmbiguousRunId, RunRecord, utc_now_iso
+from osiris.core.run_index import AmbiguousRunId, RunRecord, parse_moment, utc_now_iso
 from osiris.core.run_sources import (
     RUNS_HINT,
     ProjectDirs,
@@ -29,7 +29,6 @@ from osiris.core.run_sources import (
     RunFilter,
     RunFolder,
     RunSource,
-    parse_moment,
 )
 from osiris.errors import NotFound, OsirisError
 

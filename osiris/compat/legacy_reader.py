@@ -26,7 +26,7 @@ from osiris.compat import legacy_layout as layout
 from osiris.compat.legacy_layout import SessionKind, classify_session, session_time
 from osiris.core.fs_paths import slugify
 from osiris.core.manifest_hash import manifest_hash
-from osiris.core.run_index import RunRecord, parse_iso, utc_now_iso
+from osiris.core.run_index import RunRecord, parse_moment, utc_now_iso
 
 Status = Literal["success", "failed", "interrupted", "unknown"]
 
@@ -419,15 +419,6 @@ def _hash_for(
     return _safe_hash(manifest, effective, None, None)
 
 
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return parse_iso(value)
-    except ValueError:
-        return None
-
-
 def _number(value: Any) -> float | None:
     """A finite number from JSON (which may hold huge integers, Infinity or NaN), else None."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -549,7 +540,7 @@ def _compiled_tree(
         pipeline_id=pipeline_id,
         pipeline_slug=_slug(pipeline_id),
         profile=profile,
-        compiled_at=_time(tree.meta.get("compiled_at")),
+        compiled_at=parse_moment(tree.meta.get("compiled_at")),
         paths=owned,
         warnings=notes.lines,
     )
@@ -650,12 +641,12 @@ def _rows(
 def _timing(
     session_id: str, events: list[dict[str, Any]]
 ) -> tuple[datetime | None, datetime | None, int | None]:
-    started = next((t for t in (_time(e.get("ts")) for e in events) if t), None)
+    started = next((t for t in (parse_moment(e.get("ts")) for e in events) if t), None)
     started = started or session_time(session_id)
     end = next((e for e in reversed(events) if e.get("event") == "run_end"), None)
     if end is None:
         return started, None, None
-    finished = _time(end.get("end_time")) or _time(end.get("ts"))
+    finished = parse_moment(end.get("end_time")) or parse_moment(end.get("ts"))
     seconds = _number(end.get("duration_seconds"))
     if seconds is not None:
         duration: int | None = round(seconds * 1000)

@@ -16,6 +16,7 @@ from osiris.errors import NotFound, UsageError
 if TYPE_CHECKING:
     from osiris.core.fs_paths import FilesystemContract
 
+from osiris.core.run_index import parse_moment
 from osiris.core.run_sources import (
     EVENTS,
     UNFINISHED,
@@ -23,7 +24,6 @@ from osiris.core.run_sources import (
     RunFolder,
     edge_events,
     is_regular_file,
-    parse_moment,
 )
 
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)

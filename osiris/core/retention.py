@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from osiris.core.fs_paths import FilesystemContract
-from osiris.core.run_index import RunIndexReader, RunRecord, read_pointer
+from osiris.core.run_index import RunIndexReader, RunRecord, parse_moment, read_pointer
 from osiris.core.run_sources import (
     EVENTS,
     STATUS,
@@ -30,7 +30,6 @@ from osiris.core.run_sources import (
     folders_holding,
     log_facts,
     pack_facts,
-    parse_moment,
 )
 
 ANNEX = "annex"

@@ -45,6 +45,16 @@ def parse_iso(value: str) -> datetime:
     return parsed.astimezone(timezone.utc)
 
 
+def parse_moment(value: object) -> datetime | None:
+    """An ISO time as an aware UTC datetime; None when it is missing or not a time."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return parse_iso(value)
+    except ValueError:
+        return None
+
+
 def _as_str(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value

@@ -32,7 +32,7 @@ from osiris.core.run_index import (
     AmbiguousRunId,
     RunIndexReader,
     RunRecord,
-    parse_iso,
+    parse_moment,
 )
 from osiris.errors import NotFound, OsirisError, UsageError
 
@@ -493,16 +493,6 @@ def _wanted(run_id_or_prefix: str) -> str:
     if not wanted:
         raise UsageError("a run id is needed", hint=RUNS_HINT)
     return wanted
-
-
-def parse_moment(value: str | None) -> datetime | None:
-    """An ISO time as an aware UTC datetime; None when it is missing or not a time."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return parse_iso(value)
-    except ValueError:
-        return None
 
 
 _OLDEST = datetime.min.replace(tzinfo=timezone.utc)
