@@ -24,6 +24,17 @@ def json_option(func: F) -> F:
     )
 
 
+def fs_mode_option(func: F) -> F:
+    """`--fs-mode` for commands that write (compat.md §1); validated with the configuration."""
+    # No click.Choice: listing the modes would import the pydantic config at `--help`.
+    return click.option(
+        "--fs-mode",
+        metavar="MODE",
+        default=None,
+        help="Layout to write: legacy, dual or contract (beats OSIRIS_FS_CONTRACT and compat.mode).",
+    )(func)
+
+
 def load_project(
     ctx: click.Context, *, flags: Mapping[str, Any] | None = None
 ) -> tuple[ResolvedConfig, FilesystemContract]:

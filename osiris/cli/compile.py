@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from osiris.cli.common import emit_json, json_option, load_project
+from osiris.cli.common import emit_json, fs_mode_option, json_option, load_project
 
 
 @click.command("compile")
@@ -25,12 +25,7 @@ from osiris.cli.common import emit_json, json_option, load_project
     default=None,
     help="Also copy the build folder into this folder.",
 )
-@click.option(
-    "--fs-mode",
-    metavar="MODE",
-    default=None,
-    help="Layout to write: legacy, dual or contract (beats OSIRIS_FS_CONTRACT and compat.mode).",
-)
+@fs_mode_option
 @json_option
 @click.pass_context
 def compile_command(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from osiris.cli.common import console, emit_json, json_option, load_project
+from osiris.cli.common import console, emit_json, fs_mode_option, json_option, load_project
 from osiris.errors import EXIT_FAILED
 
 if TYPE_CHECKING:
@@ -39,12 +39,7 @@ def parse_tags(value: str | None) -> tuple[str, ...]:
     "--dry-run", is_flag=True, help="Resolve everything and print the paths; write nothing."
 )
 @click.option("--verbose", is_flag=True, help="Also write debug.log.")
-@click.option(
-    "--fs-mode",
-    metavar="MODE",
-    default=None,
-    help="Layout to write: legacy, dual or contract (beats OSIRIS_FS_CONTRACT and compat.mode).",
-)
+@fs_mode_option
 @json_option
 @click.pass_context
 def run(
