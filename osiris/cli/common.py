@@ -31,7 +31,7 @@ def fs_mode_option(func: F) -> F:
         "--fs-mode",
         metavar="MODE",
         default=None,
-        help="Layout to write: legacy, dual or contract (beats OSIRIS_FS_CONTRACT and compat.mode).",
+        help="Layout to write: legacy, dual or contract (beats OSIRIS_FS_CONTRACT, compat.mode).",
     )(func)
 
 
