@@ -9,7 +9,13 @@ from typing import Protocol
 
 import yaml
 
-from osiris.core.compiler import LoadedBuild, compile_pipeline, load_build, prepare_build
+from osiris.core.compiler import (
+    LoadedBuild,
+    compile_pipeline,
+    find_oml,
+    load_build,
+    prepare_build,
+)
 from osiris.core.fs_config import ResolvedConfig
 from osiris.core.fs_paths import FilesystemContract, slugify
 from osiris.core.run_index import read_pointer
@@ -149,8 +155,7 @@ def resolve_target(
         profile = resolved.resolve_profile(profile_flag)
         return RunTarget(by_pipeline(contract, pipeline, profile), "pipeline")
     assert file is not None
-    if not file.is_file():
-        raise UsageError("no such file", path=file)
+    file = find_oml(file, contract)  # as `osiris compile` finds it
     if _file_kind(file) == "manifest":
         requested = resolved.resolve_profile(profile_flag) if profile_flag else None
         return RunTarget(_check_profile(load_build(file), requested, file), "manifest")

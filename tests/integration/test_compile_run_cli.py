@@ -136,8 +136,9 @@ def pointer_manifest(project: Path, name: str = "last_compile.txt") -> str:
 
 
 def assert_one_line_error(result: CliResult, expected: str) -> None:
+    """Exit 2, nothing on stdout, and one error line that starts with `expected`."""
     assert (result.code, result.out) == (2, "")
-    assert result.err == f"error: {expected}\n"
+    assert result.err.startswith(f"error: {expected}") and result.err.count("\n") == 1
 
 
 # -- compile ---------------------------------------------------------------------------------
@@ -329,7 +330,7 @@ def test_an_unknown_profile_exits_2_and_writes_nothing(project: Path, source: li
             "--param only applies when running an OML file (a build has its params compiled "
             "in) (hint: compile with --param, or run the OML file)",
         ),
-        (["pipelines/nope.yaml"], "pipelines/nope.yaml: no such file"),
+        (["pipelines/nope.yaml"], "pipelines/nope.yaml: no such pipeline file (hint: looked"),
         (
             ["--last-compile"],
             ".osiris/index/last_compile.txt: nothing has been compiled yet "
