@@ -182,8 +182,17 @@ def apply_command(ctx: click.Context, plan_file: Path | None, yes: bool, as_json
     """Migrate the project (or resume an interrupted migration)."""
     from osiris.compat import migrate as api
     from osiris.compat.migrate.engine import NOTHING_TO_MIGRATE, check_resumable, conflict_error
+    from osiris.compat.mode import resolve_mode
 
-    contract, fs_mode = _project(ctx)
+    resolved, contract = load_project(ctx)
+    mode = resolve_mode(resolved)
+    fs_mode = mode.mode
+    if fs_mode != "contract":
+        click.echo(
+            f"warning: compat.mode is {fs_mode} (from {mode.origin}): compile and run keep "
+            "writing the legacy layout after this migration; set it to contract first",
+            err=True,
+        )
     reviewed = api.Plan.load(plan_file) if plan_file else None
     pending = api.unfinished(contract)
     if pending is not None and pending.journal is not None:

@@ -98,7 +98,7 @@ def test_apply_asks_on_a_terminal(
 
 def test_apply_then_apply_again(root: Path) -> None:
     done = migrate(root, "apply", "--yes")
-    assert done.code == 0, done.err
+    assert (done.code, done.err) == (0, "")
     assert done.out.splitlines()[-1].startswith("Applied migration ")
     again = migrate(root, "apply", "--yes")
     assert (again.code, again.out, again.err) == (0, NOTHING, "")
@@ -111,6 +111,23 @@ def test_apply_json_says_which_mode_it_used(root: Path) -> None:
     assert data["migration_id"] and data["resumed"] is False
     again = migrate(root, "apply", "--yes", "--json").json()
     assert again["migration_id"] is None and again["fs_mode"] == "contract"
+
+
+@pytest.mark.parametrize("mode", ["dual", "legacy"])
+def test_apply_warns_that_writers_keep_writing_the_legacy_layout(root: Path, mode: str) -> None:
+    warning = (
+        f"warning: compat.mode is {mode} (from env OSIRIS_FS_CONTRACT): compile and run keep "
+        "writing the legacy layout after this migration; set it to contract first\n"
+    )
+    args = ("--project", str(root), "migrate", "apply", "--yes", "--json")
+    done = osiris(*args, env={"OSIRIS_FS_CONTRACT": mode})
+    assert (done.code, done.err) == (0, warning)
+    assert done.json()["fs_mode"] == mode and done.json()["ops"] > 0
+    with open(root / "osiris.yaml", "a") as config:
+        config.write(f"compat:\n  mode: {mode}\n")
+    again = migrate(root, "apply", "--yes")
+    assert again.err == warning.replace("env OSIRIS_FS_CONTRACT", "file")
+    assert again.out == NOTHING
 
 
 def test_a_stale_saved_plan_is_refused(root: Path, tmp_path: Path) -> None:

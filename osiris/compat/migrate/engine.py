@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -19,6 +19,7 @@ from send2trash import send2trash
 
 from osiris.compat import legacy_layout as layout
 from osiris.compat.migrate import inventory
+from osiris.compat.migrate.gc_pause import gc_paused
 from osiris.compat.migrate.journal import (
     APPLIED,
     APPLYING,
@@ -33,9 +34,10 @@ from osiris.compat.migrate.journal import (
     list_migrations,
     pick,
 )
-from osiris.compat.migrate.ops import Op, StepRefused, ops_touched
+from osiris.compat.migrate.ops import DirTime, Op, StepRefused, ops_touched
 from osiris.compat.migrate.plan import LEGACY_ARCHIVE, Plan, describe_changes
 from osiris.compat.migrate.plan import plan as plan_project
+from osiris.compat.migrate.seen import unchanged
 from osiris.compat.migrate.verify import verify_steps
 from osiris.core.fs_paths import FilesystemContract
 from osiris.core.fsio import atomic_write_text, fsync_dir, pretty_json
@@ -68,6 +70,7 @@ LEGACY_FOLDERS = (
 _SHOWN = 3
 
 Progress = Callable[[int, int], None]
+Done = dict[int, dict[str, Any] | None]  # step index -> what the journal keeps of it
 
 
 @dataclass(frozen=True)
@@ -215,6 +218,14 @@ def _kill_after() -> int:
         return 0
 
 
+def _restore_folder_times(root: Path, times: Iterable[DirTime]) -> None:
+    for path, mtime_ns in {t.path: t.mtime_ns for t in times}.items():
+        folder = root.joinpath(*path.parts)
+        entry = inventory.entry_of(folder)
+        if entry is not None and entry.kind == "d" and entry.mtime_ns != mtime_ns:
+            inventory.set_mtime(folder, mtime_ns)
+
+
 def _execute(
     root: Path,
     steps: Sequence[tuple[int, Op]],
@@ -224,10 +235,17 @@ def _execute(
     progress: Progress | None,
     done_before: int,
     total: int,
-) -> int:
-    """Run steps in batches: begin lines (one fsync), the steps, done lines (one fsync)."""
+    folder_times: Mapping[int, tuple[DirTime, ...]] | None = None,
+) -> Done:
+    """Run steps in batches: begin lines (one fsync), the steps, done lines (one fsync).
+
+    Returns the details of the steps run. Undo steps come without their folder mtimes
+    (`times`), given instead in `folder_times`: each folder gets its plan-time mtime back
+    once per batch, after the batch's steps and before its done lines, so also when the
+    batch finishes steps a crash cut short.
+    """
     kill_after = _kill_after()
-    count = 0
+    ran: Done = {}
     for start in range(0, len(steps), BATCH):
         batch = steps[start : start + BATCH]
         journal.begin((i for i, _ in batch), undo=undo)
@@ -238,25 +256,29 @@ def _execute(
                     details = op.apply(root)
                 except (StepRefused, OSError) as exc:
                     raise _StepFailed(index, op, exc) from exc
-                count += 1
-                if count == kill_after:
+                if len(ran) + len(finished) + 1 == kill_after:
                     os.kill(os.getpid(), signal.SIGKILL)
                 finished.append((index, op, details))
                 if progress is not None:
-                    progress(done_before + count, total)
+                    progress(done_before + len(ran) + len(finished), total)
         finally:
             if finished:
+                if folder_times:
+                    kept = (t for i, _, _ in finished for t in folder_times[i])
+                    _restore_folder_times(root, kept)
                 # The renames must be durable before the journal says they happened.
                 for folder in ops_touched(op for _, op, _ in finished):
                     if inventory.entry_of(root.joinpath(*folder.parts)) is not None:
                         fsync_dir(root.joinpath(*folder.parts))
                 journal.done(((i, d) for i, _, d in finished), undo=undo)
-    return count
+                ran.update((i, d) for i, _, d in finished)
+    return ran
 
 
 # -- apply ----------------------------------------------------------------------------------
 
 
+@gc_paused
 def apply(
     project: FilesystemContract, plan: Plan | None = None, *, progress: Progress | None = None
 ) -> ApplyResult:
@@ -264,27 +286,35 @@ def apply(
 
     Refuses a stale plan, a plan with conflicts and a busy project lock, all before writing.
     """
+    first = plan
     if unfinished(project) is None:
         # Nothing to migrate and conflicts are answered before the lock file is even
         # created, so they write nothing (style.md §7).
-        seen = plan if plan is not None and not plan.is_empty else plan_project(project)
-        _check_fresh(plan, seen)
-        if seen.is_empty:
+        first = plan if plan is not None and not plan.is_empty else plan_project(project)
+        _check_fresh(plan, first)
+        if first.is_empty:
             return ApplyResult(None)
-        if seen.conflicts:
-            raise conflict_error(seen)
+        if first.conflicts:
+            raise conflict_error(first)
     with project_lock(project.osiris_dir, wait=False):
         pending = unfinished(project)  # state is read again now that the lock is held
         if pending is not None:
             check_resumable(project, pending, plan)
             return _resume(project, pending, progress)
-        current = plan_project(project)
+        current = first if _unchanged(project, first) else plan_project(project)
         _check_fresh(plan, current)
         if current.conflicts:
             raise conflict_error(current)
         if current.is_empty:
             return ApplyResult(None)
         return _start(project, current, progress)
+
+
+def _unchanged(project: FilesystemContract, planned: Plan | None) -> bool:
+    # Far cheaper than planning again (which reads every session): see seen.py.
+    if planned is None or planned.is_empty:
+        return False
+    return unchanged(project.base_path, project.config, planned.seen, planned.ops)
 
 
 def _start(project: FilesystemContract, plan: Plan, progress: Progress | None) -> ApplyResult:
@@ -302,7 +332,7 @@ def _start(project: FilesystemContract, plan: Plan, progress: Progress | None) -
         "ops": len(plan.ops),
     }
     journal = Journal.create(folder, header)
-    return _run(project, migration_id, plan, journal, set(), progress, resumed=False)
+    return _run(project, migration_id, plan, journal, {}, progress, resumed=False)
 
 
 def check_resumable(project: FilesystemContract, pending: Migration, reviewed: Plan | None) -> None:
@@ -319,7 +349,7 @@ def _resume(
     assert pending.journal is not None
     plan = Plan.load(pending.folder / PLAN)
     journal = Journal(pending.folder)
-    done = set(pending.journal.done)
+    done: Done = dict(pending.journal.done)
     return _run(project, pending.migration_id, plan, journal, done, progress, resumed=True)
 
 
@@ -328,7 +358,7 @@ def _run(
     migration_id: str,
     plan: Plan,
     journal: Journal,
-    done: set[int],
+    done: Done,
     progress: Progress | None,
     *,
     resumed: bool,
@@ -337,7 +367,7 @@ def _run(
     steps = [(i, op) for i, op in enumerate(plan.ops) if i not in done]
     where = _rel(project, journal.folder)
     try:
-        count = _execute(
+        ran = _execute(
             root,
             steps,
             journal,
@@ -353,8 +383,7 @@ def _run(
             path=where,
             hint=BOTH_WAYS,
         ) from failed.error
-    state = journal.read()
-    problems = [str(p) for p in verify_steps(root, plan.ops, state.done)]
+    problems = [str(p) for p in verify_steps(root, plan.ops, {**done, **ran})]
     journal.mark("applied", at=utc_now_iso(), verified=not problems, problems=problems[:100])
     if problems:
         raise VerificationFailed(
@@ -363,17 +392,18 @@ def _run(
             path=where,
             hint="`osiris migrate verify` lists them; `osiris migrate rollback` undoes it",
         )
-    return ApplyResult(migration_id, len(plan.ops), count, resumed, plan.summary())
+    return ApplyResult(migration_id, len(plan.ops), len(ran), resumed, plan.summary())
 
 
 # -- rollback -------------------------------------------------------------------------------
 
 
 def _undo_step(op: Op, leftovers: PurePosixPath | None) -> Op:
-    step = op.reverse()
-    return step if leftovers is None else replace(step, leftovers=leftovers)
+    """The reverse of a step, without its folder mtimes: `_execute` puts them back per batch."""
+    return replace(op.reverse(), times=(), leftovers=leftovers)
 
 
+@gc_paused
 def rollback(
     project: FilesystemContract,
     migration_id: str | None = None,
@@ -421,7 +451,8 @@ def rollback(
                 for i in reversed(range(len(plan.ops)))
                 if i in state.done or (i in state.begun and plan.ops[i].recover(root))
             ]
-            problems = [p for i in todo for p in _undo_step(plan.ops[i], None).check(root)]
+            with inventory.remembered():
+                problems = [p for i in todo for p in _undo_step(plan.ops[i], None).check(root)]
             if problems and not force:
                 raise RollbackRefused(
                     f"rolling back {target.migration_id} would lose changes made after it: "
@@ -438,7 +469,7 @@ def rollback(
         aside = leftovers if force else None
         steps = [(i, _undo_step(plan.ops[i], aside)) for i in todo if i not in state.undone]
         try:
-            count = _execute(
+            ran = _execute(
                 root,
                 steps,
                 journal,
@@ -446,6 +477,7 @@ def rollback(
                 progress=progress,
                 done_before=len(todo) - len(steps),
                 total=len(todo),
+                folder_times={i: plan.ops[i].times for i, _ in steps},
             )
         except _StepFailed as failed:
             raise MigrationIncomplete(
@@ -454,15 +486,14 @@ def rollback(
                 hint="fix the cause, then run `osiris migrate rollback` again to finish",
             ) from failed.error
         journal.mark("rolled-back", at=utc_now_iso())
-        undone = journal.read().undone
     notes: dict[str, list[str]] = {"aside": [], "kept": [], "missing": [], "kept_folders": []}
-    for details in undone.values():
+    for details in {**state.undone, **ran}.values():
         for key, found in notes.items():
             value = (details or {}).get(key)
             found += value if isinstance(value, list) else ([value] if value else [])
     return RollbackResult(
         target.migration_id,
-        count,
+        len(ran),
         resumed,
         force,
         set_aside=notes["aside"],

@@ -10,19 +10,22 @@ import hashlib
 import os
 import shutil
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
 
 from osiris.core.fsio import fsync_dir
 
 TOP = "."
 _CHUNK = 1024 * 1024
+_KINDS = {stat.S_IFDIR: "d", stat.S_IFREG: "f", stat.S_IFLNK: "l"}
+_MISSING = (FileNotFoundError, NotADirectoryError)
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """One path of an inventory, relative to the inventoried top (`.` for the top itself)."""
 
     rel: str
@@ -33,41 +36,78 @@ class Entry:
     target: str | None = None  # a symlink's text
 
     def to_json(self) -> list[Any]:
-        row: list[Any] = [self.rel, self.kind, self.size, self.mtime_ns, self.mode]
-        return [*row, self.target] if self.target is not None else row
+        return list(self) if self.target is not None else list(self[:5])
 
     @classmethod
     def from_json(cls, row: list[Any]) -> Entry:
         return cls(*row)
 
 
-def _kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "d"
-    if stat.S_ISREG(mode):
-        return "f"
-    return "l" if stat.S_ISLNK(mode) else "o"
-
-
 def _entry(st: os.stat_result, rel: str, path: str | Path) -> Entry:
-    kind = _kind(st.st_mode)
+    kind = _KINDS.get(stat.S_IFMT(st.st_mode), "o")
     return Entry(
-        rel=rel,
-        kind=kind,
-        size=st.st_size if kind == "f" else 0,
-        mtime_ns=st.st_mtime_ns,
-        mode=stat.S_IMODE(st.st_mode),
-        target=os.readlink(path) if kind == "l" else None,
+        rel,
+        kind,
+        st.st_size if kind == "f" else 0,
+        st.st_mtime_ns,
+        stat.S_IMODE(st.st_mode),
+        os.readlink(path) if kind == "l" else None,
     )
+
+
+_remembered: ContextVar[dict[tuple[str, str], Entry | None] | None] = ContextVar(
+    "remembered", default=None
+)
+
+
+@contextmanager
+def remembered() -> Iterator[None]:
+    """Within the block `entry_of` looks each path up once: for read-only passes over many
+    steps that share folders (nothing may change the tree meanwhile)."""
+    token = _remembered.set({})
+    try:
+        yield
+    finally:
+        _remembered.reset(token)
 
 
 def entry_of(path: Path | str, rel: str = TOP) -> Entry | None:
     """The entry of one path (not followed if a link), or None when nothing is there."""
+    memo = _remembered.get()
+    key = (os.fspath(path), rel)
+    if memo is not None and key in memo:
+        return memo[key]
     try:
-        st = os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    return _entry(st, rel, path)
+        found: Entry | None = _entry(os.lstat(path), rel, path)
+    except _MISSING:
+        found = None
+    if memo is not None:
+        memo[key] = found
+    return found
+
+
+def unchanged(path: Path | str, entries: Iterable[Entry]) -> bool:
+    """True when every path of an inventory is still exactly as recorded (one lstat each).
+
+    A folder's mtime changes whenever an entry is added to it or removed from it (POSIX), so
+    equal folder mtimes also say that nothing came or went; `drift` names what differs.
+    """
+    top = os.fspath(path)
+    for rel, kind, size, mtime_ns, mode, target in entries:
+        full = top if rel == TOP else f"{top}/{rel}"
+        try:
+            st = os.lstat(full)
+        except _MISSING:
+            return False
+        if (
+            st.st_mtime_ns != mtime_ns
+            or stat.S_IMODE(st.st_mode) != mode
+            or _KINDS.get(stat.S_IFMT(st.st_mode), "o") != kind
+            or (kind == "f" and st.st_size != size)
+            or (kind == "l" and os.readlink(full) != target)
+        ):
+            return False
+    return True
 
 
 def _walk(path: str, rel: str, skip: frozenset[str], found: list[Entry]) -> None:
@@ -87,7 +127,7 @@ def _walk(path: str, rel: str, skip: frozenset[str], found: list[Entry]) -> None
             _walk(child.path, child_rel, skip, found)
 
 
-def take(path: Path, *, skip: Iterable[str] = ()) -> tuple[Entry, ...]:
+def take(path: Path | str, *, skip: Iterable[str] = ()) -> tuple[Entry, ...]:
     """Every path at and below `path`, top first; `skip` leaves out subtrees (relative paths)."""
     top = entry_of(path)
     if top is None:
@@ -147,7 +187,7 @@ _NAMES = {"d": "folder", "f": "file", "l": "symlink", "o": "special file"}
 
 
 def drift(
-    path: Path,
+    path: Path | str,
     inventory: Iterable[Entry],
     *,
     ignore: Iterable[str] = (),
@@ -179,7 +219,7 @@ def drift(
     return Drift(added=added, missing=missing, changed=tuple(changed))
 
 
-def sha256_file(path: Path) -> str:
+def sha256_file(path: Path | str) -> str:
     """The hex sha256 of a file's bytes."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -188,7 +228,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def set_mtime(path: Path, mtime_ns: int) -> None:
+def set_mtime(path: Path | str, mtime_ns: int) -> None:
     """Set a path's mtime (not following a link), keeping its atime."""
     atime = os.lstat(path).st_atime_ns
     os.utime(path, ns=(atime, mtime_ns), follow_symlinks=False)
@@ -236,11 +276,12 @@ def copy_verified(src: Path, dst: Path) -> dict[str, str]:
     return sums
 
 
-def remove(path: Path) -> None:
+def remove(path: Path | str) -> None:
     """Remove a file, link or tree; a link is removed as a link, never followed."""
-    if entry_of(path) is None:
+    entry = entry_of(path)
+    if entry is None:
         return
-    if stat.S_ISDIR(os.lstat(path).st_mode):
+    if entry.kind == "d":
         shutil.rmtree(path)
     else:
         os.unlink(path)

@@ -56,9 +56,14 @@ class DirTime:
 
 
 def _path(root: Path, rel: PurePosixPath) -> Path:
+    return Path(_at(root, rel))
+
+
+def _at(root: Path, rel: PurePosixPath) -> str:
+    """`root/rel` as a string: the many lookups of a step stay cheaper than building Paths."""
     if _outside(rel):
         raise StepRefused(Problem(rel, "is not a path inside the project"))
-    return root.joinpath(*rel.parts)
+    return f"{root}/{rel}"
 
 
 def _outside(rel: PurePosixPath) -> bool:
@@ -69,14 +74,14 @@ def unsafe(root: Path, rel: PurePosixPath) -> Problem | None:
     """A problem when `rel` leaves the project or an existing folder on its way is a link."""
     if _outside(rel):
         return Problem(rel, "is not a path inside the project")
-    current = root
-    for part in rel.parts[:-1]:
-        current = current / part
+    current = str(root)
+    for depth, part in enumerate(rel.parts[:-1], start=1):
+        current = f"{current}/{part}"
         entry = inventory.entry_of(current)
         if entry is None:
             return None  # created by the plan's MakeDirs
         if entry.kind != "d":
-            where = PurePosixPath(current.relative_to(root).as_posix())
+            where = PurePosixPath(*rel.parts[:depth])
             what = "a symlink (never written through)" if entry.kind == "l" else "not a folder"
             return Problem(rel, f"{where} is {what}")
     return None
@@ -106,29 +111,30 @@ def _clean_temps(root: Path, rel: PurePosixPath) -> None:
             os.unlink(folder / name)
 
 
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.osiris-migrate")
+def _tmp(path: str) -> str:
+    folder, _, name = path.rpartition("/")
+    return f"{folder}/.{name}.osiris-migrate"
 
 
-def _relocate(source: Path, target: Path) -> dict[str, str] | None:
+def _relocate(source: str, target: str) -> dict[str, str] | None:
     """Rename on one device; across devices copy, fsync, verify, then remove the source.
 
-    Returns the checksums of a copy (None after a rename).
+    The caller has made sure that nothing is at `target`. Returns the checksums of a copy
+    (None after a rename).
     """
-    if os.lstat(source).st_dev == os.stat(target.parent).st_dev:
-        try:
-            os.rename(source, target)
-            return None
-        except OSError as exc:
-            if exc.errno != errno.EXDEV:
-                raise
+    try:
+        os.rename(source, target)
+        return None
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
     staged = _tmp(target)
-    sums = inventory.copy_verified(source, staged)
+    sums = inventory.copy_verified(Path(source), Path(staged))
     os.rename(staged, target)
-    fsync_dir(target.parent)
+    fsync_dir(Path(target).parent)
     # compat.md §4: the source goes only after its copy read back the same bytes.
     inventory.remove(source)
-    fsync_dir(source.parent)
+    fsync_dir(Path(source).parent)
     return sums
 
 
@@ -139,7 +145,7 @@ def _set_aside(root: Path, rel: PurePosixPath, leftovers: PurePosixPath) -> str:
     if inventory.entry_of(target) is not None:
         raise StepRefused(Problem(destination, _NEVER_OVERWRITES))
     target.parent.mkdir(parents=True, exist_ok=True)
-    _relocate(_path(root, rel), target)
+    _relocate(_at(root, rel), str(target))
     return str(destination)
 
 
@@ -200,6 +206,19 @@ class Op(ABC):
             return []
         return [Problem(PurePosixPath(self.describe()), "is not in place")]
 
+    def unchanged(self, root: Path) -> bool:
+        """True when what the step saw at plan time still holds and nothing blocks it."""
+        return self._times_unchanged(root) and not self.check(root)
+
+    def _times_unchanged(self, root: Path) -> bool:
+        for kept in self.times:
+            if _outside(kept.path):
+                return False
+            entry = inventory.entry_of(_at(root, kept.path))
+            if entry is None or entry.kind != "d" or entry.mtime_ns != kept.mtime_ns:
+                return False
+        return True
+
     def since(self) -> str:
         return "since the migration" if self.undo else "since the plan"
 
@@ -208,7 +227,7 @@ class Op(ABC):
         if not self.undo:
             return
         for kept in self.times:
-            path = _path(root, kept.path)
+            path = _at(root, kept.path)
             entry = inventory.entry_of(path)
             if entry is not None and entry.kind == "d":
                 inventory.set_mtime(path, kept.mtime_ns)
@@ -256,9 +275,9 @@ class _Move(Op):
         if not self.inventory or self.inventory[0].kind not in self.kinds:
             return [Problem(self.src, f"was not a {self.what} when planned")]
         later = self.undo
-        if inventory.entry_of(_path(root, self.dst)) is not None:
+        if inventory.entry_of(_at(root, self.dst)) is not None:
             problems.append(Problem(self.dst, _NEVER_OVERWRITES, later))
-        source = _path(root, self.src)
+        source = _at(root, self.src)
         found = inventory.entry_of(source)
         if found is None:
             return [*problems, Problem(self.src, f"was removed {self.since()}", later)]
@@ -276,41 +295,54 @@ class _Move(Op):
     def _under(top: PurePosixPath, rel: str) -> PurePosixPath:
         return top if rel == TOP else top / rel
 
+    def unchanged(self, root: Path) -> bool:
+        if unsafe(root, self.src) or unsafe(root, self.dst) or not self._times_unchanged(root):
+            return False
+        source, target = _at(root, self.src), _at(root, self.dst)
+        return inventory.entry_of(target) is None and inventory.unchanged(source, self.inventory)
+
     def is_applied(self, root: Path) -> bool:
-        source, target = _path(root, self.src), _path(root, self.dst)
+        source, target = _at(root, self.src), _at(root, self.dst)
         return inventory.entry_of(source) is None and inventory.entry_of(target) is not None
 
     def recover(self, root: Path) -> bool:
-        source, target = _path(root, self.src), _path(root, self.dst)
+        return self._settle(_at(root, self.src), _at(root, self.dst))[0]
+
+    def _settle(self, source: str, target: str) -> tuple[bool, bool, bool]:
+        """`recover`, telling also what it found: (done, source there, target there)."""
         # An interrupted copy: its source is intact, so the staged copy can go.
         inventory.remove(_tmp(target))
         has_source = inventory.entry_of(source) is not None
         if inventory.entry_of(target) is None:
-            return False
+            return False, has_source, False
         if not has_source:
-            return True
+            return True, False, True
         if inventory.drift(target, self.inventory, ignore=self.ignore):
-            return False
+            return False, True, True
         # A verified copy whose source removal was cut short: what is left of the source
         # must be part of the inventory, unchanged, before it goes.
         rest = inventory.drift(source, self.inventory, ignore=self.ignore, folder_mtimes=False)
         if rest.added or rest.changed:
-            return False
+            return False, True, True
         inventory.remove(source)
-        return True
+        return True, False, True
 
     def apply(self, root: Path) -> Details | None:
-        if self.recover(root):
+        source, target = _at(root, self.src), _at(root, self.dst)
+        done, has_source, has_target = self._settle(source, target)
+        if done:
+            if self.undo:
+                # The step may have been cut short between its move and its mtimes.
+                self._restore_own_times(target, every_folder=False)
             return None
-        source, target = _path(root, self.src), _path(root, self.dst)
         details: Details = {}
         forced = self.undo and self.leftovers is not None
-        if inventory.entry_of(source) is None:
+        if not has_source:
             if not forced:
                 raise StepRefused(Problem(self.src, "is missing"))
             self.restore_times(root)
             return {"missing": str(self.src)}
-        if inventory.entry_of(target) is not None:
+        if has_target:
             if not forced:
                 raise StepRefused(Problem(self.dst, _NEVER_OVERWRITES))
             details["aside"] = [self._aside(root, self.dst)]
@@ -327,13 +359,14 @@ class _Move(Op):
             self.restore_times(root)
         return details or None
 
-    def _restore_own_times(self, target: Path, *, every_folder: bool) -> None:
+    def _restore_own_times(self, target: str, *, every_folder: bool) -> None:
         # Moving entries in or out changed the top folder's mtime (and, after setting later
         # files aside, the folders they were in): put back what the inventory recorded.
         for entry in self.inventory:
             if entry.kind == "d" and (every_folder or entry.rel == TOP):
-                path = target if entry.rel == TOP else target / entry.rel
-                if inventory.entry_of(path) is not None:
+                path = target if entry.rel == TOP else f"{target}/{entry.rel}"
+                found = inventory.entry_of(path)
+                if found is not None and found.mtime_ns != entry.mtime_ns:
                     inventory.set_mtime(path, entry.mtime_ns)
 
     def _aside(self, root: Path, rel: PurePosixPath) -> str:
@@ -342,16 +375,19 @@ class _Move(Op):
 
     def verify(self, root: Path, details: Mapping[str, Any] | None) -> list[Problem]:
         problems = []
-        if inventory.entry_of(_path(root, self.src)) is not None:
+        if inventory.entry_of(_at(root, self.src)) is not None:
             problems.append(Problem(self.src, "is still there"))
-        target = _path(root, self.dst)
+        target = _at(root, self.dst)
+        copied = bool((details or {}).get("sha256"))
+        if not problems and not copied and inventory.unchanged(target, self.inventory):
+            return []  # a renamed item, exactly as inventoried (one lstat per path)
         if inventory.entry_of(target) is None:
             return [*problems, Problem(self.dst, "is missing")]
         found = inventory.drift(target, self.inventory, ignore=self.ignore)
         for rel, message in found.items("since the migration"):
             problems.append(Problem(self._under(self.dst, rel), message))
         for rel, digest in (details or {}).get("sha256", {}).items():
-            path = target if rel == TOP else target / rel
+            path = target if rel == TOP else f"{target}/{rel}"
             entry = inventory.entry_of(path)
             if entry is not None and entry.kind == "f" and inventory.sha256_file(path) != digest:
                 problems.append(
@@ -360,7 +396,15 @@ class _Move(Op):
         return problems
 
     def reverse(self) -> Op:
-        return replace(self, src=self.dst, dst=self.src, undo=not self.undo, leftovers=None)
+        # Built directly: dataclasses.replace costs more than the step's rename.
+        return type(self)(
+            self.dst,
+            self.src,
+            self.inventory,
+            ignore=self.ignore,
+            times=self.times,
+            undo=not self.undo,
+        )
 
     def touched(self) -> set[PurePosixPath]:
         return {self.src.parent, self.dst.parent}
@@ -446,7 +490,7 @@ class MakeDirs(_Dirs):
         return None
 
     def recover(self, root: Path) -> bool:
-        if any(inventory.entry_of(_path(root, rel)) for rel in self.paths):
+        if any(inventory.entry_of(_at(root, rel)) for rel in self.paths):
             self.apply(root)
             return True
         return False
@@ -462,7 +506,7 @@ class MakeDirs(_Dirs):
 
 
 def _kind(root: Path, rel: PurePosixPath) -> str | None:
-    entry = inventory.entry_of(_path(root, rel))
+    entry = inventory.entry_of(_at(root, rel))
     return entry.kind if entry else None
 
 

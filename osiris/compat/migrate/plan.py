@@ -27,6 +27,8 @@ from osiris.compat.legacy_reader import (
     session_to_record,
 )
 from osiris.compat.migrate import inventory
+from osiris.compat.migrate.gc_pause import gc_paused
+from osiris.compat.migrate.inventory import Entry
 from osiris.compat.migrate.mirrors import mirror_pairs
 from osiris.compat.migrate.ops import (
     AppendIndex,
@@ -41,6 +43,7 @@ from osiris.compat.migrate.ops import (
     WritePointer,
     op_from_json,
 )
+from osiris.compat.migrate.seen import ROOT, Recorder, Seen
 from osiris.core import aiop
 from osiris.core.fs_paths import FilesystemContract, RunNaming, safe_token
 from osiris.core.fsio import atomic_write_text, canonical_json, pretty_json
@@ -100,7 +103,9 @@ class Plan:
     left_in_place: tuple[PlannedItem, ...]
     warnings: tuple[str, ...]
     fingerprint: str
+    seen: Seen
     created_at: str = field(default_factory=utc_now_iso, compare=False)
+    text: str | None = field(default=None, compare=False, repr=False)  # as read by `load`
 
     @property
     def is_empty(self) -> bool:
@@ -128,6 +133,7 @@ class Plan:
             "items": [i.to_json() for i in self.items],
             "warnings": list(self.warnings),
             "ops": [op.to_json() for op in self.ops],
+            "seen": self.seen.to_json(),
         }
 
     @classmethod
@@ -145,24 +151,28 @@ class Plan:
                 left_in_place=tuple(PlannedItem.from_json(i) for i in data["left_in_place"]),
                 warnings=tuple(data["warnings"]),
                 fingerprint=data["fingerprint"],
+                seen=Seen.from_json(data["seen"]),
                 created_at=data["created_at"],
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise UsageError(f"a damaged migration plan ({type(exc).__name__}: {exc})") from None
 
     def save(self, path: Path) -> None:
-        """Write the plan atomically as JSON."""
-        atomic_write_text(path, json.dumps(self.to_json(), ensure_ascii=False) + "\n")
+        """Write the plan atomically as JSON (a loaded plan: the text it was read from)."""
+        text = self.text or json.dumps(self.to_json(), ensure_ascii=False) + "\n"
+        atomic_write_text(path, text)
 
     @classmethod
+    @gc_paused
     def load(cls, path: Path) -> Plan:
         """Read a plan saved by `save` (or `osiris migrate plan --out`)."""
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            text = Path(path).read_text(encoding="utf-8")
+            data = json.loads(text)
         except (OSError, ValueError) as exc:
             raise UsageError(f"cannot read the plan: {exc}", path=path) from None
         try:
-            return cls.from_json(data)
+            return replace(cls.from_json(data), text=text)
         except UsageError as exc:
             raise UsageError(
                 exc.message, path=path, hint="make a new one with `osiris migrate plan --out FILE`"
@@ -181,6 +191,7 @@ def fingerprint(
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
+@gc_paused
 def plan(project: FilesystemContract) -> Plan:
     """Scan the project and plan its migration to the contract layout; writes nothing."""
     return _Planner(project, scan_legacy(project.base_path)).build()
@@ -273,6 +284,7 @@ class _Planner:
         self.compile_builds: dict[str, _Build] = {}
         self.placed_aiops: set[tuple[Path, ...]] = set()
         self.mtimes: dict[PurePosixPath, int | None] = {}  # plan time: nothing changes them
+        self.recorder = Recorder(self.root, project.config)
         self.mirrors = self._mirrors()
 
     # -- paths --------------------------------------------------------------------------
@@ -287,7 +299,12 @@ class _Planner:
             self.conflicts.append(Problem(src, f"its contract home {path} is outside the project"))
             return None
 
+    def entry(self, path: Path) -> Entry | None:
+        """What is at `path`, recorded in the plan's `seen`."""
+        return self.recorder.entry(path)
+
     def _mirrors(self) -> dict[PurePosixPath, str]:
+        self.entry(self.project.runs_index)  # mirror_pairs reads the run index
         found = {}
         for pair in mirror_pairs(self.project):
             found[PurePosixPath(pair.mirror)] = pair.run_id
@@ -301,7 +318,7 @@ class _Planner:
             if folder in (PurePosixPath("."), self.osiris_rel):
                 continue
             if folder not in self.mtimes:
-                entry = inventory.entry_of(self.root.joinpath(*folder.parts))
+                entry = self.entry(self.root.joinpath(*folder.parts))
                 self.mtimes[folder] = entry.mtime_ns if entry and entry.kind == "d" else None
             mtime = self.mtimes[folder]
             if mtime is not None:
@@ -310,7 +327,7 @@ class _Planner:
 
     def need_dir(self, folder: PurePosixPath) -> None:
         while folder != PurePosixPath(".") and folder != self.osiris_rel:
-            if folder in self.dirs or inventory.entry_of(self.root.joinpath(*folder.parts)):
+            if folder in self.dirs or self.entry(self.root.joinpath(*folder.parts)):
                 return
             self.dirs.add(folder)
             folder = folder.parent
@@ -385,7 +402,7 @@ class _Planner:
             return None, False, "outside the project"
         build = _Build(rel, slug, digest, profile)
         self.builds[key] = build
-        if inventory.entry_of(path) is not None:
+        if self.entry(path) is not None:
             return build, False, "the contract build already exists"
         return build, True, ""
 
@@ -397,7 +414,7 @@ class _Planner:
                 self.archive(src, f"mirror of contract run {self.mirrors[src]}")
                 continue
             compiled = session.path / layout.SESSION_COMPILED
-            tree = inventory.entry_of(compiled)
+            tree = self.entry(compiled)
             if session.status != "success" or tree is None or tree.kind != "d":
                 self.archive(src, f"{session.status} compile session")
                 continue
@@ -477,12 +494,14 @@ class _Planner:
         if folder is None:
             return None
         self.placed_aiops.add(found.paths)
-        has_summary = found.folder is not None and (found.folder / aiop.SUMMARY).exists()
+        has_summary = (
+            found.folder is not None and self.entry(found.folder / aiop.SUMMARY) is not None
+        )
         if found.variant is AiopVariant.FOLDER:
             later = () if has_summary else (aiop.SUMMARY,)
             self.place("aiop", src, folder, later=later)
         else:
-            if inventory.entry_of(self.root.joinpath(*folder.parts)) is not None:
+            if self.entry(self.root.joinpath(*folder.parts)) is not None:
                 self.conflicts.append(Problem(folder, "already exists; never overwritten"))
             self.need_dir(folder)
             self.claim(folder, src)
@@ -540,7 +559,7 @@ class _Planner:
             rel = self.contract_rel(target, src)
             if rel is None:
                 continue
-            if inventory.entry_of(target) is not None:
+            if self.entry(target) is not None:
                 kept.append(str(rel))
                 continue
             self.need_dir(rel.parent)
@@ -562,10 +581,11 @@ class _Planner:
         dst = self.contract_rel(home, src)
         if dst is None:
             return
-        if inventory.entry_of(home) is None:
+        if self.entry(home) is None:
             self.place(kind, src, dst)
             return
         # The contract folder exists: move the entries into it (a same-named one conflicts).
+        self.recorder.listed(str(src))
         for name in sorted(n.name for n in (self.root / src).iterdir()):
             self.place(kind, src / name, dst / name)
 
@@ -630,6 +650,7 @@ class _Planner:
         for path, lines in per_file.items():
             rel = self.rel(path)
             self.need_dir(rel.parent)
+            self.entry(path)
             files.append(IndexFile.planned(self.root, rel, "".join(lines)))
         size = sum(len(f.payload) for f in files)
         note = f"{len(self.records)} run records"
@@ -638,6 +659,8 @@ class _Planner:
         return AppendIndex(self.rel(paths.lock), tuple(files), times=self.times(*touched))
 
     def build(self) -> Plan:
+        for folder in (ROOT, *(str(c) for c in self.found.containers)):
+            self.recorder.listed(folder)
         self.compiles()
         self.compiled_trees()
         self.runs()
@@ -661,6 +684,7 @@ class _Planner:
             left_in_place=tuple(self.left),
             warnings=self.found.warnings,
             fingerprint=fingerprint(ops, conflicts, self.left),
+            seen=self.recorder.seen(),
         )
 
 

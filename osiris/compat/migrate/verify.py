@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from osiris.compat.migrate import inventory
+from osiris.compat.migrate.gc_pause import gc_paused
 from osiris.compat.migrate.journal import APPLIED, PLAN, list_migrations, pick
 from osiris.compat.migrate.mirrors import divergence, mirror_pairs
 from osiris.compat.migrate.ops import Op, Problem
@@ -42,11 +44,13 @@ def verify_steps(
 ) -> list[Problem]:
     """Check every done step against its inventory (and the checksums of copies)."""
     problems: list[Problem] = []
-    for index in sorted(done):
-        problems += ops[index].verify(root, done[index])
+    with inventory.remembered():
+        for index in sorted(done):
+            problems += ops[index].verify(root, done[index])
     return problems
 
 
+@gc_paused
 def verify(project: FilesystemContract, migration_id: str | None = None) -> VerifyReport:
     """Re-check an applied migration (default: the newest) and, in dual mode, every mirror."""
     migration = pick(list_migrations(project.migrations_dir), migration_id, (APPLIED,), "verify")
