@@ -197,8 +197,11 @@ def drift(
 
     Folder mtimes below the top are compared only with `folder_mtimes`.
     """
-    expected = {e.rel: e for e in inventory}
-    current = {e.rel: e for e in take(path)}
+    recorded, found = tuple(inventory), take(path)
+    if found == recorded:
+        return Drift()  # the common case, told without comparing entry by entry
+    expected = {e.rel: e for e in recorded}
+    current = {e.rel: e for e in found}
     skipped = set(ignore)
 
     def ignored(rel: str) -> bool:
