@@ -71,6 +71,9 @@ def child_env(pycache: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OSIRIS_")}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    # The per-user cache of parsed osiris.yaml files (filled by the warm-up run) stays in
+    # the temporary folder too.
+    env["XDG_CACHE_HOME"] = str(pycache.parent / "xdg-cache")
     return env
 
 

@@ -10,8 +10,9 @@ import click
 from osiris.cli.common import console, emit_json, json_option, load_project
 
 if TYPE_CHECKING:
-    from rich.table import Table
+    from datetime import datetime
 
+    from osiris.cli.tables import ColumnsTable
     from osiris.core.run_index import RunRecord
     from osiris.core.run_sources import ProjectDirs, RunCatalog, RunPath
 
@@ -68,14 +69,13 @@ def list_runs(
 ) -> None:
     """List runs, newest first."""
     from osiris.core.run_sources import RunFilter
-    from osiris.core.timespec import parse_since
 
     run_filter = RunFilter(
         pipeline=pipeline,
         profile=profile,
         status=status,
         tag=tag,
-        since=parse_since(since) if since else None,
+        since=_since(since),
         limit=limit or None,
     )
     catalog, _ = open_catalog(ctx)
@@ -88,6 +88,14 @@ def list_runs(
     else:
         out = console()
         out.print(runs_table(records, out.width))
+
+
+def _since(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    from osiris.core.timespec import parse_since
+
+    return parse_since(value)
 
 
 @runs.command("show")
@@ -149,7 +157,7 @@ def _render_record(record: RunRecord, paths: dict[str, RunPath]) -> None:
 _OPTIONAL = ("tags", "rows", "duration", "profile", "started", "source")
 
 
-def runs_table(records: Iterable[RunRecord], width: int) -> Table:
+def runs_table(records: Iterable[RunRecord], width: int) -> ColumnsTable:
     """The runs table, without the optional columns that would not fit in `width`."""
     records = list(records)
     columns = {
@@ -186,29 +194,16 @@ def columns_table(
     *,
     optional: Iterable[str],
     ids: Iterable[str] = ("run id",),
-) -> Table:
+) -> ColumnsTable:
     """A borderless table: optional columns dropped to fit, id columns never cut or wrapped.
 
     Cells are plain text (no markup to parse or escape); a `status` column is coloured.
     """
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
+    from osiris.cli.tables import ColumnsTable
 
     _fit_columns(columns, width, optional)
-    ids = set(ids)
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for name, cells in columns.items():
-        if name in ids:
-            widest = max(map(len, [name, *cells]))
-            table.add_column(name, no_wrap=True, overflow="fold", min_width=widest)
-        else:
-            table.add_column(name, overflow="fold")
-    names = list(columns)
-    for row in zip(*columns.values(), strict=True):
-        cells = zip(names, row, strict=True)
-        table.add_row(*(Text(cell, style=_cell_style(name, cell)) for name, cell in cells))
-    return table
+    styles = [[_cell_style(name, cell) for cell in cells] for name, cells in columns.items()]
+    return ColumnsTable(list(columns), list(columns.values()), styles, ids=ids)
 
 
 def _cell_style(column: str, cell: str) -> str:

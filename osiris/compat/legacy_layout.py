@@ -56,6 +56,12 @@ ANNEX_SHARDS = ("timeline.ndjson", "metrics.ndjson", "errors.ndjson")
 GZ_SUFFIX = ".gz"
 BY_PIPELINE_PREFIX = "sha256:"
 
+# The files whose contents the legacy reader parses (the rest it only looks up).
+PARSED_FILES = frozenset(
+    {EVENTS, METRICS, STATUS_JSON, SESSION_MANIFEST, LAST_JSON, TREE_META, TREE_EFFECTIVE_CONFIG}
+    | {AIOP_JSON}
+)
+
 
 def aiop_json_name(session_id: str) -> str:
     """`aiop.<session_id>.json`, the name later runs give their AIOP."""

@@ -58,14 +58,31 @@ def locate_config_file(project: Path | None, cwd: Path | None = None) -> Path | 
     return candidate if candidate.is_file() else None
 
 
-def read_config_file(path: Path) -> dict[str, Any]:
-    """Parse `osiris.yaml`; an empty file is an empty mapping."""
-    import yaml  # ~20 ms, only paid by commands that read a project
+def read_config_file(path: Path, *, cached: bool = False) -> dict[str, Any]:
+    """Parse `osiris.yaml`; an empty file is an empty mapping.
 
+    `cached`: look the file up in the per-user cache first (`config_cache`; a hit gives
+    exactly what parsing gives, without importing PyYAML) and keep what is parsed there.
+    """
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read the file: {exc.strerror}", path=path) from exc
+    if cached:
+        from osiris.core import config_cache
+
+        hit = config_cache.load(path, text)
+        if hit is not None:
+            return hit
+    data = _parse(text, path)
+    if cached:
+        config_cache.store(path, text, data)
+    return data
+
+
+def _parse(text: str, path: Path) -> dict[str, Any]:
+    import yaml  # ~20 ms, only paid by commands that read a project
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

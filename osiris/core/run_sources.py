@@ -455,7 +455,7 @@ def light_dirs(
         return None  # an override must be validated, and only the full loader does that
     try:
         config_file = locate_config_file(project, cwd)
-        data = read_config_file(config_file) if config_file else None
+        data = read_config_file(config_file, cached=True) if config_file else None
     except OsirisError:
         return None
     if data is None:

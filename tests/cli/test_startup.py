@@ -17,6 +17,7 @@ import pytest
 
 from osiris import __version__
 from osiris.cli.main import COMMANDS, LazyGroup, cli
+from osiris.core.run_index import RunIndexWriter, RunRecord
 from tests.helpers.demo import osiris, osiris_env
 
 PROBE = """\
@@ -90,3 +91,20 @@ def test_every_command_is_registered_and_its_help_exits_0() -> None:
         result = osiris(name, "--help")
         assert result.code == 0, f"osiris {name} --help: {result.err}"
         assert result.out.startswith(f"Usage: osiris {name} "), result.out
+
+
+def test_runs_list_reads_without_pyyaml_once_osiris_yaml_is_cached(tmp_path: Path) -> None:
+    # Reading commands pay neither the YAML parser (the parsed osiris.yaml is kept in the
+    # per-user cache), nor rich's Table (a table that fits is drawn directly), nor the
+    # temporary-file helpers only writers use.
+    (tmp_path / "osiris.yaml").write_text("filesystem:\n  aiop_dir: aiop\n", encoding="utf-8")
+    RunIndexWriter(tmp_path / ".osiris" / "index").append(
+        RunRecord(run_id="run-000001", pipeline_slug="orders", status="success")
+    )
+    first, modules = imported_by(["runs", "list"], tmp_path)
+    assert (first.returncode, first.stderr) == (0, "") and "run-000001" in first.stdout
+    assert "yaml" in modules  # osiris.yaml parsed, and kept
+    done, modules = imported_by(["runs", "list"], tmp_path)
+    assert (done.returncode, done.stderr, done.stdout) == (0, "", first.stdout)
+    assert sorted(modules & {"yaml", "rich.table", "tempfile", "pydantic"}) == []
+    assert heavy(modules) == []

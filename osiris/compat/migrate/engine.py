@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -268,8 +268,8 @@ def _execute(
                     _restore_folder_times(root, kept)
                 # The renames must be durable before the journal says they happened.
                 for folder in ops_touched(op for _, op, _ in finished):
-                    if inventory.entry_of(root.joinpath(*folder.parts)) is not None:
-                        fsync_dir(root.joinpath(*folder.parts))
+                    if inventory.entry_of(root / folder) is not None:
+                        fsync_dir(root / folder)
                 journal.done(((i, d) for i, _, d in finished), undo=undo)
                 ran.update((i, d) for i, _, d in finished)
     return ran
@@ -350,6 +350,9 @@ def _resume(
     plan = Plan.load(pending.folder / PLAN)
     journal = Journal(pending.folder)
     done: Done = dict(pending.journal.done)
+    for index in sorted(pending.journal.begun - set(done)):
+        # Steps the kill cut short first clear what they left half-done (a staged copy).
+        plan.ops[index].recover(project.base_path)
     return _run(project, pending.migration_id, plan, journal, done, progress, resumed=True)
 
 
@@ -400,7 +403,7 @@ def _run(
 
 def _undo_step(op: Op, leftovers: PurePosixPath | None) -> Op:
     """The reverse of a step, without its folder mtimes: `_execute` puts them back per batch."""
-    return replace(op.reverse(), times=(), leftovers=leftovers)
+    return op.reverse().without_times(leftovers)
 
 
 @gc_paused
@@ -445,14 +448,17 @@ def rollback(
             project.relative(project.osiris_dir / LEGACY_ARCHIVE / LEFTOVERS / target.migration_id)
         )
         resumed = state.rollback is not None
+        undos: dict[int, Op] = {}
         if state.rollback is None:
             todo = [
                 i
                 for i in reversed(range(len(plan.ops)))
                 if i in state.done or (i in state.begun and plan.ops[i].recover(root))
             ]
+            aside = leftovers if force else None
+            undos = {i: _undo_step(plan.ops[i], aside) for i in todo}
             with inventory.remembered():
-                problems = [p for i in todo for p in _undo_step(plan.ops[i], None).check(root)]
+                problems = [p for i in todo for p in undos[i].check(root)]
             if problems and not force:
                 raise RollbackRefused(
                     f"rolling back {target.migration_id} would lose changes made after it: "
@@ -467,7 +473,11 @@ def rollback(
             todo = list(state.rollback["ops"])
             force = bool(state.rollback.get("force"))
         aside = leftovers if force else None
-        steps = [(i, _undo_step(plan.ops[i], aside)) for i in todo if i not in state.undone]
+        steps = [
+            (i, undos.get(i) or _undo_step(plan.ops[i], aside))
+            for i in todo
+            if i not in state.undone
+        ]
         try:
             ran = _execute(
                 root,

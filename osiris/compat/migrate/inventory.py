@@ -10,12 +10,13 @@ import hashlib
 import os
 import shutil
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from osiris.core.fsio import fsync_dir
 
@@ -36,11 +37,20 @@ class Entry(NamedTuple):
     target: str | None = None  # a symlink's text
 
     def to_json(self) -> list[Any]:
-        return list(self) if self.target is not None else list(self[:5])
+        return list(self)
 
-    @classmethod
-    def from_json(cls, row: list[Any]) -> Entry:
-        return cls(*row)
+
+def entries_from_json(rows: list[list[Any]]) -> tuple[Entry, ...]:
+    """The entries `Entry.to_json` wrote (ValueError for a row of another length)."""
+    # Built in C: a plan holds some fifteen entries per moved session.
+    entries = tuple(map(_new_entry, rows))
+    if entries and set(map(len, entries)) != {_FIELDS}:
+        raise ValueError("an inventory row without its six fields")
+    return entries
+
+
+_new_entry = partial(tuple.__new__, Entry)
+_FIELDS = len(Entry._fields)
 
 
 def _entry(st: os.stat_result, rel: str, path: str | Path) -> Entry:
@@ -55,9 +65,8 @@ def _entry(st: os.stat_result, rel: str, path: str | Path) -> Entry:
     )
 
 
-_remembered: ContextVar[dict[tuple[str, str], Entry | None] | None] = ContextVar(
-    "remembered", default=None
-)
+T = TypeVar("T")
+_remembered: ContextVar[dict[Any, Any] | None] = ContextVar("remembered", default=None)
 
 
 @contextmanager
@@ -69,6 +78,16 @@ def remembered() -> Iterator[None]:
         yield
     finally:
         _remembered.reset(token)
+
+
+def memoized(key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+    """`compute()`, looked up once per `key` within a `remembered` block."""
+    memo: dict[Any, Any] | None = _remembered.get()
+    if memo is None:
+        return compute()
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
 
 
 def entry_of(path: Path | str, rel: str = TOP) -> Entry | None:

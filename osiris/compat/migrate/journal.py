@@ -1,11 +1,13 @@
 """The write-ahead journal of a migration: `.osiris/migrations/<id>/journal.jsonl`.
 
 Line 1 is a header (format, migration id, plan fingerprint, created_at, number of steps).
-Then, per batch of steps, `begin` lines are written and fsynced before any step of the batch
-runs and `done` lines after the batch, each group with one write and one fsync. `applied`
-closes a migration; `rollback` (with the steps to undo), `undo-begin`/`undo-done` lines and
-`rolled-back` record a rollback the same way. Every prefix of the file is a state `apply`
-resumes from and `rollback` restores from; a torn last line is ignored.
+Then, per batch of steps, one `begin` line naming the batch's steps is written and fsynced
+before any step of the batch runs, and one `done` line (the steps, and the details of those
+that have any) after the batch. `applied` closes a migration; `rollback` (with the steps to
+undo), `undo-begin`/`undo-done` lines and `rolled-back` record a rollback the same way.
+Every prefix of the file is a state `apply` resumes from and `rollback` restores from; a
+torn last line is ignored. The last complete line alone tells the state, so listing
+migrations reads only each journal's first and last lines.
 
 `finalize` replaces journal and plan by a small `finalized.json`.
 """
@@ -16,13 +18,14 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from osiris.core.fsio import append_jsonl, fsync_dir
 from osiris.errors import NotFound, OsirisError, UsageError
 
-FORMAT = 1
+FORMAT = 2
 JOURNAL = "journal.jsonl"
 PLAN = "plan.json"
 FINALIZED = "finalized.json"
@@ -104,18 +107,23 @@ class Journal:
             os.truncate(self.path, raw.rfind(b"\n") + 1)
 
     def begin(self, steps: Iterable[int], *, undo: bool = False) -> None:
-        kind = "undo-begin" if undo else "begin"
-        self.write([_line(kind, op=i) for i in steps])
+        """Announce a batch of steps (one line, one fsync) before any of them runs."""
+        self.write([_line("undo-begin" if undo else "begin", ops=list(steps))])
 
     def done(
         self, finished: Iterable[tuple[int, Mapping[str, Any] | None]], *, undo: bool = False
     ) -> None:
-        kind = "undo-done" if undo else "done"
-        lines = []
-        for i, details in finished:
-            lines.append(_line(kind, op=i, **({"details": dict(details)} if details else {})))
-        if lines:
-            self.write(lines)
+        """Record a finished batch: its steps, and what the journal keeps of those with details."""
+        ops, details = [], {}
+        for i, kept in finished:
+            ops.append(i)
+            if kept:
+                details[str(i)] = dict(kept)
+        if ops:
+            line = _line("undo-done" if undo else "done", ops=ops)
+            if details:
+                line["details"] = details
+            self.write([line])
 
     def mark(self, kind: str, **fields: Any) -> None:
         """A state line: `applied`, `rollback` or `rolled-back`."""
@@ -146,33 +154,78 @@ class Journal:
         return state
 
 
+def _finished(entry: Mapping[str, Any]) -> dict[int, dict[str, Any]]:
+    details = entry.get("details", {})
+    return {i: details.get(str(i), {}) for i in entry["ops"]}
+
+
 def _fold(state: JournalState, entry: Mapping[str, Any]) -> None:
     kind = entry.get("t")
     if kind == "begin":
-        state.begun.add(entry["op"])
+        state.begun.update(entry["ops"])
     elif kind == "done":
-        state.done[entry["op"]] = entry.get("details", {})
+        state.done.update(_finished(entry))
     elif kind == "applied":
         state.applied = dict(entry)
     elif kind == "rollback":
         state.rollback = dict(entry)
     elif kind == "undo-begin":
-        state.undo_begun.add(entry["op"])
+        state.undo_begun.update(entry["ops"])
     elif kind == "undo-done":
-        state.undone[entry["op"]] = entry.get("details", {})
+        state.undone.update(_finished(entry))
     elif kind == "rolled-back":
         state.rolled_back = dict(entry)
 
 
+# The state each kind of line leaves a journal in when it is the last complete line.
+_STATE_AFTER = {
+    "header": APPLYING,
+    "begin": APPLYING,
+    "done": APPLYING,
+    "applied": APPLIED,
+    "rollback": ROLLING_BACK,
+    "undo-begin": ROLLING_BACK,
+    "undo-done": ROLLING_BACK,
+    "rolled-back": ROLLED_BACK,
+}
+_TAIL_BLOCK = 64 * 1024
+
+
+def _last_line(path: Path) -> bytes:
+    """The journal's last complete line (a torn last line does not count)."""
+    with open(path, "rb") as handle:
+        end = handle.seek(0, os.SEEK_END)
+        tail = b""
+        while True:
+            start = max(0, end - _TAIL_BLOCK)
+            handle.seek(start)
+            tail = handle.read(end - start) + tail
+            complete = tail[: tail.rfind(b"\n") + 1] if b"\n" in tail else b""
+            lines = complete.splitlines()
+            if len(lines) > 1 or start == 0:
+                return lines[-1] if lines else b""
+            end = start
+
+
 @dataclass(frozen=True)
 class Migration:
-    """One folder under `.osiris/migrations/` and the state its files record."""
+    """One folder under `.osiris/migrations/` and the state its files record.
+
+    `state` comes from the journal's last line; `journal` reads the whole journal, once, when
+    asked (a long journal costs far more than its state).
+    """
 
     migration_id: str
     folder: Path
     state: str
-    journal: JournalState | None
     finalized: dict[str, Any] | None
+
+    @cached_property
+    def journal(self) -> JournalState | None:
+        """Everything the journal records (None once finalized)."""
+        if self.finalized is not None:
+            return None
+        return Journal(self.folder).read()
 
     @property
     def unfinished(self) -> bool:
@@ -212,12 +265,21 @@ def read_migration(folder: Path) -> Migration | None:
             finalized = json.loads(record.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise JournalError(f"cannot read the record: {exc}", path=record) from None
-        return Migration(folder.name, folder, FINALIZED_STATE, None, finalized)
+        return Migration(folder.name, folder, FINALIZED_STATE, finalized)
     journal = Journal(folder)
-    if not journal.path.exists():
+    try:
+        last = _last_line(journal.path)
+    except FileNotFoundError:
         return None
-    state = journal.read()
-    return Migration(folder.name, folder, state.state, state, None)
+    except OSError as exc:
+        raise JournalError(f"cannot read the journal: {exc.strerror}", path=journal.path) from exc
+    try:
+        kind = json.loads(last).get("t") if last else None
+    except (ValueError, AttributeError):
+        kind = None
+    if kind not in _STATE_AFTER:
+        return Migration(folder.name, folder, journal.read().state, None)
+    return Migration(folder.name, folder, _STATE_AFTER[kind], None)
 
 
 def list_migrations(migrations_dir: Path) -> list[Migration]:

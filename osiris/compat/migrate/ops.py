@@ -12,6 +12,7 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property, lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
@@ -66,6 +67,11 @@ def _at(root: Path, rel: PurePosixPath) -> str:
     return f"{root}/{rel}"
 
 
+def _parent(rel: PurePosixPath) -> str:
+    """`str(rel.parent)`, without building the parent path."""
+    return str(rel).rpartition("/")[0] or "."
+
+
 def _outside(rel: PurePosixPath) -> bool:
     return rel.is_absolute() or ".." in rel.parts or not rel.parts
 
@@ -74,16 +80,28 @@ def unsafe(root: Path, rel: PurePosixPath) -> Problem | None:
     """A problem when `rel` leaves the project or an existing folder on its way is a link."""
     if _outside(rel):
         return Problem(rel, "is not a path inside the project")
+    parents = rel.parts[:-1]
+    # Steps share their parent folders: within a `remembered` block each is walked once.
+    key = ("blocked", os.fspath(root), parents)
+    blocked = inventory.memoized(key, lambda: _blocked(root, parents))
+    if blocked is None:
+        return None
+    depth, kind = blocked
+    where = PurePosixPath(*parents[:depth])
+    what = "a symlink (never written through)" if kind == "l" else "not a folder"
+    return Problem(rel, f"{where} is {what}")
+
+
+def _blocked(root: Path, parents: tuple[str, ...]) -> tuple[int, str] | None:
+    """The depth and kind of the first existing parent that is not a folder, if any."""
     current = str(root)
-    for depth, part in enumerate(rel.parts[:-1], start=1):
+    for depth, part in enumerate(parents, start=1):
         current = f"{current}/{part}"
         entry = inventory.entry_of(current)
         if entry is None:
             return None  # created by the plan's MakeDirs
         if entry.kind != "d":
-            where = PurePosixPath(*rel.parts[:depth])
-            what = "a symlink (never written through)" if entry.kind == "l" else "not a folder"
-            return Problem(rel, f"{where} is {what}")
+            return depth, entry.kind
     return None
 
 
@@ -129,6 +147,7 @@ def _relocate(source: str, target: str) -> dict[str, str] | None:
         if exc.errno != errno.EXDEV:
             raise
     staged = _tmp(target)
+    inventory.remove(staged)  # what a crash left of an earlier copy
     sums = inventory.copy_verified(Path(source), Path(staged))
     os.rename(staged, target)
     fsync_dir(Path(target).parent)
@@ -186,8 +205,9 @@ class Op(ABC):
         """The step that undoes this one."""
 
     @abstractmethod
-    def touched(self) -> set[PurePosixPath]:
-        """The folders whose entries this step changes (fsynced once per batch)."""
+    def touched(self) -> set[str]:
+        """The folders whose entries this step changes, project-relative (fsynced once per
+        batch); strings, as a batch gathers thousands of them."""
 
     @abstractmethod
     def describe(self) -> str:
@@ -200,8 +220,11 @@ class Op(ABC):
         """Bring a step a crash cut short to done or not started; True when done."""
         return self.is_applied(root)
 
-    def verify(self, root: Path, details: Mapping[str, Any] | None) -> list[Problem]:
-        """Differences between the applied step and what it recorded."""
+    def verify(
+        self, root: Path, details: Mapping[str, Any] | None, *, thorough: bool = False
+    ) -> list[Problem]:
+        """Differences between the applied step and what it recorded (`thorough`: compared
+        path by path, not by the quickest sufficient check)."""
         if self.is_applied(root):
             return []
         return [Problem(PurePosixPath(self.describe()), "is not in place")]
@@ -218,6 +241,10 @@ class Op(ABC):
             if entry is None or entry.kind != "d" or entry.mtime_ns != kept.mtime_ns:
                 return False
         return True
+
+    def without_times(self, leftovers: PurePosixPath | None) -> Op:
+        """This step without its folder mtimes, setting later files aside in `leftovers`."""
+        return replace(self, times=(), leftovers=leftovers)
 
     def since(self) -> str:
         return "since the migration" if self.undo else "since the plan"
@@ -244,10 +271,16 @@ class Op(ABC):
         return data
 
 
+@lru_cache(maxsize=4096)
+def _folder(text: str) -> PurePosixPath:
+    # The folders of `times` repeat from step to step; building a path costs more than a step.
+    return PurePosixPath(text)
+
+
 def _common(data: Mapping[str, Any]) -> dict[str, Any]:
     leftovers = data.get("leftovers")
     return {
-        "times": tuple(DirTime(PurePosixPath(p), int(ns)) for p, ns in data.get("times", ())),
+        "times": tuple(DirTime(_folder(p), int(ns)) for p, ns in data.get("times", ())),
         "undo": bool(data.get("undo", False)),
         "leftovers": PurePosixPath(leftovers) if leftovers else None,
     }
@@ -264,9 +297,39 @@ class _Move(Op):
     # Paths inside the folder that other steps of the same plan move out before this one
     # (a compile session's compiled/) or write after it (summary.json): never later changes.
     ignore: tuple[str, ...] = field(default=(), kw_only=True)
+    # Where in `inventory` the files are that the plan read to derive something (events,
+    # manifests): their size and mtime are compared too when telling whether the plan holds.
+    watch: tuple[int, ...] = field(default=(), kw_only=True)
 
     kinds: ClassVar[frozenset[str]]
     what: ClassVar[str]
+
+    @cached_property
+    def _texts(self) -> tuple[str, str]:
+        for rel in (self.src, self.dst):
+            if _outside(rel):
+                raise StepRefused(Problem(rel, "is not a path inside the project"))
+        return str(self.src), str(self.dst)
+
+    def _where(self, root: Path) -> tuple[str, str]:
+        """Source and target under `root` (`_at` for both, worked out once per step)."""
+        src, dst = self._texts
+        return f"{root}/{src}", f"{root}/{dst}"
+
+    def _as_inventoried(self, path: str, *, read_too: bool = False) -> bool:
+        """True when the item itself (`read_too`: and every file the plan read inside it) is
+        as inventoried: one lstat each, nothing listed.
+
+        A folder's mtime changes whenever an entry is added to it or removed (POSIX), so
+        an unchanged mtime says its own entries are the ones inventoried. Everything deeper
+        moves with the folder whatever it holds, so nothing there can be lost; it is
+        compared path by path only when this quick answer is no (`inventory.drift`), and by
+        `osiris migrate verify`.
+        """
+        entries = [self.inventory[0]]
+        if read_too:
+            entries += [self.inventory[i] for i in self.watch]
+        return inventory.unchanged(path, entries)
 
     def check(self, root: Path) -> list[Problem]:
         problems = [p for rel in (self.src, self.dst) if (p := unsafe(root, rel))]
@@ -275,17 +338,18 @@ class _Move(Op):
         if not self.inventory or self.inventory[0].kind not in self.kinds:
             return [Problem(self.src, f"was not a {self.what} when planned")]
         later = self.undo
-        if inventory.entry_of(_at(root, self.dst)) is not None:
+        source, target = self._where(root)
+        if inventory.entry_of(target) is not None:
             problems.append(Problem(self.dst, _NEVER_OVERWRITES, later))
-        source = _at(root, self.src)
         found = inventory.entry_of(source)
         if found is None:
             return [*problems, Problem(self.src, f"was removed {self.since()}", later)]
         if found.kind not in self.kinds:
             return [*problems, Problem(self.src, f"is no longer a {self.what}", later)]
-        if self.undo:
+        if self.undo and found[1:] != self.inventory[0][1:]:
             # An undo step must not carry later changes into the legacy layout unnoticed; a
             # forward step moves its source as it is (the plan's fingerprint guards staleness).
+            # The item's own entry is the quick answer (see `_as_inventoried`).
             drifted = inventory.drift(source, self.inventory, ignore=self.ignore)
             for rel, message in drifted.items(self.since()):
                 problems.append(Problem(self._under(self.src, rel), message, later))
@@ -298,15 +362,15 @@ class _Move(Op):
     def unchanged(self, root: Path) -> bool:
         if unsafe(root, self.src) or unsafe(root, self.dst) or not self._times_unchanged(root):
             return False
-        source, target = _at(root, self.src), _at(root, self.dst)
-        return inventory.entry_of(target) is None and inventory.unchanged(source, self.inventory)
+        source, target = self._where(root)
+        return inventory.entry_of(target) is None and self._as_inventoried(source, read_too=True)
 
     def is_applied(self, root: Path) -> bool:
-        source, target = _at(root, self.src), _at(root, self.dst)
+        source, target = self._where(root)
         return inventory.entry_of(source) is None and inventory.entry_of(target) is not None
 
     def recover(self, root: Path) -> bool:
-        return self._settle(_at(root, self.src), _at(root, self.dst))[0]
+        return self._settle(*self._where(root))[0]
 
     def _settle(self, source: str, target: str) -> tuple[bool, bool, bool]:
         """`recover`, telling also what it found: (done, source there, target there)."""
@@ -328,7 +392,20 @@ class _Move(Op):
         return True, False, True
 
     def apply(self, root: Path) -> Details | None:
-        source, target = _at(root, self.src), _at(root, self.dst)
+        source, target = self._where(root)
+        forced = self.undo and self.leftovers is not None
+        if not forced and inventory.entry_of(target) is None:
+            # The common case, with one lookup: nothing at the target, so the step has not
+            # happened (a copy a crash cut short is cleared by `_relocate` itself).
+            try:
+                sums = _relocate(source, target)
+            except FileNotFoundError:
+                pass  # the source is gone: told below
+            else:
+                if self.undo:
+                    self._restore_own_times(target, every_folder=False)
+                    self.restore_times(root)
+                return {"sha256": sums} if sums is not None else None
         done, has_source, has_target = self._settle(source, target)
         if done:
             if self.undo:
@@ -336,7 +413,6 @@ class _Move(Op):
                 self._restore_own_times(target, every_folder=False)
             return None
         details: Details = {}
-        forced = self.undo and self.leftovers is not None
         if not has_source:
             if not forced:
                 raise StepRefused(Problem(self.src, "is missing"))
@@ -347,7 +423,7 @@ class _Move(Op):
                 raise StepRefused(Problem(self.dst, _NEVER_OVERWRITES))
             details["aside"] = [self._aside(root, self.dst)]
         set_aside = []
-        if forced:
+        if forced and not self._as_inventoried(source):
             found = inventory.drift(source, self.inventory, ignore=self.ignore)
             set_aside = [self._aside(root, self._under(self.src, r)) for r in found.topmost_added()]
             details["aside"] = details.get("aside", []) + set_aside
@@ -373,14 +449,22 @@ class _Move(Op):
         assert self.leftovers is not None
         return _set_aside(root, rel, self.leftovers)
 
-    def verify(self, root: Path, details: Mapping[str, Any] | None) -> list[Problem]:
-        problems = []
-        if inventory.entry_of(_at(root, self.src)) is not None:
-            problems.append(Problem(self.src, "is still there"))
-        target = _at(root, self.dst)
+    def verify(
+        self, root: Path, details: Mapping[str, Any] | None, *, thorough: bool = False
+    ) -> list[Problem]:
+        source, target = self._where(root)
         copied = bool((details or {}).get("sha256"))
+        if not thorough and not copied:
+            # A rename moves the item whole: the same entry at its target says it is there
+            # (see `_as_inventoried`), and that its source went with it.
+            found = inventory.entry_of(target)
+            if found is not None and found[1:] == self.inventory[0][1:]:
+                return []
+        problems = []
+        if inventory.entry_of(source) is not None:
+            problems.append(Problem(self.src, "is still there"))
         if not problems and not copied and inventory.unchanged(target, self.inventory):
-            return []  # a renamed item, exactly as inventoried (one lstat per path)
+            return []  # every path below it as inventoried
         if inventory.entry_of(target) is None:
             return [*problems, Problem(self.dst, "is missing")]
         found = inventory.drift(target, self.inventory, ignore=self.ignore)
@@ -395,19 +479,35 @@ class _Move(Op):
                 )
         return problems
 
-    def reverse(self) -> Op:
+    def _moving(
+        self,
+        src: PurePosixPath,
+        dst: PurePosixPath,
+        *,
+        times: tuple[DirTime, ...],
+        undo: bool,
+        leftovers: PurePosixPath | None = None,
+    ) -> _Move:
         # Built directly: dataclasses.replace costs more than the step's rename.
         return type(self)(
-            self.dst,
-            self.src,
+            src,
+            dst,
             self.inventory,
             ignore=self.ignore,
-            times=self.times,
-            undo=not self.undo,
+            watch=self.watch,
+            times=times,
+            undo=undo,
+            leftovers=leftovers,
         )
 
-    def touched(self) -> set[PurePosixPath]:
-        return {self.src.parent, self.dst.parent}
+    def reverse(self) -> Op:
+        return self._moving(self.dst, self.src, times=self.times, undo=not self.undo)
+
+    def without_times(self, leftovers: PurePosixPath | None) -> Op:
+        return self._moving(self.src, self.dst, times=(), undo=self.undo, leftovers=leftovers)
+
+    def touched(self) -> set[str]:
+        return {_parent(self.src), _parent(self.dst)}
 
     def describe(self) -> str:
         return f"move {self.src} -> {self.dst}"
@@ -420,6 +520,8 @@ class _Move(Op):
         }
         if self.ignore:
             data["ignore"] = list(self.ignore)
+        if self.watch:
+            data["watch"] = list(self.watch)
         return data
 
     @classmethod
@@ -427,8 +529,9 @@ class _Move(Op):
         return cls(
             PurePosixPath(data["src"]),
             PurePosixPath(data["dst"]),
-            tuple(Entry.from_json(row) for row in data["inventory"]),
+            inventory.entries_from_json(data["inventory"]),
             ignore=tuple(data.get("ignore", ())),
+            watch=tuple(data.get("watch", ())),
             **_common(data),
         )
 
@@ -458,8 +561,8 @@ class MoveFile(_Move):
 class _Dirs(Op):
     paths: tuple[PurePosixPath, ...]  # parents before children
 
-    def touched(self) -> set[PurePosixPath]:
-        return {p.parent for p in self.paths}
+    def touched(self) -> set[str]:
+        return {_parent(p) for p in self.paths}
 
     def _fields(self) -> dict[str, Any]:
         return {"paths": [str(p) for p in self.paths]}
@@ -558,8 +661,8 @@ class _File(Op):
     def payload(self) -> bytes:
         return self.data.encode("utf-8")
 
-    def touched(self) -> set[PurePosixPath]:
-        return {self.path.parent}
+    def touched(self) -> set[str]:
+        return {_parent(self.path)}
 
     def _fields(self) -> dict[str, Any]:
         return {"path": str(self.path), "data": self.data}
@@ -606,7 +709,9 @@ class WriteFile(_File):
     def is_applied(self, root: Path) -> bool:
         return _current(root, self.path)[0] == self.payload
 
-    def verify(self, root: Path, details: Mapping[str, Any] | None) -> list[Problem]:
+    def verify(
+        self, root: Path, details: Mapping[str, Any] | None, *, thorough: bool = False
+    ) -> list[Problem]:
         if self.is_applied(root):
             return []
         return [Problem(self.path, "differs from what the migration wrote, or is missing")]
@@ -709,8 +814,8 @@ class WritePointer(Op):
     def reverse(self) -> Op:
         return replace(self, data=self.prior, prior=self.data, undo=not self.undo, leftovers=None)
 
-    def touched(self) -> set[PurePosixPath]:
-        return {self.path.parent}
+    def touched(self) -> set[str]:
+        return {_parent(self.path)}
 
     def describe(self) -> str:
         return f"{'remove' if self.data is None else 'point'} {self.path}"
@@ -819,8 +924,8 @@ class _Index(Op):
     lock: PurePosixPath
     files: tuple[IndexFile, ...]
 
-    def touched(self) -> set[PurePosixPath]:
-        return {f.path.parent for f in self.files}
+    def touched(self) -> set[str]:
+        return {_parent(f.path) for f in self.files}
 
     def _fields(self) -> dict[str, Any]:
         return {"lock": str(self.lock), "files": [f.to_json() for f in self.files]}
@@ -1004,9 +1109,9 @@ def op_from_json(data: Mapping[str, Any]) -> Op:
     return kind.from_json(data)  # type: ignore[attr-defined]
 
 
-def ops_touched(ops: Iterable[Op]) -> set[PurePosixPath]:
-    """Every folder the given steps change entries of."""
-    found: set[PurePosixPath] = set()
+def ops_touched(ops: Iterable[Op]) -> set[str]:
+    """Every folder the given steps change entries of (project-relative)."""
+    found: set[str] = set()
     for op in ops:
         found |= op.touched()
     return found

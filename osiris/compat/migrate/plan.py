@@ -50,7 +50,7 @@ from osiris.core.fsio import atomic_write_text, canonical_json, pretty_json
 from osiris.core.run_index import IndexPaths, RunRecord, utc_now_iso
 from osiris.errors import OsirisError, UsageError
 
-FORMAT = 1
+FORMAT = 2
 # legacy-layout.md §5: items with no contract home, archived verbatim, and why.
 _NO_HOME = {
     ItemKind.AIOP_INDEX: "legacy AIOP index (the run index replaces it)",
@@ -348,12 +348,18 @@ class _Planner:
         """The step moving `src` to `dst`, and the bytes it moves."""
         taken = inventory.take(self.root.joinpath(*src.parts), skip=skip)
         kind = MoveTree if taken and taken[0].kind == "d" else MoveFile
+        read = tuple(
+            i
+            for i, e in enumerate(taken)
+            if i and e.kind == "f" and e.rel.rpartition("/")[2] in layout.PARSED_FILES
+        )
         op = kind(
             src,
             dst,
             taken,
             times=self.times(src.parent, dst.parent),
             ignore=skip + later,
+            watch=read,
         )
         self.claim(dst, src)
         self.need_dir(dst.parent)

@@ -40,13 +40,21 @@ class VerifyReport:
 
 
 def verify_steps(
-    root: Path, ops: Sequence[Op], done: Mapping[int, Mapping[str, Any] | None]
+    root: Path,
+    ops: Sequence[Op],
+    done: Mapping[int, Mapping[str, Any] | None],
+    *,
+    thorough: bool = False,
 ) -> list[Problem]:
-    """Check every done step against its inventory (and the checksums of copies)."""
+    """Check every done step against its inventory (and the checksums of copies).
+
+    At the end of `apply` a renamed folder is checked folder by folder (a rename moves
+    everything inside); `thorough` (`osiris migrate verify`) compares every path.
+    """
     problems: list[Problem] = []
     with inventory.remembered():
         for index in sorted(done):
-            problems += ops[index].verify(root, done[index])
+            problems += ops[index].verify(root, done[index], thorough=thorough)
     return problems
 
 
@@ -56,7 +64,7 @@ def verify(project: FilesystemContract, migration_id: str | None = None) -> Veri
     migration = pick(list_migrations(project.migrations_dir), migration_id, (APPLIED,), "verify")
     assert migration.journal is not None  # an applied migration keeps its journal
     plan = Plan.load(migration.folder / PLAN)
-    problems = verify_steps(project.base_path, plan.ops, migration.journal.done)
+    problems = verify_steps(project.base_path, plan.ops, migration.journal.done, thorough=True)
     mirrors: list[str] = []
     if project.config.compat.mode == "dual":
         for pair in mirror_pairs(project):

@@ -324,7 +324,20 @@ def test_rollback_restores_the_exact_tree(project: FilesystemContract) -> None:
     assert journal_kinds(project, str(result.migration_id))[-1] == "rolled-back"
 
 
-def test_rollback_refuses_to_lose_later_files_unless_forced(project: FilesystemContract) -> None:
+@pytest.fixture
+def disk_project(tmp_path: Path) -> FilesystemContract:
+    """The project on a real disk: telling later files relies on folder mtimes (see
+    `_Move._shape_unchanged`), which pyfakefs does not update."""
+    root = tmp_path / "proj"
+    make_legacy_project(root, sessions=2, quirks=QUIRKS)
+    return contract(root)
+
+
+@pytest.mark.allow_legacy_writes
+def test_rollback_refuses_to_lose_later_files_unless_forced(
+    disk_project: FilesystemContract,
+) -> None:
+    project = disk_project
     before = project_state(project.base_path)
     result = apply(project)
     record = RunIndexReader(project.index_dir, project.base_path).query()[0]

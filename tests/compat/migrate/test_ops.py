@@ -52,6 +52,14 @@ def fake_root(fs: Any) -> Path:
     return path
 
 
+@pytest.fixture
+def disk_root(tmp_path: Path) -> Path:
+    """A real folder: telling later files relies on folder mtimes, which pyfakefs keeps."""
+    path = tmp_path / "proj"
+    path.mkdir()
+    return path
+
+
 def make_run(root: Path, rel: str = "logs/run_1") -> Path:
     """A session folder with a private file, a folder mode, a symlink and old mtimes."""
     top = root / rel
@@ -210,22 +218,38 @@ def test_a_move_never_overwrites(root: Path) -> None:
     assert_same_tree(before, project_state(root), modes=True, mtimes=True)
 
 
-def test_undo_reports_later_files_and_force_sets_them_aside(root: Path) -> None:
+def test_undo_reports_later_files_and_force_sets_them_aside(disk_root: Path) -> None:
+    root = disk_root
     make_run(root)
     before = project_state(root)
     op = move(root, "logs/run_1", "r1")
     op.apply(root)
-    (root / "r1/artifacts/late.txt").write_text("a later run wrote this")
+    (root / "r1/late.txt").write_text("a later run wrote this")
     undo = op.reverse()
     assert undo.check(root) == [
-        Problem(P("r1/artifacts/late.txt"), "added since the migration", later_change=True)
+        Problem(P("r1/late.txt"), "added since the migration", later_change=True)
     ]
     forced = undo.__class__.from_json({**undo.to_json(), "leftovers": "left/over"})  # type: ignore[attr-defined]
     details = forced.apply(root)
-    assert details == {"aside": ["left/over/r1/artifacts/late.txt"]}
-    assert (root / "left/over/r1/artifacts/late.txt").read_text() == "a later run wrote this"
+    assert details == {"aside": ["left/over/r1/late.txt"]}
+    assert (root / "left/over/r1/late.txt").read_text() == "a later run wrote this"
     after = {k: v for k, v in project_state(root).items() if not k.startswith("left")}
     assert_same_tree(before, after, modes=True, mtimes=True)
+
+
+def test_a_file_added_deeper_in_a_moved_folder_moves_back_with_it(disk_root: Path) -> None:
+    # The quick check reads the moved folder's own entry only: what is deeper moves with
+    # the folder, so nothing can be lost, and no listing is paid per moved folder.
+    root = disk_root
+    make_run(root)
+    op = move(root, "logs/run_1", "r1")
+    op.apply(root)
+    (root / "r1/artifacts/extract/late.csv").write_text("id\n2\n")
+    undo = op.reverse()
+    assert undo.check(root) == []
+    undo.apply(root)
+    assert (root / "logs/run_1/artifacts/extract/late.csv").read_text() == "id\n2\n"
+    assert not (root / "r1").exists()
 
 
 def test_paths_outside_the_project_or_through_links_are_refused(root: Path) -> None:

@@ -1,0 +1,139 @@
+"""A per-user cache of parsed `osiris.yaml` files, so that reading commands skip PyYAML.
+
+Importing PyYAML costs ~20 ms (its reader compiles a large Unicode pattern), as much as the
+rest of `osiris runs list` reading the index. An entry keeps, for one config file, its exact
+text and what `yaml.safe_load` made of it, and is used only for that same file, that same
+text and that same PyYAML installation: a hit gives exactly what parsing would. Only data
+that JSON stores exactly is cached (mappings with string keys, lists, strings, numbers,
+booleans, null, no node shared through a YAML alias); a date, a set or a non-string key is
+parsed each time.
+
+Entries live in `$XDG_CACHE_HOME/osiris/config` (default `~/.cache/osiris/config`), never
+inside the project: a cache folder there is not used. Any problem with the cache (missing,
+damaged, not writable) only means parsing as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+FORMAT = 1
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def cache_dir(env: Mapping[str, str] | None = None) -> Path | None:
+    """Where entries live; None when there is no home folder to hold them."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):  # the XDG spec: a relative value is ignored
+        home = os.path.expanduser("~")
+        if not os.path.isabs(home):
+            return None
+        base = os.path.join(home, ".cache")
+    return Path(base) / "osiris" / "config"
+
+
+def _entry_path(folder: Path, config_file: str) -> Path:
+    import zlib
+
+    return folder / f"{zlib.crc32(os.fsencode(config_file)):08x}.json"
+
+
+def _parser_stamp() -> str | None:
+    """Which PyYAML would parse (its location and the state of its files), without importing it."""
+    from importlib.util import find_spec
+
+    try:
+        spec = find_spec("yaml")
+        origin = spec.origin if spec else None
+        if origin is None:
+            return None
+        info = os.stat(origin)
+    except (ImportError, ValueError, OSError):
+        return None
+    return f"{origin}:{info.st_size}:{info.st_mtime_ns}"
+
+
+def _key(config_file: Path, text: str) -> tuple[Path, dict[str, Any]] | None:
+    folder = cache_dir()
+    stamp = _parser_stamp()
+    if folder is None or stamp is None:
+        return None
+    name = os.path.abspath(config_file)
+    key = {"format": FORMAT, "file": name, "parser": stamp, "text": text}
+    return _entry_path(folder, name), key
+
+
+def load(config_file: Path, text: str) -> dict[str, Any] | None:
+    """What `store` kept for this file with exactly this text; None on a miss."""
+    found = _key(config_file, text)
+    if found is None:
+        return None
+    path, key = found
+    try:
+        with open(path, encoding="utf-8") as handle:
+            entry = json.load(handle)
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(entry, dict) or not isinstance(entry.get("data"), dict):
+        return None
+    if any(entry.get(name) != value for name, value in key.items()):
+        return None
+    return entry["data"]
+
+
+def store(config_file: Path, text: str, data: dict[str, Any]) -> None:
+    """Keep `data`, parsed from `text`, for `load`; silently skipped when it cannot be kept."""
+    found = _key(config_file, text)
+    if found is None or not exact_in_json(data):
+        return
+    path, key = found
+    project = os.path.dirname(key["file"])
+    if os.path.commonpath([project, os.path.abspath(path)]) == project:
+        return  # never write inside the project
+    try:
+        payload = json.dumps({**key, "data": data}, ensure_ascii=True).encode("ascii")
+    except (ValueError, RecursionError):
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+        with os.fdopen(os.open(tmp, flags, 0o600), "wb") as handle:
+            handle.write(payload)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def exact_in_json(value: Any) -> bool:
+    """True when `json.loads(json.dumps(value))` gives back `value` exactly: the same types,
+    values and key order, and no object reached twice (which JSON would copy)."""
+    seen: set[int] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind in _SCALARS:
+            if kind is float and not math.isfinite(item):
+                return False
+            continue
+        if kind is not dict and kind is not list:
+            return False
+        if id(item) in seen:
+            return False
+        seen.add(id(item))
+        if kind is dict:
+            if not all(type(k) is str for k in item):
+                return False
+            stack.extend(item.values())
+        else:
+            stack.extend(item)
+    return True

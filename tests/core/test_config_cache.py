@@ -1,0 +1,177 @@
+"""The per-user cache of parsed osiris.yaml files gives exactly what PyYAML gives, or nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from osiris.core import config_cache, config_file
+from osiris.core.config_file import read_config_file
+from osiris.errors import ConfigError
+
+TEMPLATE = Path(__file__).parents[2] / "osiris" / "templates" / "osiris.yaml"
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "xdg"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(folder))
+    return folder / "osiris" / "config"
+
+
+def config(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "proj" / "osiris.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def entries(cache: Path) -> list[Path]:
+    return sorted(cache.glob("*.json")) if cache.is_dir() else []
+
+
+def without_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make parsing fail, so that a result can only come from the cache."""
+
+    def refuse(text: str, path: Path) -> dict[str, Any]:
+        raise AssertionError("parsed")
+
+    monkeypatch.setattr(config_file, "_parse", refuse)
+
+
+def test_a_hit_gives_what_pyyaml_gives_without_parsing(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = config(tmp_path, TEMPLATE.read_text(encoding="utf-8"))
+    expected = yaml.safe_load(TEMPLATE.read_text(encoding="utf-8"))
+    assert read_config_file(path, cached=True) == expected
+    assert len(entries(cache)) == 1
+    without_parsing(monkeypatch)
+    hit = read_config_file(path, cached=True)
+    assert hit == expected
+    assert json.dumps(hit) == json.dumps(expected)  # the same key order too
+    with pytest.raises(AssertionError, match="parsed"):
+        read_config_file(path)  # uncached reads still parse
+
+
+def test_an_edit_is_parsed_again(tmp_path: Path, cache: Path) -> None:
+    path = config(tmp_path, "filesystem: {index_dir: a}\n")
+    assert read_config_file(path, cached=True) == {"filesystem": {"index_dir": "a"}}
+    path.write_text("filesystem: {index_dir: b}\n", encoding="utf-8")
+    assert read_config_file(path, cached=True) == {"filesystem": {"index_dir": "b"}}
+    assert len(entries(cache)) == 1
+
+
+def test_an_entry_serves_only_its_own_file_text_and_pyyaml(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = config(tmp_path, "compat: {read_fallback: false}\n")
+    read_config_file(path, cached=True)
+    assert config_cache.load(path, "compat: {read_fallback: false}\n") is not None
+    assert config_cache.load(path, "compat: {read_fallback: true}\n") is None
+    assert config_cache.load(tmp_path / "other" / "osiris.yaml", path.read_text()) is None
+    monkeypatch.setattr(config_cache, "_parser_stamp", lambda: "another PyYAML")
+    assert config_cache.load(path, path.read_text()) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "built: 2025-10-07\n",  # a date
+        "1: one\n",  # a key that is not a string
+        "a: &shared {x: 1}\nb: *shared\n",  # one node reached twice
+        "tags: !!set {a, b}\n",
+        "ratio: .inf\n",
+        "blob: !!binary aGVsbG8=\n",
+    ],
+)
+def test_data_json_would_change_is_never_cached(tmp_path: Path, cache: Path, text: str) -> None:
+    path = config(tmp_path, text)
+    assert read_config_file(path, cached=True) == yaml.safe_load(text)
+    assert entries(cache) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "{}\n", "# only a comment\n", "a: [1, 2.5, -0.0, true, null, 'x']\nb: {c: {d: []}}\n"],
+)
+def test_plain_data_round_trips(
+    tmp_path: Path, cache: Path, text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = config(tmp_path, text)
+    expected = yaml.safe_load(text) or {}
+    assert read_config_file(path, cached=True) == expected
+    without_parsing(monkeypatch)
+    hit = read_config_file(path, cached=True)
+    assert hit == expected
+    assert repr(hit) == repr(expected)  # -0.0 stays -0.0, 1 stays an int
+
+
+@pytest.mark.parametrize("text", ["- a list\n", "a: [\n"])
+def test_errors_are_raised_as_before_and_never_cached(
+    tmp_path: Path, cache: Path, text: str
+) -> None:
+    path = config(tmp_path, text)
+    with pytest.raises(ConfigError) as plain:
+        read_config_file(path)
+    with pytest.raises(ConfigError) as cached:
+        read_config_file(path, cached=True)
+    assert str(cached.value) == str(plain.value)
+    assert entries(cache) == []
+
+
+def test_a_damaged_or_unwritable_cache_only_means_parsing(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = config(tmp_path, "filesystem: {aiop_dir: packs}\n")
+    read_config_file(path, cached=True)
+    (entry,) = entries(cache)
+    entry.write_text("{not json", encoding="utf-8")
+    assert read_config_file(path, cached=True) == {"filesystem": {"aiop_dir": "packs"}}
+    entry.unlink()
+    cache.chmod(0o500)
+    try:
+        assert read_config_file(path, cached=True) == {"filesystem": {"aiop_dir": "packs"}}
+    finally:
+        cache.chmod(0o700)
+
+
+def test_the_cache_is_never_written_inside_the_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = config(tmp_path, "{}\n")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(path.parent / "cache"))
+    assert read_config_file(path, cached=True) == {}
+    assert sorted(p.name for p in path.parent.iterdir()) == ["osiris.yaml"]
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"XDG_CACHE_HOME": "/xdg"}, Path("/xdg/osiris/config")),
+        ({"XDG_CACHE_HOME": "relative"}, Path.home() / ".cache" / "osiris" / "config"),
+        ({}, Path.home() / ".cache" / "osiris" / "config"),
+    ],
+)
+def test_the_cache_folder_follows_xdg(env: dict[str, str], expected: Path) -> None:
+    assert config_cache.cache_dir(env) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "exact"),
+    [
+        ({"a": [1, 2.0, "x", None, True, {"b": []}]}, True),
+        ({1: "a"}, False),
+        ({"a": (1, 2)}, False),
+        ({"a": float("nan")}, False),
+        ({"a": b"x"}, False),
+    ],
+)
+def test_exact_in_json(value: Any, exact: bool) -> None:
+    assert config_cache.exact_in_json(value) is exact
+    shared: list[int] = []
+    assert config_cache.exact_in_json({"a": shared, "b": shared}) is False
