@@ -102,7 +102,9 @@ def _homes(contract: FilesystemContract) -> dict[str, Path]:
     }
 
 
-def _render_plan(plan: Plan, contract: FilesystemContract, saved: Path | None) -> None:
+def _render_plan(
+    plan: Plan, contract: FilesystemContract, saved: Path | None, *, applying: bool = False
+) -> None:
     from rich.table import Table
 
     from osiris.compat.migrate.engine import NOTHING_TO_MIGRATE
@@ -137,11 +139,11 @@ def _render_plan(plan: Plan, contract: FilesystemContract, saved: Path | None) -
         if len(plan.conflicts) > _LISTED:
             out.print(f"  and {len(plan.conflicts) - _LISTED} more (--json lists all)")
     where = f"--plan {saved}" if saved else ""
-    out.print(
-        f"{len(plan.ops)} steps, fingerprint {plan.fingerprint[:12]}. "
-        f"Run `osiris migrate apply{' ' + where if where else ''}` to migrate.",
-        markup=False,
+    # Shown by `apply` itself, the plan needs no hint to run `apply`.
+    hint = (
+        "" if applying else f" Run `osiris migrate apply{' ' + where if where else ''}` to migrate."
     )
+    out.print(f"{len(plan.ops)} steps, fingerprint {plan.fingerprint[:12]}.{hint}", markup=False)
 
 
 @migrate.command("plan")
@@ -203,10 +205,10 @@ def apply_command(ctx: click.Context, plan_file: Path | None, yes: bool, as_json
         reviewed = reviewed or api.plan(contract)
         if reviewed.conflicts:
             if not as_json:
-                _render_plan(reviewed, contract, plan_file)
+                _render_plan(reviewed, contract, plan_file, applying=True)
             raise conflict_error(reviewed)
         if not reviewed.is_empty and not as_json:
-            _render_plan(reviewed, contract, plan_file)
+            _render_plan(reviewed, contract, plan_file, applying=True)
         question = f"Apply these {len(reviewed.ops)} steps?"
     if (pending is not None or not reviewed.is_empty) and not _confirmed(question, yes):
         console().print("Nothing was changed.")

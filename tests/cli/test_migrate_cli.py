@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -99,7 +100,10 @@ def test_apply_asks_on_a_terminal(
 def test_apply_then_apply_again(root: Path) -> None:
     done = migrate(root, "apply", "--yes")
     assert (done.code, done.err) == (0, "")
-    assert done.out.splitlines()[-1].startswith("Applied migration ")
+    lines = done.out.splitlines()
+    assert lines[-1].startswith("Applied migration ")
+    # The plan apply shows ends with its size, not with a hint to run apply.
+    assert re.fullmatch(r"\d+ steps, fingerprint [0-9a-f]{12}\.", lines[-2])
     again = migrate(root, "apply", "--yes")
     assert (again.code, again.out, again.err) == (0, NOTHING, "")
 
