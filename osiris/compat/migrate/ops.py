@@ -73,7 +73,16 @@ def _parent(rel: PurePosixPath) -> str:
 
 
 def _outside(rel: PurePosixPath) -> bool:
-    return rel.is_absolute() or ".." in rel.parts or not rel.parts
+    # On the path's text (a PurePosixPath is normalized): cheaper than its parts, and asked
+    # for every step several times.
+    text = str(rel)
+    return (
+        text.startswith("/")
+        or text in (".", "..")
+        or text.startswith("../")
+        or text.endswith("/..")
+        or "/../" in text
+    )
 
 
 def unsafe(root: Path, rel: PurePosixPath) -> Problem | None:
@@ -90,6 +99,13 @@ def unsafe(root: Path, rel: PurePosixPath) -> Problem | None:
     where = PurePosixPath(*parents[:depth])
     what = "a symlink (never written through)" if kind == "l" else "not a folder"
     return Problem(rel, f"{where} is {what}")
+
+
+def _usable_parents(root: Path, rel: str) -> bool:
+    """`unsafe(root, rel) is None` for a path known to be inside the project, on its text."""
+    parents = tuple(rel.split("/")[:-1])
+    key = ("blocked", os.fspath(root), parents)
+    return inventory.memoized(key, lambda: _blocked(root, parents)) is None
 
 
 def _blocked(root: Path, parents: tuple[str, ...]) -> tuple[int, str] | None:
@@ -331,10 +347,18 @@ class _Move(Op):
             entries += [self.inventory[i] for i in self.watch]
         return inventory.unchanged(path, entries)
 
+    def _usable(self, root: Path) -> bool:
+        """True when neither path leaves the project nor passes through a link (`unsafe`)."""
+        try:
+            src, dst = self._texts
+        except StepRefused:
+            return False
+        return _usable_parents(root, src) and _usable_parents(root, dst)
+
     def check(self, root: Path) -> list[Problem]:
-        problems = [p for rel in (self.src, self.dst) if (p := unsafe(root, rel))]
-        if problems:
-            return problems
+        if not self._usable(root):
+            return [p for rel in (self.src, self.dst) if (p := unsafe(root, rel))]
+        problems: list[Problem] = []
         if not self.inventory or self.inventory[0].kind not in self.kinds:
             return [Problem(self.src, f"was not a {self.what} when planned")]
         later = self.undo
@@ -360,7 +384,7 @@ class _Move(Op):
         return top if rel == TOP else top / rel
 
     def unchanged(self, root: Path) -> bool:
-        if unsafe(root, self.src) or unsafe(root, self.dst) or not self._times_unchanged(root):
+        if not self._usable(root) or not self._times_unchanged(root):
             return False
         source, target = self._where(root)
         return inventory.entry_of(target) is None and self._as_inventoried(source, read_too=True)

@@ -8,8 +8,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from osiris.compat.migrate import inventory
+from osiris.compat.migrate import inventory, ops
 from osiris.compat.migrate.ops import (
     AppendIndex,
     DeleteFile,
@@ -465,3 +467,12 @@ def test_every_step_round_trips_through_json(root: Path) -> None:
         assert step.reverse().reverse() == replace(step, leftovers=None)
     with pytest.raises(ValueError, match="unknown migration step"):
         op_from_json({"op": "format_disk"})
+
+
+SEGMENTS = st.sampled_from(["a", "b.c", "..", ".", "", "...", "x..y", "..z"])
+
+
+@given(st.booleans(), st.lists(SEGMENTS, max_size=5))
+def test_outside_is_told_from_the_text_as_from_the_parts(absolute: bool, parts: list[str]) -> None:
+    rel = PurePosixPath(("/" if absolute else "") + "/".join(parts))
+    assert ops._outside(rel) == (rel.is_absolute() or ".." in rel.parts or not rel.parts)
