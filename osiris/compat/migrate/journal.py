@@ -7,7 +7,7 @@ that have any) after the batch. `applied` closes a migration; `rollback` (with t
 undo), `undo-begin`/`undo-done` lines and `rolled-back` record a rollback the same way.
 Every prefix of the file is a state `apply` resumes from and `rollback` restores from; a
 torn last line is ignored. The last complete line alone tells the state, so listing
-migrations reads only each journal's first and last lines.
+migrations reads only each journal's last line.
 
 `finalize` replaces journal and plan by a small `finalized.json`.
 """

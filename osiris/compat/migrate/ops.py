@@ -90,9 +90,7 @@ def unsafe(root: Path, rel: PurePosixPath) -> Problem | None:
     if _outside(rel):
         return Problem(rel, "is not a path inside the project")
     parents = rel.parts[:-1]
-    # Steps share their parent folders: within a `remembered` block each is walked once.
-    key = ("blocked", os.fspath(root), parents)
-    blocked = inventory.memoized(key, lambda: _blocked(root, parents))
+    blocked = _blocked(root, parents)
     if blocked is None:
         return None
     depth, kind = blocked
@@ -103,13 +101,17 @@ def unsafe(root: Path, rel: PurePosixPath) -> Problem | None:
 
 def _usable_parents(root: Path, rel: str) -> bool:
     """`unsafe(root, rel) is None` for a path known to be inside the project, on its text."""
-    parents = tuple(rel.split("/")[:-1])
-    key = ("blocked", os.fspath(root), parents)
-    return inventory.memoized(key, lambda: _blocked(root, parents)) is None
+    return _blocked(root, tuple(rel.split("/")[:-1])) is None
 
 
 def _blocked(root: Path, parents: tuple[str, ...]) -> tuple[int, str] | None:
     """The depth and kind of the first existing parent that is not a folder, if any."""
+    # Steps share their parent folders: within a `remembered` block each is walked once.
+    key = ("blocked", os.fspath(root), parents)
+    return inventory.memoized(key, lambda: _walk_parents(root, parents))
+
+
+def _walk_parents(root: Path, parents: tuple[str, ...]) -> tuple[int, str] | None:
     current = str(root)
     for depth, part in enumerate(parents, start=1):
         current = f"{current}/{part}"
