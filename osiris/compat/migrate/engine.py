@@ -170,17 +170,23 @@ def unfinished_error(project: FilesystemContract, migration: Migration) -> Unfin
     if migration.state == ROLLING_BACK:
         todo = len(journal.rollback["ops"]) if journal.rollback else 0
         return UnfinishedMigration(
-            f"the rollback of migration {migration.migration_id} was interrupted after "
-            f"{len(journal.undone)} of {todo} steps",
+            f"the rollback of migration {migration.migration_id} was interrupted with "
+            f"{_progress(len(journal.undone), todo, journal.undo_begun - set(journal.undone))}",
             path=where,
             hint="run `osiris migrate rollback` to finish it",
         )
     return UnfinishedMigration(
-        f"migration {migration.migration_id} was interrupted after "
-        f"{len(journal.done)} of {journal.total} steps",
+        f"migration {migration.migration_id} was interrupted with "
+        f"{_progress(len(journal.done), journal.total, journal.begun - set(journal.done))}",
         path=where,
         hint=BOTH_WAYS,
     )
+
+
+def _progress(done: int, total: int, under_way: set[int]) -> str:
+    # Steps are recorded done per batch: those of the batch a kill cut short are under way.
+    text = f"{done} of {total} steps done"
+    return f"{text}, {len(under_way)} under way" if under_way else text
 
 
 def refuse_if_unfinished(project: FilesystemContract) -> None:

@@ -277,8 +277,9 @@ def test_an_unfinished_migration_names_both_ways_out(project: FilesystemContract
     planned = plan(project)
     crash(project, planned, applied=2, begun=3, done=2)
     message = (
-        f".osiris/migrations/{CRASHED}: migration {CRASHED} was interrupted after 2 of "
-        f"{len(planned.ops)} steps (hint: run `osiris migrate apply` to resume it, or "
+        f".osiris/migrations/{CRASHED}: migration {CRASHED} was interrupted with 2 of "
+        f"{len(planned.ops)} steps done, 1 under way (hint: run `osiris migrate apply` to "
+        "resume it, or "
         "`osiris migrate rollback` to undo it)"
     )
     with pytest.raises(UnfinishedMigration) as refused:
