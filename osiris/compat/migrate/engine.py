@@ -34,9 +34,10 @@ from osiris.compat.migrate.journal import (
     list_migrations,
     pick,
 )
-from osiris.compat.migrate.ops import DirTime, Op, StepRefused, ops_touched
+from osiris.compat.migrate.ops import DirTime, Op, Step, StepRefused, ops_touched
 from osiris.compat.migrate.plan import LEGACY_ARCHIVE, Plan, describe_changes
 from osiris.compat.migrate.plan import plan as plan_project
+from osiris.compat.migrate.receipt import RECEIPT, Receipt, read_receipt, write_receipt
 from osiris.compat.migrate.seen import unchanged
 from osiris.compat.migrate.verify import verify_steps
 from osiris.core.fs_paths import FilesystemContract
@@ -146,7 +147,7 @@ class FinalizeResult:
 
 
 class _StepFailed(Exception):
-    def __init__(self, index: int, op: Op, error: Exception) -> None:
+    def __init__(self, index: int, op: Step, error: Exception) -> None:
         super().__init__(str(error))
         self.index = index
         self.op = op
@@ -236,7 +237,7 @@ def _restore_folder_times(root: Path, times: Iterable[DirTime]) -> None:
 
 def _execute(
     root: Path,
-    steps: Sequence[tuple[int, Op]],
+    steps: Sequence[tuple[int, Step]],
     journal: Journal,
     *,
     undo: bool,
@@ -394,7 +395,10 @@ def _run(
             path=where,
             hint=BOTH_WAYS,
         ) from failed.error
-    problems = [str(p) for p in verify_steps(root, plan.ops, {**done, **ran})]
+    finished = {**done, **ran}
+    problems = [str(p) for p in verify_steps(root, plan.ops, finished)]
+    if not problems:
+        write_receipt(journal.folder, plan.fingerprint, plan.ops, finished, root)
     journal.mark("applied", at=utc_now_iso(), verified=not problems, problems=problems[:100])
     if problems:
         raise VerificationFailed(
@@ -449,22 +453,27 @@ def rollback(
                 hint=f"roll back {later[-1]} first",
             )
         assert target.journal is not None
-        plan = Plan.load(target.folder / PLAN)
         journal = Journal(target.folder)
         state = target.journal
         leftovers = PurePosixPath(
             project.relative(project.osiris_dir / LEGACY_ARCHIVE / LEFTOVERS / target.migration_id)
         )
         resumed = state.rollback is not None
-        undos: dict[int, Op] = {}
-        if state.rollback is None:
+        undos: dict[int, Step] = {}
+        quick = None if force or resumed else _quick_undo(root, target)
+        if quick is not None:
+            undos, times = quick.undos, quick.times
+            todo = list(undos)
+        elif not resumed:
+            ops = Plan.load(target.folder / PLAN).ops
+            times = {i: op.times for i, op in enumerate(ops)}
             todo = [
                 i
-                for i in reversed(range(len(plan.ops)))
-                if i in state.done or (i in state.begun and plan.ops[i].recover(root))
+                for i in reversed(range(len(ops)))
+                if i in state.done or (i in state.begun and ops[i].recover(root))
             ]
             aside = leftovers if force else None
-            undos = {i: _undo_step(plan.ops[i], aside) for i in todo}
+            undos = {i: _undo_step(ops[i], aside) for i in todo}
             with inventory.remembered():
                 problems = [p for i in todo for p in undos[i].check(root)]
             if problems and not force:
@@ -476,15 +485,17 @@ def rollback(
                         f"{leftovers}/, later index records and newer pointers are kept"
                     ),
                 )
-            journal.mark("rollback", at=utc_now_iso(), force=force, ops=todo)
         else:
+            assert state.rollback is not None
+            ops = Plan.load(target.folder / PLAN).ops
+            times = {i: op.times for i, op in enumerate(ops)}
             todo = list(state.rollback["ops"])
             force = bool(state.rollback.get("force"))
+        if not resumed:
+            journal.mark("rollback", at=utc_now_iso(), force=force, ops=todo)
         aside = leftovers if force else None
         steps = [
-            (i, undos.get(i) or _undo_step(plan.ops[i], aside))
-            for i in todo
-            if i not in state.undone
+            (i, undos.get(i) or _undo_step(ops[i], aside)) for i in todo if i not in state.undone
         ]
         try:
             ran = _execute(
@@ -495,7 +506,7 @@ def rollback(
                 progress=progress,
                 done_before=len(todo) - len(steps),
                 total=len(todo),
-                folder_times={i: plan.ops[i].times for i, _ in steps},
+                folder_times=times,
             )
         except _StepFailed as failed:
             raise MigrationIncomplete(
@@ -519,6 +530,15 @@ def rollback(
         missing=notes["missing"],
         kept_folders=notes["kept_folders"],
     )
+
+
+def _quick_undo(root: Path, migration: Migration) -> Receipt | None:
+    """The receipt of a migration applied whole, when every step of it passes its check
+    (see receipt.py); else None, and the full plan answers and names what changed."""
+    if migration.state != APPLIED:
+        return None
+    receipt = read_receipt(migration.folder, str(migration.header.get("fingerprint")))
+    return receipt if receipt is not None and receipt.holds(root) else None
 
 
 # -- finalize -------------------------------------------------------------------------------
@@ -570,7 +590,7 @@ def finalize(
             "summary": plan.summary(),
         }
         atomic_write_text(target.folder / FINALIZED, pretty_json(record))
-        for name in (JOURNAL, PLAN):
+        for name in (JOURNAL, PLAN, RECEIPT):
             (target.folder / name).unlink(missing_ok=True)
         fsync_dir(target.folder)
         removed = _remove_empty_folders(root)

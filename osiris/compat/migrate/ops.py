@@ -14,10 +14,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from pathlib import Path, PurePosixPath
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from osiris.compat.migrate import inventory
 from osiris.compat.migrate.inventory import TOP, Entry
+from osiris.core.fs_rename import rename_noreplace
 from osiris.core.fsio import atomic_write_bytes, fsync_dir
 from osiris.core.lock import file_lock
 from osiris.core.run_index import IndexPaths
@@ -25,7 +26,7 @@ from osiris.core.run_index import IndexPaths
 Details = dict[str, Any]
 # A lock file is process state, not data: a created folder holding only one is still empty.
 _LOCK_NAME = IndexPaths(Path(".")).lock.name
-_NEVER_OVERWRITES = "already exists; the migrator never overwrites"
+NEVER_OVERWRITES = "already exists; the migrator never overwrites"
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,19 @@ class StepRefused(Exception):
     def __init__(self, problem: Problem) -> None:
         super().__init__(str(problem))
         self.problem = problem
+
+
+class Step(Protocol):
+    """What checking and running a step needs: an `Op`, or an undo-only step of a receipt
+    (receipt.py)."""
+
+    def check(self, root: Path) -> list[Problem]: ...
+
+    def apply(self, root: Path) -> Details | None: ...
+
+    def touched(self) -> set[str]: ...
+
+    def describe(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -99,9 +113,19 @@ def unsafe(root: Path, rel: PurePosixPath) -> Problem | None:
     return Problem(rel, f"{where} is {what}")
 
 
+def usable_path(root: Path, rel: str) -> bool:
+    """`unsafe(root, rel) is None`, on the path's text: it stays inside the project and no
+    existing folder on its way is a link (walked once per folder in a `remembered` block)."""
+    return not _outside(rel) and _usable_parents(root, rel)
+
+
 def _usable_parents(root: Path, rel: str) -> bool:
     """`unsafe(root, rel) is None` for a path known to be inside the project, on its text."""
-    return _blocked(root, tuple(rel.split("/")[:-1])) is None
+    folder = rel.rpartition("/")[0]
+    if not folder:
+        return True
+    key = ("usable", os.fspath(root), folder)
+    return inventory.memoized(key, lambda: _blocked(root, tuple(folder.split("/"))) is None)
 
 
 def _blocked(root: Path, parents: tuple[str, ...]) -> tuple[int, str] | None:
@@ -152,22 +176,24 @@ def _tmp(path: str) -> str:
     return f"{folder}/.{name}.osiris-migrate"
 
 
-def _relocate(source: str, target: str) -> dict[str, str] | None:
+def relocate(source: str, target: str) -> dict[str, str] | None:
     """Rename on one device; across devices copy, fsync, verify, then remove the source.
 
-    The caller has made sure that nothing is at `target`. Returns the checksums of a copy
-    (None after a rename).
+    Never replaces: FileExistsError when something is at `target`. Returns the checksums
+    of a copy (None after a rename).
     """
     try:
-        os.rename(source, target)
+        rename_noreplace(source, target)
         return None
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
+    if inventory.entry_of(target) is not None:
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), target)
     staged = _tmp(target)
     inventory.remove(staged)  # what a crash left of an earlier copy
     sums = inventory.copy_verified(Path(source), Path(staged))
-    os.rename(staged, target)
+    rename_noreplace(staged, target)
     fsync_dir(Path(target).parent)
     # compat.md §4: the source goes only after its copy read back the same bytes.
     inventory.remove(source)
@@ -180,9 +206,9 @@ def _set_aside(root: Path, rel: PurePosixPath, leftovers: PurePosixPath) -> str:
     destination = leftovers / rel
     target = _path(root, destination)
     if inventory.entry_of(target) is not None:
-        raise StepRefused(Problem(destination, _NEVER_OVERWRITES))
+        raise StepRefused(Problem(destination, NEVER_OVERWRITES))
     target.parent.mkdir(parents=True, exist_ok=True)
-    _relocate(_at(root, rel), str(target))
+    relocate(_at(root, rel), str(target))
     return str(destination)
 
 
@@ -279,7 +305,10 @@ class Op(ABC):
 
     def to_json(self) -> dict[str, Any]:
         """A JSON object `op_from_json` turns back into an equal step."""
-        data: dict[str, Any] = {"op": self.name, **self._fields()}
+        return {"op": self.name, **self._fields(), **self._common_json()}
+
+    def _common_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
         if self.times:
             data["times"] = [[str(t.path), t.mtime_ns] for t in self.times]
         if self.undo:
@@ -289,16 +318,21 @@ class Op(ABC):
         return data
 
 
+def times_from_json(rows: Iterable[list[Any]]) -> tuple[DirTime, ...]:
+    """The folder mtimes `to_json` wrote as `times`."""
+    return tuple(_dir_time(p, int(ns)) for p, ns in rows)
+
+
 @lru_cache(maxsize=4096)
-def _folder(text: str) -> PurePosixPath:
-    # The folders of `times` repeat from step to step; building a path costs more than a step.
-    return PurePosixPath(text)
+def _dir_time(text: str, mtime_ns: int) -> DirTime:
+    # The same folder times repeat from step to step; building a path costs more than a step.
+    return DirTime(PurePosixPath(text), mtime_ns)
 
 
 def _common(data: Mapping[str, Any]) -> dict[str, Any]:
     leftovers = data.get("leftovers")
     return {
-        "times": tuple(DirTime(_folder(p), int(ns)) for p, ns in data.get("times", ())),
+        "times": times_from_json(data.get("times", ())),
         "undo": bool(data.get("undo", False)),
         "leftovers": PurePosixPath(leftovers) if leftovers else None,
     }
@@ -309,8 +343,10 @@ def _common(data: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class _Move(Op):
-    src: PurePosixPath
-    dst: PurePosixPath
+    # Project-relative paths as text: a plan loads a step per session, and building path
+    # objects for them cost more than the steps' renames.
+    src: str
+    dst: str
     inventory: tuple[Entry, ...]
     # Paths inside the folder that other steps of the same plan move out before this one
     # (a compile session's compiled/) or write after it (summary.json): never later changes.
@@ -322,12 +358,26 @@ class _Move(Op):
     kinds: ClassVar[frozenset[str]]
     what: ClassVar[str]
 
+    def __post_init__(self) -> None:
+        for name in ("src", "dst"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                object.__setattr__(self, name, str(value))
+
     @cached_property
     def _texts(self) -> tuple[str, str]:
         for rel in (self.src, self.dst):
             if _outside(rel):
-                raise StepRefused(Problem(rel, "is not a path inside the project"))
-        return str(self.src), str(self.dst)
+                raise StepRefused(Problem(PurePosixPath(rel), "is not a path inside the project"))
+        return self.src, self.dst
+
+    @property
+    def src_path(self) -> PurePosixPath:
+        return PurePosixPath(self.src)
+
+    @property
+    def dst_path(self) -> PurePosixPath:
+        return PurePosixPath(self.dst)
 
     def _where(self, root: Path) -> tuple[str, str]:
         """Source and target under `root` (`_at` for both, worked out once per step)."""
@@ -359,19 +409,19 @@ class _Move(Op):
 
     def check(self, root: Path) -> list[Problem]:
         if not self._usable(root):
-            return [p for rel in (self.src, self.dst) if (p := unsafe(root, rel))]
+            return [p for rel in (self.src_path, self.dst_path) if (p := unsafe(root, rel))]
         problems: list[Problem] = []
         if not self.inventory or self.inventory[0].kind not in self.kinds:
-            return [Problem(self.src, f"was not a {self.what} when planned")]
+            return [Problem(self.src_path, f"was not a {self.what} when planned")]
         later = self.undo
         source, target = self._where(root)
         if inventory.entry_of(target) is not None:
-            problems.append(Problem(self.dst, _NEVER_OVERWRITES, later))
+            problems.append(Problem(self.dst_path, NEVER_OVERWRITES, later))
         found = inventory.entry_of(source)
         if found is None:
-            return [*problems, Problem(self.src, f"was removed {self.since()}", later)]
+            return [*problems, Problem(self.src_path, f"was removed {self.since()}", later)]
         if found.kind not in self.kinds:
-            return [*problems, Problem(self.src, f"is no longer a {self.what}", later)]
+            return [*problems, Problem(self.src_path, f"is no longer a {self.what}", later)]
         if self.undo and found[1:] != self.inventory[0][1:]:
             # An undo step must not carry later changes into the legacy layout unnoticed; a
             # forward step moves its source as it is (the plan's fingerprint guards staleness).
@@ -382,14 +432,28 @@ class _Move(Op):
         return problems
 
     @staticmethod
-    def _under(top: PurePosixPath, rel: str) -> PurePosixPath:
-        return top if rel == TOP else top / rel
+    def _under(top: str, rel: str) -> PurePosixPath:
+        return PurePosixPath(top if rel == TOP else f"{top}/{rel}")
 
     def unchanged(self, root: Path) -> bool:
         if not self._usable(root) or not self._times_unchanged(root):
             return False
         source, target = self._where(root)
-        return inventory.entry_of(target) is None and self._as_inventoried(source, read_too=True)
+        return self._target_free(root, target) and self._as_inventoried(source, read_too=True)
+
+    def _target_free(self, root: Path, target: str) -> bool:
+        """Nothing at the target, with the times checked: looked up only when not implied.
+
+        It is implied when the target's folder kept its plan-time mtime (it is in `times`;
+        an added entry would have changed it) or does not exist (one lookup per folder,
+        memoized within a `remembered` block).
+        """
+        folder = _parent(self.dst)
+        if any(str(kept.path) == folder for kept in self.times):
+            return True
+        if inventory.entry_of(f"{root}/{folder}") is None:
+            return True
+        return inventory.entry_of(target) is None
 
     def is_applied(self, root: Path) -> bool:
         source, target = self._where(root)
@@ -420,13 +484,13 @@ class _Move(Op):
     def apply(self, root: Path) -> Details | None:
         source, target = self._where(root)
         forced = self.undo and self.leftovers is not None
-        if not forced and inventory.entry_of(target) is None:
-            # The common case, with one lookup: nothing at the target, so the step has not
-            # happened (a copy a crash cut short is cleared by `_relocate` itself).
+        if not forced:
+            # The common case, without a lookup: the rename refuses when something is at the
+            # target (the step is done, or a crash left a staged copy: settled below).
             try:
-                sums = _relocate(source, target)
-            except FileNotFoundError:
-                pass  # the source is gone: told below
+                sums = relocate(source, target)
+            except (FileNotFoundError, FileExistsError):
+                pass  # the source is gone or the target taken: told below
             else:
                 if self.undo:
                     self._restore_own_times(target, every_folder=False)
@@ -441,19 +505,19 @@ class _Move(Op):
         details: Details = {}
         if not has_source:
             if not forced:
-                raise StepRefused(Problem(self.src, "is missing"))
+                raise StepRefused(Problem(self.src_path, "is missing"))
             self.restore_times(root)
-            return {"missing": str(self.src)}
+            return {"missing": self.src}
         if has_target:
             if not forced:
-                raise StepRefused(Problem(self.dst, _NEVER_OVERWRITES))
-            details["aside"] = [self._aside(root, self.dst)]
+                raise StepRefused(Problem(self.dst_path, NEVER_OVERWRITES))
+            details["aside"] = [self._aside(root, self.dst_path)]
         set_aside = []
         if forced and not self._as_inventoried(source):
             found = inventory.drift(source, self.inventory, ignore=self.ignore)
             set_aside = [self._aside(root, self._under(self.src, r)) for r in found.topmost_added()]
             details["aside"] = details.get("aside", []) + set_aside
-        sums = _relocate(source, target)
+        sums = relocate(source, target)
         if sums is not None:
             details["sha256"] = sums
         if self.undo:
@@ -480,19 +544,17 @@ class _Move(Op):
     ) -> list[Problem]:
         source, target = self._where(root)
         copied = bool((details or {}).get("sha256"))
-        if not thorough and not copied:
-            # A rename moves the item whole: the same entry at its target says it is there
-            # (see `_as_inventoried`), and that its source went with it.
-            found = inventory.entry_of(target)
-            if found is not None and found[1:] == self.inventory[0][1:]:
-                return []
+        # A rename moves the item whole: the same entry at its target says it is there (see
+        # `_as_inventoried`), and that its source went with it.
+        if not thorough and not copied and inventory.unchanged(target, self.inventory[:1]):
+            return []
         problems = []
         if inventory.entry_of(source) is not None:
-            problems.append(Problem(self.src, "is still there"))
+            problems.append(Problem(self.src_path, "is still there"))
         if not problems and not copied and inventory.unchanged(target, self.inventory):
             return []  # every path below it as inventoried
         if inventory.entry_of(target) is None:
-            return [*problems, Problem(self.dst, "is missing")]
+            return [*problems, Problem(self.dst_path, "is missing")]
         found = inventory.drift(target, self.inventory, ignore=self.ignore)
         for rel, message in found.items("since the migration"):
             problems.append(Problem(self._under(self.dst, rel), message))
@@ -507,8 +569,8 @@ class _Move(Op):
 
     def _moving(
         self,
-        src: PurePosixPath,
-        dst: PurePosixPath,
+        src: str,
+        dst: str,
         *,
         times: tuple[DirTime, ...],
         undo: bool,
@@ -540,8 +602,8 @@ class _Move(Op):
 
     def _fields(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "src": str(self.src),
-            "dst": str(self.dst),
+            "src": self.src,
+            "dst": self.dst,
             "inventory": [e.to_json() for e in self.inventory],
         }
         if self.ignore:
@@ -553,8 +615,8 @@ class _Move(Op):
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> _Move:
         return cls(
-            PurePosixPath(data["src"]),
-            PurePosixPath(data["dst"]),
+            str(data["src"]),
+            str(data["dst"]),
             inventory.entries_from_json(data["inventory"]),
             ignore=tuple(data.get("ignore", ())),
             watch=tuple(data.get("watch", ())),
@@ -716,14 +778,14 @@ class WriteFile(_File):
         if problem:
             return [problem]
         if _kind(root, self.path) is not None:
-            return [Problem(self.path, _NEVER_OVERWRITES, self.undo)]
+            return [Problem(self.path, NEVER_OVERWRITES, self.undo)]
         return []
 
     def apply(self, root: Path) -> Details | None:
         if self.recover(root):
             return None
         if _kind(root, self.path) is not None:
-            raise StepRefused(Problem(self.path, _NEVER_OVERWRITES))
+            raise StepRefused(Problem(self.path, NEVER_OVERWRITES))
         atomic_write_bytes(_path(root, self.path), self.payload)
         self.restore_times(root)
         return None
@@ -1078,7 +1140,7 @@ class TruncateIndex(_Index):
                     continue
                 start, end, size = block
                 if start == spec.prior_size and end == size:
-                    self._restore(path, spec)
+                    restore_prior(path, spec.existed, spec.prior_size, spec.prior_mtime_ns)
                 elif self.leftovers is None:
                     raise StepRefused(Problem(spec.path, f"holds records appended {self.since()}"))
                 else:
@@ -1092,23 +1154,25 @@ class TruncateIndex(_Index):
     def is_applied(self, root: Path) -> bool:
         return not any(self._present(root))
 
-    @staticmethod
-    def _restore(path: Path, spec: IndexFile) -> None:
-        if not spec.existed:
-            os.unlink(path)
-            return
-        with open(path, "r+b") as handle:
-            handle.truncate(spec.prior_size)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if spec.prior_mtime_ns is not None:
-            inventory.set_mtime(path, spec.prior_mtime_ns)
-
     def reverse(self) -> Op:
         return AppendIndex(self.lock, self.files, times=self.times, undo=not self.undo)
 
     def describe(self) -> str:
         return f"remove the migrated run records from {', '.join(str(f.path) for f in self.files)}"
+
+
+def restore_prior(path: Path, existed: bool, prior_size: int, prior_mtime_ns: int | None) -> None:
+    """Cut an index file back to its first `prior_size` bytes and mtime (remove it when the
+    migration created it)."""
+    if not existed:
+        os.unlink(path)
+        return
+    with open(path, "r+b") as handle:
+        handle.truncate(prior_size)
+        handle.flush()
+        os.fsync(handle.fileno())
+    if prior_mtime_ns is not None:
+        inventory.set_mtime(path, prior_mtime_ns)
 
 
 OP_TYPES: dict[str, type[Op]] = {
@@ -1135,7 +1199,7 @@ def op_from_json(data: Mapping[str, Any]) -> Op:
     return kind.from_json(data)  # type: ignore[attr-defined]
 
 
-def ops_touched(ops: Iterable[Op]) -> set[str]:
+def ops_touched(ops: Iterable[Step]) -> set[str]:
     """Every folder the given steps change entries of (project-relative)."""
     found: set[str] = set()
     for op in ops:

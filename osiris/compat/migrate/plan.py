@@ -236,13 +236,13 @@ def _changed(before: Op, after: Op) -> str:
         entries = {e.rel: e for e in after.inventory}
         for entry in before.inventory:
             now = entries.pop(entry.rel, None)
-            where = before.src if entry.rel == inventory.TOP else before.src / entry.rel
+            where = before.src if entry.rel == inventory.TOP else f"{before.src}/{entry.rel}"
             if now is None:
                 return f"{where}: removed since the plan"
             if now != entry:
                 return f"{where}: changed since the plan"
         if entries:
-            return f"{before.src / next(iter(entries))}: added since the plan"
+            return f"{before.src}/{next(iter(entries))}: added since the plan"
     return f"{before.describe()}: changed since the plan"
 
 

@@ -488,3 +488,19 @@ def test_verify_finds_tampering_and_checks_copies(fs: Any) -> None:
     assert report.problems == (
         f"{record.run_logs_path}/events.jsonl: checksum differs from the copy",
     )
+
+
+def test_a_destination_taken_after_the_plan_makes_it_stale(
+    disk_project: FilesystemContract,
+) -> None:
+    # The stale check looks a target up only when its folder does not already answer.
+    project = disk_project
+    planned = plan(project)
+    moved = next(op for op in planned.ops if op.describe().startswith("move logs/run_"))
+    (project.base_path / moved.describe().rpartition(" -> ")[2]).mkdir(parents=True)
+    before = snapshot(project.base_path)
+    with pytest.raises(StalePlan, match="the project changed since the plan was made") as stale:
+        apply(project, planned)
+    assert f"{moved.describe()}: changed since the plan" in str(stale.value)
+    changed = diff_trees(before, snapshot(project.base_path), modes=True, mtimes=True).paths
+    assert not changed - {".osiris", ".osiris/lock"}  # only the project lock was taken

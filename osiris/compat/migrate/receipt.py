@@ -1,0 +1,286 @@
+"""The receipt of an applied migration: `.osiris/migrations/<id>/receipt.json`.
+
+`apply` writes it once its end verification passed, before it records the migration as
+applied: for each step, the step that undoes it, checked against the state the apply left
+rather than against the plan's inventories. A moved item is named with its own entry and
+the mtime its legacy folder had right after the apply; an index append with each file's
+size and mtime after it; any other step is its plain undo step.
+
+`rollback` of a migration applied whole reads the receipt, a small part of the plan, and
+when every step's check passes (one lookup per moved item, one per folder) undoes from it.
+When anything differs, with `--force`, or to finish an interrupted rollback, it uses the
+full plan instead, which stays the reference and names what changed. A missing or damaged
+receipt therefore only costs time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar
+
+from osiris.compat.migrate import inventory
+from osiris.compat.migrate.gc_pause import gc_paused
+from osiris.compat.migrate.inventory import Entry
+from osiris.compat.migrate.ops import (
+    NEVER_OVERWRITES,
+    AppendIndex,
+    Details,
+    DirTime,
+    MoveFile,
+    MoveTree,
+    Op,
+    Problem,
+    Step,
+    StepRefused,
+    op_from_json,
+    relocate,
+    restore_prior,
+    times_from_json,
+    usable_path,
+)
+from osiris.core.fsio import atomic_write_text
+from osiris.core.lock import file_lock
+
+RECEIPT = "receipt.json"
+FORMAT = 1
+
+
+def _parent(rel: str) -> str:
+    return rel.rpartition("/")[0] or "."
+
+
+def _folder_mtime(root: Path, rel: str) -> int | None:
+    """A folder's mtime now (memoized within a `remembered` block); None: not a folder."""
+    found = inventory.entry_of(f"{root}/{rel}")
+    return found.mtime_ns if found is not None and found.kind == "d" else None
+
+
+@dataclass(frozen=True, slots=True)
+class MoveBack:
+    """Move an item back to its legacy path while it is as the apply left it."""
+
+    src: str  # where the apply put it
+    dst: str  # its legacy path
+    entry: Entry  # its own entry as the apply left it
+    mtime_ns: int  # its own mtime as the plan recorded it, put back
+    folder_mtime_ns: int | None  # the mtime of dst's folder right after the apply
+
+    def check(self, root: Path) -> list[Problem]:
+        """What blocks moving it back: a changed item, or something at its legacy path.
+
+        A folder's mtime changes whenever an entry is added to it, so while the legacy
+        folder has its after-apply mtime nothing can be at the item's legacy path.
+        """
+        if not (usable_path(root, self.src) and usable_path(root, self.dst)):
+            return [Problem(PurePosixPath(self.src), "cannot be moved back without a check")]
+        if not inventory.unchanged(f"{root}/{self.src}", (self.entry,)):
+            return [Problem(PurePosixPath(self.src), "changed since the migration", True)]
+        if not self._target_free(root):
+            return [Problem(PurePosixPath(self.dst), NEVER_OVERWRITES, True)]
+        return []
+
+    def _target_free(self, root: Path) -> bool:
+        mtime = self.folder_mtime_ns
+        if mtime is not None and _folder_mtime(root, _parent(self.dst)) == mtime:
+            return True
+        return inventory.entry_of(f"{root}/{self.dst}") is None
+
+    def apply(self, root: Path) -> Details | None:
+        source, target = f"{root}/{self.src}", f"{root}/{self.dst}"
+        try:
+            sums = relocate(source, target)
+        except (FileNotFoundError, FileExistsError):
+            if self.is_applied(root):
+                return None
+            raise StepRefused(
+                Problem(PurePosixPath(self.src), "changed while the rollback ran")
+            ) from None
+        # Most filesystems keep a moved folder's own mtime; where one does not, put it back.
+        if os.lstat(target).st_mtime_ns != self.mtime_ns:
+            inventory.set_mtime(target, self.mtime_ns)
+        return {"sha256": sums} if sums is not None else None
+
+    def is_applied(self, root: Path) -> bool:
+        return (
+            inventory.entry_of(f"{root}/{self.src}") is None
+            and inventory.entry_of(f"{root}/{self.dst}") is not None
+        )
+
+    def touched(self) -> set[str]:
+        return {_parent(self.src), _parent(self.dst)}
+
+    def describe(self) -> str:
+        return f"move {self.src} -> {self.dst}"
+
+    def row(self) -> list[Any]:
+        """The step as one JSON row (a receipt holds one per moved item: rows load fastest)."""
+        return [self.src, self.dst, *self.entry[1:], self.mtime_ns, self.folder_mtime_ns]
+
+    @classmethod
+    def from_row(cls, row: list[Any]) -> MoveBack:
+        src, dst, kind, size, left_mtime_ns, mode, target, mtime_ns, folder_mtime_ns = row
+        entry = Entry(inventory.TOP, kind, size, left_mtime_ns, mode, target)
+        return cls(str(src), str(dst), entry, mtime_ns, folder_mtime_ns)
+
+
+@dataclass(frozen=True)
+class IndexAfter:
+    """An index file as the apply left it, and the prior state to cut it back to."""
+
+    path: str
+    existed: bool
+    prior_size: int
+    prior_mtime_ns: int | None
+    size: int
+    mtime_ns: int
+
+    def as_left(self, root: Path) -> bool:
+        found = inventory.entry_of(f"{root}/{self.path}")
+        return (
+            found is not None
+            and found.kind == "f"
+            and (found.size, found.mtime_ns) == (self.size, self.mtime_ns)
+        )
+
+    def restored(self, root: Path) -> bool:
+        found = inventory.entry_of(f"{root}/{self.path}")
+        if not self.existed:
+            return found is None
+        return found is not None and found.size == self.prior_size
+
+
+@dataclass(frozen=True)
+class CutIndex:
+    """Cut the index files back to their prior bytes while they are as the apply left them
+    (a record appended since changes size and mtime: the full plan's step then decides)."""
+
+    name: ClassVar[str] = "cut_index"
+    lock: str
+    files: tuple[IndexAfter, ...]
+
+    def check(self, root: Path) -> list[Problem]:
+        return [
+            Problem(PurePosixPath(f.path), "changed since the migration", True)
+            for f in self.files
+            if not usable_path(root, f.path) or not f.as_left(root)
+        ]
+
+    def apply(self, root: Path) -> Details | None:
+        with file_lock(Path(f"{root}/{self.lock}")):
+            for spec in self.files:
+                if spec.restored(root):
+                    continue
+                if not spec.as_left(root):
+                    message = "changed while the rollback ran"
+                    raise StepRefused(Problem(PurePosixPath(spec.path), message))
+                path = Path(f"{root}/{spec.path}")
+                restore_prior(path, spec.existed, spec.prior_size, spec.prior_mtime_ns)
+        return None
+
+    def touched(self) -> set[str]:
+        return {_parent(f.path) for f in self.files}
+
+    def describe(self) -> str:
+        names = ", ".join(f.path for f in self.files)
+        return f"remove the migrated run records from {names}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"op": self.name, "lock": self.lock, "files": [vars(f) for f in self.files]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CutIndex:
+        return cls(str(data["lock"]), tuple(IndexAfter(**f) for f in data["files"]))
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Each step's undo step (by step index) and the plan-time folder mtimes to put back."""
+
+    undos: dict[int, Step]
+    times: dict[int, tuple[DirTime, ...]]
+
+    def holds(self, root: Path) -> bool:
+        """True when every undo step passes its check now."""
+        with inventory.remembered():
+            return not any(step.check(root) for step in self.undos.values())
+
+
+def _undo_json(root: Path, op: Op, details: Mapping[str, Any] | None) -> dict[str, Any] | list[Any]:
+    """The JSON of the step undoing an applied `op`, checked against the state now."""
+    if isinstance(op, (MoveTree, MoveFile)):
+        planned = op.inventory[0]
+        left = planned
+        if op.ignore or (details or {}).get("sha256"):
+            # Other steps wrote into it, or it was copied: as it is now. Else the end
+            # verification just found it as planned.
+            left = inventory.entry_of(f"{root}/{op.dst}") or planned
+        folder_mtime = _folder_mtime(root, _parent(op.src))
+        return MoveBack(op.dst, op.src, left, planned.mtime_ns, folder_mtime).row()
+    if isinstance(op, AppendIndex):
+        files = []
+        for spec in op.files:
+            found = inventory.entry_of(f"{root}/{spec.path}")
+            assert found is not None  # the verified append is there
+            prior = (spec.existed, spec.prior_size, spec.prior_mtime_ns)
+            files.append(IndexAfter(str(spec.path), *prior, found.size, found.mtime_ns))
+        return CutIndex(str(op.lock), tuple(files)).to_json()
+    return op.reverse().without_times(None).to_json()
+
+
+def write_receipt(
+    folder: Path,
+    fingerprint: str,
+    ops: tuple[Op, ...],
+    done: Mapping[int, Mapping[str, Any] | None],
+    root: Path,
+) -> None:
+    """Write the receipt of plan `fingerprint`, every step applied and verified, `done`
+    holding what the journal kept of them (atomically, fsynced)."""
+    with inventory.remembered():
+        steps = [_undo_json(root, op, done.get(i)) for i, op in enumerate(ops)]
+    # The plan-time folder mtimes, once each; a step names them by their place in `folders`.
+    folders: dict[DirTime, int] = {}
+    times = [[folders.setdefault(t, len(folders)) for t in op.times] for op in ops]
+    data = {
+        "format": FORMAT,
+        "fingerprint": fingerprint,
+        "steps": steps,
+        "folders": [[str(t.path), t.mtime_ns] for t in folders],
+        "times": times,
+    }
+    atomic_write_text(folder / RECEIPT, json.dumps(data, ensure_ascii=False) + "\n")
+
+
+def _step_from_json(data: Mapping[str, Any] | list[Any]) -> Step:
+    if isinstance(data, list):
+        return MoveBack.from_row(data)
+    if data.get("op") == CutIndex.name:
+        return CutIndex.from_json(data)
+    return op_from_json(data)
+
+
+@gc_paused
+def read_receipt(folder: Path, fingerprint: str) -> Receipt | None:
+    """The receipt of the migration of plan `fingerprint`; None when there is none or it
+    cannot be read (the plan then answers)."""
+    try:
+        data = json.loads((folder / RECEIPT).read_text(encoding="utf-8"))
+        if data.get("format") != FORMAT or data.get("fingerprint") != fingerprint:
+            return None
+        steps = data["steps"]
+        undos = {i: _step_from_json(steps[i]) for i in reversed(range(len(steps)))}
+        folders = times_from_json(data["folders"])
+        named: dict[tuple[int, ...], tuple[DirTime, ...]] = {}
+        times = {}
+        for i, places in enumerate(data["times"]):
+            key = tuple(places)
+            if key not in named:
+                named[key] = tuple(folders[k] for k in key)
+            times[i] = named[key]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError):
+        return None
+    return Receipt(undos, times)
