@@ -115,8 +115,17 @@ def unsafe(root: Path, rel: PurePosixPath) -> Problem | None:
 
 def usable_path(root: Path, rel: str) -> bool:
     """`unsafe(root, rel) is None`, on the path's text: it stays inside the project and no
-    existing folder on its way is a link (walked once per folder in a `remembered` block)."""
-    return not _outside(rel) and _usable_parents(root, rel)
+    existing folder on its way is a link (each folder answered once in a `remembered` block)."""
+    folder, _, name = rel.rpartition("/")
+    if name in ("", ".", "..") or rel.startswith("/"):
+        return False
+    if not folder:
+        return True
+    key = ("usable path", os.fspath(root), folder)
+    return inventory.memoized(
+        key,
+        lambda: not _outside(folder) and _blocked(root, tuple(folder.split("/"))) is None,
+    )
 
 
 def _usable_parents(root: Path, rel: str) -> bool:

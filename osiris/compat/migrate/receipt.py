@@ -20,7 +20,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from osiris.compat.migrate import inventory
 from osiris.compat.migrate.gc_pause import gc_paused
@@ -30,6 +30,7 @@ from osiris.compat.migrate.ops import (
     AppendIndex,
     Details,
     DirTime,
+    IndexFile,
     MoveFile,
     MoveTree,
     Op,
@@ -59,9 +60,9 @@ def _folder_mtime(root: Path, rel: str) -> int | None:
     return found.mtime_ns if found is not None and found.kind == "d" else None
 
 
-@dataclass(frozen=True, slots=True)
-class MoveBack:
-    """Move an item back to its legacy path while it is as the apply left it."""
+class MoveBack(NamedTuple):
+    """Move an item back to its legacy path while it is as the apply left it (a named
+    tuple: a receipt builds one per moved item, and a tuple is the cheapest to build)."""
 
     src: str  # where the apply put it
     dst: str  # its legacy path
@@ -221,14 +222,19 @@ def _undo_json(root: Path, op: Op, details: Mapping[str, Any] | None) -> dict[st
         folder_mtime = _folder_mtime(root, _parent(op.src))
         return MoveBack(op.dst, op.src, left, planned.mtime_ns, folder_mtime).row()
     if isinstance(op, AppendIndex):
-        files = []
-        for spec in op.files:
-            found = inventory.entry_of(f"{root}/{spec.path}")
-            assert found is not None  # the verified append is there
-            prior = (spec.existed, spec.prior_size, spec.prior_mtime_ns)
-            files.append(IndexAfter(str(spec.path), *prior, found.size, found.mtime_ns))
-        return CutIndex(str(op.lock), tuple(files)).to_json()
+        files = [_index_after(root, spec) for spec in op.files]
+        if all(files):
+            return CutIndex(str(op.lock), tuple(f for f in files if f)).to_json()
+    # Anything else (or an index file gone since the verification) as its plain undo step.
     return op.reverse().without_times(None).to_json()
+
+
+def _index_after(root: Path, spec: IndexFile) -> IndexAfter | None:
+    found = inventory.entry_of(f"{root}/{spec.path}")
+    if found is None:
+        return None
+    prior = (spec.existed, spec.prior_size, spec.prior_mtime_ns)
+    return IndexAfter(str(spec.path), *prior, found.size, found.mtime_ns)
 
 
 def write_receipt(

@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -476,3 +477,15 @@ SEGMENTS = st.sampled_from(["a", "b.c", "..", ".", "", "...", "x..y", "..z"])
 def test_outside_is_told_from_the_text_as_from_the_parts(absolute: bool, parts: list[str]) -> None:
     rel = PurePosixPath(("/" if absolute else "") + "/".join(parts))
     assert ops._outside(rel) == (rel.is_absolute() or ".." in rel.parts or not rel.parts)
+
+
+@given(st.booleans(), st.lists(SEGMENTS, max_size=5), st.sampled_from(["", "linked", "file"]))
+def test_usable_path_answers_as_unsafe_does(absolute: bool, parts: list[str], first: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "a").mkdir()
+        os.symlink(tmp, root / "linked")
+        (root / "file").write_text("not a folder")
+        rel = PurePosixPath(("/" if absolute else "") + "/".join([first, *parts]))
+        with inventory.remembered():
+            assert ops.usable_path(root, str(rel)) == (ops.unsafe(root, rel) is None)
