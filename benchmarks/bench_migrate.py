@@ -198,7 +198,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sessions", type=int, default=10_000, help="run sessions (large)")
     parser.add_argument("--small", type=int, default=1_000, help="run sessions (linearity)")
-    parser.add_argument("--repeat", type=int, default=3, help="cycles per project (median)")
+    parser.add_argument("--repeat", type=int, default=5, help="cycles per project (median)")
     parser.add_argument("--dir", type=Path, help="where to build the projects (default: temp)")
     parser.add_argument("--profile", type=Path, help="write cProfile stats of each phase here")
     args = parser.parse_args()

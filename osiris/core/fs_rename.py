@@ -14,9 +14,14 @@ import sys
 from collections.abc import Callable
 from functools import cache
 
+if sys.platform.startswith("linux"):
+    import posix  # never replaced by pyfakefs, unlike `os`
+
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
 _UNSUPPORTED = (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP)
+
+_FS_ENCODING = sys.getfilesystemencoding()  # what os.fsencode uses, without its call
 
 Renameat2 = Callable[[int, bytes, int, bytes, int], int]
 
@@ -27,13 +32,11 @@ def rename_noreplace(source: str, target: str) -> None:
     Other failures raise as `os.rename` does (FileNotFoundError, EXDEV across devices).
     """
     native = _renameat2()
-    if native is not None and _real_os():
-        if (
-            native(
-                _AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), _RENAME_NOREPLACE
-            )
-            == 0
-        ):
+    # pyfakefs swaps this module's `os` for a fake one; the kernel call would miss its files.
+    if native is not None and os.rename is posix.rename:
+        encoded = source.encode(_FS_ENCODING, "surrogateescape")
+        into = target.encode(_FS_ENCODING, "surrogateescape")
+        if native(_AT_FDCWD, encoded, _AT_FDCWD, into, _RENAME_NOREPLACE) == 0:
             return
         import ctypes
 
@@ -43,13 +46,6 @@ def rename_noreplace(source: str, target: str) -> None:
     if os.path.lexists(target):
         raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), target)
     os.rename(source, target)
-
-
-def _real_os() -> bool:
-    # pyfakefs swaps this module's `os` for a fake one; the kernel call would miss its files.
-    import posix
-
-    return os.rename is posix.rename
 
 
 @cache

@@ -2,10 +2,15 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+if sys.platform.startswith("linux"):
+    import posix
 
 from osiris.core import fs_rename
 from osiris.core.fs_rename import rename_noreplace
@@ -68,3 +73,10 @@ def test_on_pyfakefs_the_fake_files_are_renamed(fs: Any) -> None:
     assert Path("/proj/b/x/f.txt").read_text() == "kept"
     with pytest.raises(FileExistsError):
         rename_noreplace("/proj/c", "/proj/b")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="renameat2 is Linux only")
+def test_on_linux_the_kernel_refuses_in_the_rename_itself(tmp_path: Path) -> None:
+    # The "kernel" variant above runs the atomic refusal, not the lookup before a rename.
+    assert fs_rename._renameat2() is not None
+    assert os.rename is posix.rename

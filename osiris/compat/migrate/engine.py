@@ -56,7 +56,7 @@ from osiris.errors import (
 
 # Steps per journal batch: each batch costs a begin and a done fsync and one fsync per
 # folder it changed; after a crash at most one batch is re-checked step by step.
-BATCH = 2000
+BATCH = 5000
 KILL_ENV = "OSIRIS_MIGRATE_KILL_AFTER_OPS"
 LEFTOVERS = "rollback-leftovers"  # .osiris/legacy/rollback-leftovers/<migration id>/
 NOTHING_TO_MIGRATE = "Nothing to migrate: the project already uses the contract layout."
@@ -459,44 +459,13 @@ def rollback(
             project.relative(project.osiris_dir / LEGACY_ARCHIVE / LEFTOVERS / target.migration_id)
         )
         resumed = state.rollback is not None
-        undos: dict[int, Step] = {}
-        quick = None if force or resumed else _quick_undo(root, target)
-        if quick is not None:
-            undos, times = quick.undos, quick.times
-            todo = list(undos)
-        elif not resumed:
-            ops = Plan.load(target.folder / PLAN).ops
-            times = {i: op.times for i, op in enumerate(ops)}
-            todo = [
-                i
-                for i in reversed(range(len(ops)))
-                if i in state.done or (i in state.begun and ops[i].recover(root))
-            ]
-            aside = leftovers if force else None
-            undos = {i: _undo_step(ops[i], aside) for i in todo}
-            with inventory.remembered():
-                problems = [p for i in todo for p in undos[i].check(root)]
-            if problems and not force:
-                raise RollbackRefused(
-                    f"rolling back {target.migration_id} would lose changes made after it: "
-                    f"{_listed([str(p) for p in problems])}",
-                    hint=(
-                        "move them away and try again, or use --force: later files are moved to "
-                        f"{leftovers}/, later index records and newer pointers are kept"
-                    ),
-                )
-        else:
+        if resumed:
             assert state.rollback is not None
-            ops = Plan.load(target.folder / PLAN).ops
-            times = {i: op.times for i, op in enumerate(ops)}
-            todo = list(state.rollback["ops"])
             force = bool(state.rollback.get("force"))
+        todo, undos, times = _undo_steps(root, target, force=force, leftovers=leftovers)
         if not resumed:
             journal.mark("rollback", at=utc_now_iso(), force=force, ops=todo)
-        aside = leftovers if force else None
-        steps = [
-            (i, undos.get(i) or _undo_step(ops[i], aside)) for i in todo if i not in state.undone
-        ]
+        steps = [(i, undos[i]) for i in todo if i not in state.undone]
         try:
             ran = _execute(
                 root,
@@ -517,8 +486,10 @@ def rollback(
         journal.mark("rolled-back", at=utc_now_iso())
     notes: dict[str, list[str]] = {"aside": [], "kept": [], "missing": [], "kept_folders": []}
     for details in {**state.undone, **ran}.values():
+        if not details:
+            continue  # most steps keep nothing
         for key, found in notes.items():
-            value = (details or {}).get(key)
+            value = details.get(key)
             found += value if isinstance(value, list) else ([value] if value else [])
     return RollbackResult(
         target.migration_id,
@@ -530,6 +501,46 @@ def rollback(
         missing=notes["missing"],
         kept_folders=notes["kept_folders"],
     )
+
+
+def _undo_steps(
+    root: Path, target: Migration, *, force: bool, leftovers: PurePosixPath
+) -> tuple[list[int], dict[int, Step], Mapping[int, tuple[DirTime, ...]]]:
+    """The steps to undo (last first), their undo steps, and the folder mtimes to put back.
+
+    From the receipt when it holds (see receipt.py); else from the plan, refusing when later
+    changes would be lost unless `force`. A rollback under way keeps its recorded steps.
+    """
+    state = target.journal
+    assert state is not None
+    quick = None if force or state.rollback is not None else _quick_undo(root, target)
+    if quick is not None:
+        return list(quick.undos), quick.undos, quick.times
+    ops = Plan.load(target.folder / PLAN).ops
+    times = {i: op.times for i, op in enumerate(ops)}
+    aside = leftovers if force else None
+    if state.rollback is not None:
+        todo = list(state.rollback["ops"])
+        left = {i: _undo_step(ops[i], aside) for i in todo if i not in state.undone}
+        return todo, left, times
+    todo = [
+        i
+        for i in reversed(range(len(ops)))
+        if i in state.done or (i in state.begun and ops[i].recover(root))
+    ]
+    undos: dict[int, Step] = {i: _undo_step(ops[i], aside) for i in todo}
+    with inventory.remembered():
+        problems = [p for i in todo for p in undos[i].check(root)]
+    if problems and not force:
+        raise RollbackRefused(
+            f"rolling back {target.migration_id} would lose changes made after it: "
+            f"{_listed([str(p) for p in problems])}",
+            hint=(
+                "move them away and try again, or use --force: later files are moved to "
+                f"{leftovers}/, later index records and newer pointers are kept"
+            ),
+        )
+    return todo, undos, times
 
 
 def _quick_undo(root: Path, migration: Migration) -> Receipt | None:
