@@ -128,15 +128,6 @@ def usable_path(root: Path, rel: str) -> bool:
     )
 
 
-def _usable_parents(root: Path, rel: str) -> bool:
-    """`unsafe(root, rel) is None` for a path known to be inside the project, on its text."""
-    folder = rel.rpartition("/")[0]
-    if not folder:
-        return True
-    key = ("usable", os.fspath(root), folder)
-    return inventory.memoized(key, lambda: _blocked(root, tuple(folder.split("/"))) is None)
-
-
 def _blocked(root: Path, parents: tuple[str, ...]) -> tuple[int, str] | None:
     """The depth and kind of the first existing parent that is not a folder, if any."""
     # Steps share their parent folders: within a `remembered` block each is walked once.
@@ -314,10 +305,7 @@ class Op(ABC):
 
     def to_json(self) -> dict[str, Any]:
         """A JSON object `op_from_json` turns back into an equal step."""
-        return {"op": self.name, **self._fields(), **self._common_json()}
-
-    def _common_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {}
+        data: dict[str, Any] = {"op": self.name, **self._fields()}
         if self.times:
             data["times"] = [[str(t.path), t.mtime_ns] for t in self.times]
         if self.undo:
@@ -410,11 +398,7 @@ class _Move(Op):
 
     def _usable(self, root: Path) -> bool:
         """True when neither path leaves the project nor passes through a link (`unsafe`)."""
-        try:
-            src, dst = self._texts
-        except StepRefused:
-            return False
-        return _usable_parents(root, src) and _usable_parents(root, dst)
+        return usable_path(root, self.src) and usable_path(root, self.dst)
 
     def check(self, root: Path) -> list[Problem]:
         if not self._usable(root):
