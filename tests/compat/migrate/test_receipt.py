@@ -71,6 +71,21 @@ def test_a_damaged_receipt_leaves_the_rollback_to_the_plan(project: FilesystemCo
     assert_same_tree(before, project_state(project.base_path), modes=True, mtimes=True)
 
 
+def test_a_receipt_pointing_outside_the_project_is_not_followed(
+    project: FilesystemContract, tmp_path: Path
+) -> None:
+    before = project_state(project.base_path)
+    result = apply(project)
+    path = _folder(project, result.migration_id) / RECEIPT
+    data = json.loads(path.read_text())
+    row = next(step for step in data["steps"] if isinstance(step, list))
+    row[1] = "../escaped"
+    path.write_text(json.dumps(data))
+    rollback(project)
+    assert not (tmp_path / "escaped").exists()
+    assert_same_tree(before, project_state(project.base_path), modes=True, mtimes=True)
+
+
 @pytest.mark.allow_legacy_writes
 def test_a_new_entry_in_a_legacy_folder_costs_lookups_not_the_plan(
     project: FilesystemContract, tmp_path: Path
