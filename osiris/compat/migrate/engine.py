@@ -228,11 +228,8 @@ def _kill_after() -> int:
 
 
 def _restore_folder_times(root: Path, times: Iterable[DirTime]) -> None:
-    for path, mtime_ns in {t.path: t.mtime_ns for t in times}.items():
-        folder = root.joinpath(*path.parts)
-        entry = inventory.entry_of(folder)
-        if entry is not None and entry.kind == "d" and entry.mtime_ns != mtime_ns:
-            inventory.set_mtime(folder, mtime_ns)
+    for kept in {t.path: t for t in times}.values():
+        kept.put_back(root)
 
 
 def _execute(

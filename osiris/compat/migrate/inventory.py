@@ -10,13 +10,13 @@ import hashlib
 import os
 import shutil
 import stat
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, overload
 
 from osiris.core.fsio import fsync_dir
 
@@ -53,6 +53,63 @@ _new_entry = partial(tuple.__new__, Entry)
 _FIELDS = len(Entry._fields)
 
 
+class Inventory(Sequence[Entry]):
+    """A moved item's entries, top first, kept as plan.json holds them (`rows`) and made
+    `Entry`s on first use: applying a plan reads only a few rows of each item, and building
+    every entry of ten thousand items costs more than their renames."""
+
+    __slots__ = ("_entries", "rows")
+
+    def __init__(self, rows: Sequence[Sequence[Any]]) -> None:
+        self.rows = rows
+        self._entries: tuple[Entry, ...] | None = None
+
+    @classmethod
+    def from_json(cls, rows: Any) -> Inventory:
+        """The rows `to_json` wrote (ValueError unless each has the six fields)."""
+        if not isinstance(rows, list) or (rows and set(map(len, rows)) != {_FIELDS}):
+            raise ValueError("an inventory row without its six fields")
+        return cls(rows)
+
+    def to_json(self) -> list[list[Any]]:
+        return [list(row) for row in self.rows]
+
+    @property
+    def entries(self) -> tuple[Entry, ...]:
+        if self._entries is None:
+            self._entries = entries_from_json(self.rows)
+        return self._entries
+
+    @property
+    def top(self) -> Entry:
+        """The item's own entry (its first row), built alone."""
+        return _new_entry(self.rows[0])
+
+    @overload
+    def __getitem__(self, index: int) -> Entry: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Entry, ...]: ...
+    def __getitem__(self, index: int | slice) -> Entry | tuple[Entry, ...]:
+        return self.entries[index]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self.entries)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Inventory):
+            return self.entries == other.entries
+        return isinstance(other, tuple) and self.entries == other
+
+    def __hash__(self) -> int:
+        return hash(self.entries)
+
+    def __repr__(self) -> str:
+        return f"Inventory({self.rows!r})"
+
+
 def _entry(st: os.stat_result, rel: str, path: str | Path) -> Entry:
     kind = _KINDS.get(stat.S_IFMT(st.st_mode), "o")
     return Entry(
@@ -78,6 +135,12 @@ def remembered() -> Iterator[None]:
         yield
     finally:
         _remembered.reset(token)
+
+
+def memo() -> dict[Any, Any]:
+    """The memo of the current `remembered` block (outside one: a new, unshared dict)."""
+    found = _remembered.get()
+    return {} if found is None else found
 
 
 def memoized(key: tuple[Any, ...], compute: Callable[[], T]) -> T:

@@ -14,10 +14,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from pathlib import Path, PurePosixPath
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 from osiris.compat.migrate import inventory
-from osiris.compat.migrate.inventory import TOP, Entry
+from osiris.compat.migrate.inventory import TOP, Entry, Inventory
 from osiris.core.fs_rename import rename_noreplace
 from osiris.core.fsio import atomic_write_bytes, fsync_dir
 from osiris.core.lock import file_lock
@@ -62,12 +62,30 @@ class Step(Protocol):
     def describe(self) -> str: ...
 
 
-@dataclass(frozen=True)
-class DirTime:
+class DirTime(NamedTuple):
     """The mtime a pre-existing folder had at plan time, put back when a step is undone."""
 
-    path: PurePosixPath
+    # Project-relative text: thousands of steps name the same few folders, and hashing
+    # a tuple of a string is done in C.
+    path: str
     mtime_ns: int
+
+    def _entry(self, root: Path) -> tuple[str, Entry | None]:
+        if _outside(self.path):
+            return "", None
+        path = f"{root}/{self.path}"
+        return path, inventory.entry_of(path)
+
+    def holds(self, root: Path) -> bool:
+        """True when the folder is still there with this mtime."""
+        entry = self._entry(root)[1]
+        return entry is not None and entry.kind == "d" and entry.mtime_ns == self.mtime_ns
+
+    def put_back(self, root: Path) -> None:
+        """Give the folder this mtime again, when it is still a folder (never outside `root`)."""
+        path, entry = self._entry(root)
+        if entry is not None and entry.kind == "d" and entry.mtime_ns != self.mtime_ns:
+            inventory.set_mtime(path, self.mtime_ns)
 
 
 def _path(root: Path, rel: PurePosixPath) -> Path:
@@ -117,15 +135,21 @@ def usable_path(root: Path, rel: str) -> bool:
     """`unsafe(root, rel) is None`, on the path's text: it stays inside the project and no
     existing folder on its way is a link (each folder answered once in a `remembered` block)."""
     folder, _, name = rel.rpartition("/")
-    if name in ("", ".", "..") or rel.startswith("/"):
+    if name in _NOT_NAMES or rel[:1] == "/":
         return False
     if not folder:
         return True
+    # Asked twice per step of a plan of thousands: the memo is read directly.
+    memo = inventory.memo()
     key = ("usable path", os.fspath(root), folder)
-    return inventory.memoized(
-        key,
-        lambda: not _outside(folder) and _blocked(root, tuple(folder.split("/"))) is None,
-    )
+    usable = memo.get(key)
+    if usable is None:
+        parents = tuple(folder.split("/"))
+        usable = memo[key] = not _outside(folder) and _blocked(root, parents) is None
+    return usable
+
+
+_NOT_NAMES = frozenset(("", ".", ".."))
 
 
 def _blocked(root: Path, parents: tuple[str, ...]) -> tuple[int, str] | None:
@@ -278,11 +302,15 @@ class Op(ABC):
         return self._times_unchanged(root) and not self.check(root)
 
     def _times_unchanged(self, root: Path) -> bool:
+        if not self.times:
+            return True
+        memo = inventory.memo()
         for kept in self.times:
-            if _outside(kept.path):
-                return False
-            entry = inventory.entry_of(_at(root, kept.path))
-            if entry is None or entry.kind != "d" or entry.mtime_ns != kept.mtime_ns:
+            key = ("folder time", os.fspath(root), kept)
+            held = memo.get(key)
+            if held is None:
+                held = memo[key] = kept.holds(root)
+            if not held:
                 return False
         return True
 
@@ -298,16 +326,13 @@ class Op(ABC):
         if not self.undo:
             return
         for kept in self.times:
-            path = _at(root, kept.path)
-            entry = inventory.entry_of(path)
-            if entry is not None and entry.kind == "d":
-                inventory.set_mtime(path, kept.mtime_ns)
+            kept.put_back(root)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON object `op_from_json` turns back into an equal step."""
         data: dict[str, Any] = {"op": self.name, **self._fields()}
         if self.times:
-            data["times"] = [[str(t.path), t.mtime_ns] for t in self.times]
+            data["times"] = [list(t) for t in self.times]
         if self.undo:
             data["undo"] = True
         if self.leftovers is not None:
@@ -322,8 +347,8 @@ def times_from_json(rows: Iterable[list[Any]]) -> tuple[DirTime, ...]:
 
 @lru_cache(maxsize=4096)
 def _dir_time(text: str, mtime_ns: int) -> DirTime:
-    # The same folder times repeat from step to step; building a path costs more than a step.
-    return DirTime(PurePosixPath(text), mtime_ns)
+    # The same folder times repeat from step to step: one object each, checked once.
+    return DirTime(str(PurePosixPath(text)), mtime_ns)
 
 
 def _common(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -344,7 +369,7 @@ class _Move(Op):
     # objects for them cost more than the steps' renames.
     src: str
     dst: str
-    inventory: tuple[Entry, ...]
+    inventory: Inventory  # a tuple of entries is taken too
     # Paths inside the folder that other steps of the same plan move out before this one
     # (a compile session's compiled/) or write after it (summary.json): never later changes.
     ignore: tuple[str, ...] = field(default=(), kw_only=True)
@@ -360,6 +385,8 @@ class _Move(Op):
             value = getattr(self, name)
             if not isinstance(value, str):
                 object.__setattr__(self, name, str(value))
+        if not isinstance(self.inventory, Inventory):
+            object.__setattr__(self, "inventory", Inventory(tuple(self.inventory)))
 
     @cached_property
     def _texts(self) -> tuple[str, str]:
@@ -391,10 +418,10 @@ class _Move(Op):
         compared path by path only when this quick answer is no (`inventory.drift`), and by
         `osiris migrate verify`.
         """
-        entries = [self.inventory[0]]
-        if read_too:
-            entries += [self.inventory[i] for i in self.watch]
-        return inventory.unchanged(path, entries)
+        rows = self.inventory.rows
+        if read_too and self.watch:
+            return inventory.unchanged(path, [rows[0], *[rows[i] for i in self.watch]])
+        return inventory.unchanged(path, rows[:1])
 
     def _usable(self, root: Path) -> bool:
         """True when neither path leaves the project nor passes through a link (`unsafe`)."""
@@ -404,7 +431,7 @@ class _Move(Op):
         if not self._usable(root):
             return [p for rel in (self.src_path, self.dst_path) if (p := unsafe(root, rel))]
         problems: list[Problem] = []
-        if not self.inventory or self.inventory[0].kind not in self.kinds:
+        if not self.inventory or self.inventory.top.kind not in self.kinds:
             return [Problem(self.src_path, f"was not a {self.what} when planned")]
         later = self.undo
         source, target = self._where(root)
@@ -415,7 +442,7 @@ class _Move(Op):
             return [*problems, Problem(self.src_path, f"was removed {self.since()}", later)]
         if found.kind not in self.kinds:
             return [*problems, Problem(self.src_path, f"is no longer a {self.what}", later)]
-        if self.undo and found[1:] != self.inventory[0][1:]:
+        if self.undo and found[1:] != self.inventory.top[1:]:
             # An undo step must not carry later changes into the legacy layout unnoticed; a
             # forward step moves its source as it is (the plan's fingerprint guards staleness).
             # The item's own entry is the quick answer (see `_as_inventoried`).
@@ -441,10 +468,10 @@ class _Move(Op):
         an added entry would have changed it) or does not exist (one lookup per folder,
         memoized within a `remembered` block).
         """
-        folder = _parent(self.dst)
-        if any(str(kept.path) == folder for kept in self.times):
-            return True
+        folder = self.dst.rpartition("/")[0] or "."
         if inventory.entry_of(f"{root}/{folder}") is None:
+            return True
+        if any(kept.path == folder for kept in self.times):
             return True
         return inventory.entry_of(target) is None
 
@@ -521,8 +548,8 @@ class _Move(Op):
     def _restore_own_times(self, target: str, *, every_folder: bool) -> None:
         # Moving entries in or out changed the top folder's mtime (and, after setting later
         # files aside, the folders they were in): put back what the inventory recorded.
-        for entry in self.inventory:
-            if entry.kind == "d" and (every_folder or entry.rel == TOP):
+        for entry in self.inventory if every_folder else (self.inventory.top,):
+            if entry.kind == "d":
                 path = target if entry.rel == TOP else f"{target}/{entry.rel}"
                 found = inventory.entry_of(path)
                 if found is not None and found.mtime_ns != entry.mtime_ns:
@@ -539,7 +566,7 @@ class _Move(Op):
         copied = bool((details or {}).get("sha256"))
         # A rename moves the item whole: the same entry at its target says it is there (see
         # `_as_inventoried`), and that its source went with it.
-        if not thorough and not copied and inventory.unchanged(target, self.inventory[:1]):
+        if not thorough and not copied and inventory.unchanged(target, self.inventory.rows[:1]):
             return []
         problems = []
         if inventory.entry_of(source) is not None:
@@ -597,7 +624,7 @@ class _Move(Op):
         data: dict[str, Any] = {
             "src": self.src,
             "dst": self.dst,
-            "inventory": [e.to_json() for e in self.inventory],
+            "inventory": self.inventory.to_json(),
         }
         if self.ignore:
             data["ignore"] = list(self.ignore)
@@ -610,7 +637,7 @@ class _Move(Op):
         return cls(
             str(data["src"]),
             str(data["dst"]),
-            inventory.entries_from_json(data["inventory"]),
+            Inventory.from_json(data["inventory"]),
             ignore=tuple(data.get("ignore", ())),
             watch=tuple(data.get("watch", ())),
             **_common(data),
@@ -1009,11 +1036,26 @@ class _Index(Op):
         return {_parent(f.path) for f in self.files}
 
     def _fields(self) -> dict[str, Any]:
-        return {"lock": str(self.lock), "files": [f.to_json() for f in self.files]}
+        files = [f.to_json() for f in self.files]
+        if files:
+            # A by_pipeline file repeats records of runs.jsonl: saved as the numbers of those
+            # lines ("lines"), it costs the plan a fraction of the bytes to write and read.
+            first = {line: i for i, line in reversed(list(enumerate(_lines(files[0]["data"]))))}
+            for spec in files[1:]:
+                numbers = [first.get(line) for line in _lines(spec["data"])]
+                if None not in numbers:
+                    del spec["data"]
+                    spec["lines"] = numbers
+        return {"lock": str(self.lock), "files": files}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> _Index:
-        files = tuple(IndexFile.from_json(f) for f in data["files"])
+        rows = data["files"]
+        first = _lines(rows[0]["data"]) if rows else []
+        files = tuple(
+            IndexFile.from_json(f if "data" in f else {**f, "data": _pick(first, f["lines"])})
+            for f in rows
+        )
         return cls(PurePosixPath(data["lock"]), files, **_common(data))
 
     def _prefix_problems(self, root: Path) -> list[Problem]:
@@ -1030,6 +1072,18 @@ class _Index(Op):
 
     def _present(self, root: Path) -> list[bool]:
         return [_ours(_path(root, spec.path), spec) is not None for spec in self.files]
+
+
+def _lines(data: str) -> list[str]:
+    return data.splitlines(keepends=True)
+
+
+def _pick(lines: list[str], numbers: list[int]) -> str:
+    """The given lines (by number) joined; ValueError for a number out of range."""
+    try:
+        return "".join([lines[n] for n in numbers])
+    except (IndexError, TypeError):
+        raise ValueError("an index line number out of range") from None
 
 
 @dataclass(frozen=True)

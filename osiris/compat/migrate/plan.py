@@ -50,7 +50,7 @@ from osiris.core.fsio import atomic_write_text, canonical_json, pretty_json
 from osiris.core.run_index import IndexPaths, RunRecord, utc_now_iso
 from osiris.errors import OsirisError, UsageError
 
-FORMAT = 2
+FORMAT = 3
 # legacy-layout.md §5: items with no contract home, archived verbatim, and why.
 _NO_HOME = {
     ItemKind.AIOP_INDEX: "legacy AIOP index (the run index replaces it)",
@@ -322,7 +322,7 @@ class _Planner:
                 self.mtimes[folder] = entry.mtime_ns if entry and entry.kind == "d" else None
             mtime = self.mtimes[folder]
             if mtime is not None:
-                found.append(DirTime(folder, mtime))
+                found.append(DirTime(str(folder), mtime))
         return tuple(found)
 
     def need_dir(self, folder: PurePosixPath) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar, NamedTuple
@@ -58,6 +58,13 @@ def _folder_mtime(root: Path, rel: str) -> int | None:
     """A folder's mtime now (memoized within a `remembered` block); None: not a folder."""
     found = inventory.entry_of(f"{root}/{rel}")
     return found.mtime_ns if found is not None and found.kind == "d" else None
+
+
+def move_back_row(
+    src: str, dst: str, entry: Sequence[Any], mtime_ns: int, folder_mtime_ns: int | None
+) -> list[Any]:
+    """A `MoveBack` as its JSON row (`MoveBack.from_row` reads it), built without the step."""
+    return [src, dst, *entry[1:], mtime_ns, folder_mtime_ns]
 
 
 class MoveBack(NamedTuple):
@@ -117,10 +124,6 @@ class MoveBack(NamedTuple):
 
     def describe(self) -> str:
         return f"move {self.src} -> {self.dst}"
-
-    def row(self) -> list[Any]:
-        """The step as one JSON row (a receipt holds one per moved item: rows load fastest)."""
-        return [self.src, self.dst, *self.entry[1:], self.mtime_ns, self.folder_mtime_ns]
 
     @classmethod
     def from_row(cls, row: list[Any]) -> MoveBack:
@@ -214,14 +217,14 @@ class Receipt:
 def _undo_json(root: Path, op: Op, details: Mapping[str, Any] | None) -> dict[str, Any] | list[Any]:
     """The JSON of the step undoing an applied `op`, checked against the state now."""
     if isinstance(op, (MoveTree, MoveFile)):
-        planned = op.inventory[0]
-        left = planned
-        if op.ignore or (details or {}).get("sha256"):
+        planned = op.inventory.rows[0]
+        left: Sequence[Any] = planned
+        if op.ignore or (details and details.get("sha256")):
             # Other steps wrote into it, or it was copied: as it is now. Else the end
             # verification just found it as planned.
             left = inventory.entry_of(f"{root}/{op.dst}") or planned
         folder_mtime = _folder_mtime(root, _parent(op.src))
-        return MoveBack(op.dst, op.src, left, planned.mtime_ns, folder_mtime).row()
+        return move_back_row(op.dst, op.src, left, planned[3], folder_mtime)
     if isinstance(op, AppendIndex):
         files = [_index_after(root, spec) for spec in op.files]
         if all(files):
@@ -256,7 +259,7 @@ def write_receipt(
         "format": FORMAT,
         "fingerprint": fingerprint,
         "steps": steps,
-        "folders": [[str(t.path), t.mtime_ns] for t in folders],
+        "folders": [list(t) for t in folders],
         "times": times,
     }
     # Not fsynced: a receipt lost or torn by a crash fails to load and the plan answers.

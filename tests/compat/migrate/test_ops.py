@@ -79,7 +79,7 @@ def make_run(root: Path, rel: str = "logs/run_1") -> Path:
 
 
 def times(root: Path, *folders: str) -> tuple[DirTime, ...]:
-    return tuple(DirTime(P(f), os.lstat(root / f).st_mtime_ns) for f in folders)
+    return tuple(DirTime(f, os.lstat(root / f).st_mtime_ns) for f in folders)
 
 
 def move(root: Path, src: str, dst: str, **extra: Any) -> Op:
@@ -468,6 +468,23 @@ def test_every_step_round_trips_through_json(root: Path) -> None:
         assert step.reverse().reverse() == replace(step, leftovers=None)
     with pytest.raises(ValueError, match="unknown migration step"):
         op_from_json({"op": "format_disk"})
+
+
+def test_index_files_repeating_runs_jsonl_are_saved_as_its_line_numbers() -> None:
+    empty = hashlib.sha256().hexdigest()
+    runs = IndexFile(P("index/runs.jsonl"), False, 0, empty, None, '{"a":1}\n{"b":2}\n{"c":3}\n')
+    by_pipeline = IndexFile(P("index/by_pipeline/x.jsonl"), False, 0, empty, None, '{"c":3}\n')
+    other = IndexFile(P("index/other.jsonl"), False, 0, empty, None, '{"z":0}\n')
+    step = AppendIndex(P("index/.lock"), (runs, by_pipeline, other))
+
+    saved = json.loads(json.dumps(step.to_json()))
+
+    assert [f.get("lines") for f in saved["files"]] == [None, [2], None]
+    assert "data" not in saved["files"][1] and saved["files"][2]["data"] == '{"z":0}\n'
+    assert op_from_json(saved) == step
+    saved["files"][1]["lines"] = [3]
+    with pytest.raises(ValueError, match="out of range"):
+        op_from_json(saved)
 
 
 SEGMENTS = st.sampled_from(["a", "b.c", "..", ".", "", "...", "x..y", "..z"])

@@ -198,7 +198,7 @@ def test_a_plan_round_trips_through_json(root: Path) -> None:
     planned.save(root / "plan.json")
     assert Plan.load(root / "plan.json") == planned
     (root / "other.json").write_text('{"format": 99}')
-    with pytest.raises(Exception, match="not a migration plan of format 2"):
+    with pytest.raises(Exception, match="not a migration plan of format 3"):
         Plan.load(root / "other.json")
 
 
