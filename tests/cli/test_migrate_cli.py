@@ -65,7 +65,7 @@ def test_plan_prints_a_summary_and_saves_json(root: Path, tmp_path: Path) -> Non
     saved = tmp_path / "plan.json"
     as_json = migrate(root, "plan", "--json", "--out", str(saved))
     data = as_json.json()
-    assert data["format"] == 2 and data["conflicts"] == [] and data["summary"]["run"]["items"] == 2
+    assert data["format"] == 3 and data["conflicts"] == [] and data["summary"]["run"]["items"] == 2
     assert json.loads(saved.read_text())["fingerprint"] == data["fingerprint"]
     assert_same_tree(before, snapshot(root), modes=True, mtimes=True)
 

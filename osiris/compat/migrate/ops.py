@@ -12,7 +12,7 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar, NamedTuple, Protocol
 
@@ -376,24 +376,23 @@ class _Move(Op):
     # Where in `inventory` the files are that the plan read to derive something (events,
     # manifests): their size and mtime are compared too when telling whether the plan holds.
     watch: tuple[int, ...] = field(default=(), kw_only=True)
+    # Told from the paths once (`__post_init__`), asked by every action of the step.
+    _outside_path: str | None = field(default=None, init=False, repr=False, compare=False)
 
     kinds: ClassVar[frozenset[str]]
     what: ClassVar[str]
 
     def __post_init__(self) -> None:
-        for name in ("src", "dst"):
-            value = getattr(self, name)
-            if not isinstance(value, str):
-                object.__setattr__(self, name, str(value))
+        # Runs once per step of a loaded plan: plain tests, no loops.
+        if not isinstance(self.src, str):
+            object.__setattr__(self, "src", str(self.src))
+        if not isinstance(self.dst, str):
+            object.__setattr__(self, "dst", str(self.dst))
         if not isinstance(self.inventory, Inventory):
             object.__setattr__(self, "inventory", Inventory(tuple(self.inventory)))
-
-    @cached_property
-    def _texts(self) -> tuple[str, str]:
-        for rel in (self.src, self.dst):
-            if _outside(rel):
-                raise StepRefused(Problem(PurePosixPath(rel), "is not a path inside the project"))
-        return self.src, self.dst
+        if _outside(self.src) or _outside(self.dst):
+            outside = self.src if _outside(self.src) else self.dst
+            object.__setattr__(self, "_outside_path", outside)
 
     @property
     def src_path(self) -> PurePosixPath:
@@ -405,8 +404,10 @@ class _Move(Op):
 
     def _where(self, root: Path) -> tuple[str, str]:
         """Source and target under `root` (`_at` for both, worked out once per step)."""
-        src, dst = self._texts
-        return f"{root}/{src}", f"{root}/{dst}"
+        if self._outside_path is not None:
+            problem = Problem(PurePosixPath(self._outside_path), "is not a path inside the project")
+            raise StepRefused(problem)
+        return f"{root}/{self.src}", f"{root}/{self.dst}"
 
     def _as_inventoried(self, path: str, *, read_too: bool = False) -> bool:
         """True when the item itself (`read_too`: and every file the plan read inside it) is

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
 
 from osiris.compat import legacy_layout as layout
 from osiris.compat.legacy_layout import SessionKind
@@ -63,9 +63,9 @@ LEGACY_ARCHIVE = "legacy"  # under .osiris/: `.osiris/legacy/<original path>`
 _MAX_CHANGES = 10
 
 
-@dataclass(frozen=True)
-class PlannedItem:
-    """One legacy item and where it goes (`dst` None: it stays), with why when not obvious."""
+class PlannedItem(NamedTuple):
+    """One legacy item and where it goes (`dst` None: it stays), with why when not obvious
+    (a named tuple: a plan loads one per moved item)."""
 
     kind: (
         str  # run | build | aiop | chat_sessions | cache | pointer | index | archive | user_output
