@@ -16,7 +16,6 @@ receipt therefore only costs time.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -107,8 +106,11 @@ class MoveBack(NamedTuple):
             raise StepRefused(
                 Problem(PurePosixPath(self.src), "changed while the rollback ran")
             ) from None
-        # Most filesystems keep a moved folder's own mtime; where one does not, put it back.
-        if os.lstat(target).st_mtime_ns != self.mtime_ns:
+        # A receipt is written only after the apply's end verification found every renamed
+        # item with its planned mtime: this filesystem keeps a moved item's own mtime, so
+        # the rename back keeps it too. An item the apply left with another mtime (a step
+        # wrote into it) or copied across devices gets its planned one put back.
+        if sums is not None or self.entry.mtime_ns != self.mtime_ns:
             inventory.set_mtime(target, self.mtime_ns)
         return {"sha256": sums} if sums is not None else None
 
