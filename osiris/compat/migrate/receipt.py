@@ -59,7 +59,7 @@ def _folder_mtime(root: Path, rel: str) -> int | None:
     return found.mtime_ns if found is not None and found.kind == "d" else None
 
 
-def move_back_row(
+def _move_back_row(
     src: str, dst: str, entry: Sequence[Any], mtime_ns: int, folder_mtime_ns: int | None
 ) -> list[Any]:
     """A `MoveBack` as its JSON row (`MoveBack.from_row` reads it), built without the step."""
@@ -226,7 +226,8 @@ def _undo_json(root: Path, op: Op, details: Mapping[str, Any] | None) -> dict[st
             # verification just found it as planned.
             left = inventory.entry_of(f"{root}/{op.dst}") or planned
         folder_mtime = _folder_mtime(root, _parent(op.src))
-        return move_back_row(op.dst, op.src, left, planned[3], folder_mtime)
+        planned_mtime_ns = planned[3]  # a row holds an Entry's fields in order
+        return _move_back_row(op.dst, op.src, left, planned_mtime_ns, folder_mtime)
     if isinstance(op, AppendIndex):
         files = [_index_after(root, spec) for spec in op.files]
         if all(files):
