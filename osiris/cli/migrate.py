@@ -282,7 +282,7 @@ def rollback_command(
 def _render_status(report: StatusReport) -> None:
     from rich.table import Table
 
-    from osiris.compat.migrate.journal import ROLLING_BACK
+    from osiris.compat.migration_journal import ROLLING_BACK
 
     out = console()
     out.print(f"Mode: {report.fs_mode}")

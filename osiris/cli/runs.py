@@ -28,7 +28,7 @@ def runs() -> None:
 def open_catalog(ctx: click.Context) -> tuple[RunCatalog, ProjectDirs]:
     """The reading catalog with the legacy read fallback, from osiris.yaml read light when
     possible (no pydantic start-up; the full configuration loads only on a legacy hit)."""
-    from osiris.compat.fallback import catalog_for
+    from osiris.compat.fallback import catalog_for, interrupted_migration_notice
     from osiris.core.run_sources import ProjectDirs, light_dirs
 
     app = ctx.find_root().obj
@@ -36,8 +36,13 @@ def open_catalog(ctx: click.Context) -> tuple[RunCatalog, ProjectDirs]:
     if dirs is None:
         resolved, contract = load_project(ctx)
         dirs = ProjectDirs.from_contract(contract)
-        return catalog_for(dirs, lambda: resolved), dirs
-    return catalog_for(dirs, lambda: load_project(ctx)[0]), dirs
+        catalog = catalog_for(dirs, lambda: resolved)
+    else:
+        catalog = catalog_for(dirs, lambda: load_project(ctx)[0])
+    notice = interrupted_migration_notice(dirs)
+    if notice is not None:
+        warn([notice])
+    return catalog, dirs
 
 
 @runs.command("list")

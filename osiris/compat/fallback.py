@@ -68,6 +68,29 @@ def catalog_for(dirs: ProjectDirs, config: Callable[[], ResolvedConfig]) -> RunC
     return RunCatalog([*catalog.sources, LegacySource(dirs.base_path, config, contract=contract)])
 
 
+def interrupted_migration_notice(dirs: ProjectDirs) -> str | None:
+    """One line for reading commands while a migration is cut short: what they show may
+    miss the runs it was moving. None otherwise (one lookup when nothing was migrated)."""
+    if not _is_real_dir(dirs.migrations_dir):
+        return None
+    from osiris.compat.migration_journal import BOTH_WAYS, ROLLING_BACK, interrupted
+
+    try:
+        pending = interrupted(dirs.migrations_dir)
+    except OsirisError:
+        return None  # a damaged journal: `osiris migrate status` names it
+    if pending is None:
+        return None
+    if pending.state == ROLLING_BACK:
+        what, way_out = "the rollback of migration", "run `osiris migrate rollback` to finish it"
+    else:
+        what, way_out = "migration", BOTH_WAYS
+    return (
+        f"{what} {pending.migration_id} was interrupted, so runs it was moving may be missing "
+        f"here; {way_out}"
+    )
+
+
 def _is_real_dir(path: Path) -> bool:
     try:
         return stat.S_ISDIR(os.lstat(path).st_mode)

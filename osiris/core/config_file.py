@@ -25,6 +25,9 @@ ENV_OVERRIDES: dict[str, str] = {
     "OSIRIS_RETENTION_RUN_LOGS_DAYS": "filesystem.retention.run_logs_days",
     "OSIRIS_FS_CONTRACT": "compat.mode",
 }
+# Osiris's own folder under base_path, and where migrations keep their journals in it.
+OSIRIS_DIR = ".osiris"
+MIGRATIONS_DIR = f"{OSIRIS_DIR}/migrations"
 DEFAULT_DIRS = {
     "pipelines_dir": "pipelines",
     "build_dir": "build",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
+from osiris.core.config_file import MIGRATIONS_DIR, OSIRIS_DIR
 from osiris.core.fs_config import TOKEN_RE, TOKENS, OsirisConfig, ResolvedConfig
 from osiris.errors import ConfigError, UsageError
 
@@ -143,8 +144,8 @@ class FilesystemContract:
         self.sessions_dir = self._root(fs.sessions_dir, "filesystem.sessions_dir")
         self.cache_dir = self._root(fs.cache_dir, "filesystem.cache_dir")
         self.index_dir = self._root(fs.index_dir, "filesystem.index_dir")
-        self.osiris_dir = self.base_path / ".osiris"
-        self.migrations_dir = self.osiris_dir / "migrations"
+        self.osiris_dir = self.base_path / OSIRIS_DIR
+        self.migrations_dir = self.base_path / MIGRATIONS_DIR
 
     @classmethod
     def from_resolved(cls, resolved: ResolvedConfig) -> FilesystemContract:

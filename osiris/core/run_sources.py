@@ -22,6 +22,7 @@ from osiris.core.config_file import (
     BASE_PATH_ENVS,
     DEFAULT_DIRS,
     ENV_OVERRIDES,
+    MIGRATIONS_DIR,
     base_path_override,
     folder_problem,
     locate_config_file,
@@ -429,6 +430,11 @@ class ProjectDirs:
     run_logs_dir: Path
     aiop_dir: Path
     read_fallback: bool = True
+
+    @property
+    def migrations_dir(self) -> Path:
+        """Where `osiris migrate` keeps its journals (`FilesystemContract.migrations_dir`)."""
+        return self.base_path / MIGRATIONS_DIR
 
     @classmethod
     def from_contract(cls, contract: FilesystemContract) -> ProjectDirs:

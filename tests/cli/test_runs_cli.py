@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from osiris.compat.migration_journal import Journal
 from osiris.core.run_index import RunIndexWriter, RunRecord, utc_now_iso
 from tests.helpers.demo import osiris, osiris_env
 from tests.helpers.projects import make_orders_project
@@ -170,6 +171,48 @@ def test_a_damaged_index_line_is_a_warning(project: Path, ids: dict[str, str]) -
     result = runs(project, "list", "--json")
     assert result.code == 0 and len(result.json()) == 3
     assert result.err == "warning: runs.jsonl: skipped a damaged line 4\n"
+
+
+def _interrupted_migration(project: Path) -> Journal:
+    """The journal an apply leaves when killed in its first batch of three steps."""
+    folder = project / ".osiris/migrations/20261125T120000.000Z-abcdef12"
+    folder.mkdir(parents=True)
+    header = {"migration_id": folder.name, "fingerprint": "abcdef12", "created_at": "x", "ops": 3}
+    journal = Journal.create(folder, header)
+    journal.begin([0, 1, 2])
+    return journal
+
+
+def test_an_interrupted_migration_is_one_warning_line_in_every_reader(
+    project: Path, ids: dict[str, str]
+) -> None:
+    journal = _interrupted_migration(project)
+    notice = (
+        "warning: migration 20261125T120000.000Z-abcdef12 was interrupted, so runs it was "
+        "moving may be missing here; run `osiris migrate apply` to resume it, or "
+        "`osiris migrate rollback` to undo it\n"
+    )
+    result = runs(project, "list", "--json")
+    assert (result.code, result.err, len(result.json())) == (0, notice, 3)
+    for command in (("logs", "list"), ("aiop", "list")):
+        shown = osiris("--project", str(project), *command)
+        assert (shown.code, shown.err) == (0, notice), command
+
+    journal.mark("rollback", at="x", force=False, ops=[2, 1, 0])
+    assert runs(project, "list").err == (
+        "warning: the rollback of migration 20261125T120000.000Z-abcdef12 was interrupted, so "
+        "runs it was moving may be missing here; run `osiris migrate rollback` to finish it\n"
+    )
+    journal.mark("rolled-back", at="x")
+    assert runs(project, "list").err == ""
+
+
+def test_a_damaged_migration_journal_does_not_stop_a_listing(
+    project: Path, ids: dict[str, str]
+) -> None:
+    journal = _interrupted_migration(project)
+    journal.path.write_text("not json\n{\n", "utf-8")
+    assert listed(project) == [ids["failed"], ids["prod"], ids["dev"]]
 
 
 def test_list_reads_only_the_keys_it_needs(project: Path, ids: dict[str, str]) -> None:

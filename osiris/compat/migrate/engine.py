@@ -1,5 +1,6 @@
 """`osiris migrate apply | rollback | finalize`: a plan's steps run under the project lock and a
-write-ahead journal (see `journal.py`), so a crash at any point can be resumed or undone.
+write-ahead journal (see `osiris/compat/migration_journal.py`), so a crash at any point can
+be resumed or undone.
 
 Test hook: with `OSIRIS_MIGRATE_KILL_AFTER_OPS=N` in the environment the process SIGKILLs
 itself right after the N-th step it applies or undoes, before that step's `done` line is
@@ -20,9 +21,16 @@ from send2trash import send2trash
 from osiris.compat import legacy_layout as layout
 from osiris.compat.migrate import inventory
 from osiris.compat.migrate.gc_pause import gc_paused
-from osiris.compat.migrate.journal import (
+from osiris.compat.migrate.ops import DirTime, Op, Step, StepRefused, ops_touched
+from osiris.compat.migrate.plan import LEGACY_ARCHIVE, Plan, describe_changes
+from osiris.compat.migrate.plan import plan as plan_project
+from osiris.compat.migrate.receipt import RECEIPT, Receipt, read_receipt, write_receipt
+from osiris.compat.migrate.seen import unchanged
+from osiris.compat.migrate.verify import verify_steps
+from osiris.compat.migration_journal import (
     APPLIED,
     APPLYING,
+    BOTH_WAYS,
     FINALIZED,
     FINALIZED_STATE,
     JOURNAL,
@@ -31,15 +39,10 @@ from osiris.compat.migrate.journal import (
     ROLLING_BACK,
     Journal,
     Migration,
+    interrupted,
     list_migrations,
     pick,
 )
-from osiris.compat.migrate.ops import DirTime, Op, Step, StepRefused, ops_touched
-from osiris.compat.migrate.plan import LEGACY_ARCHIVE, Plan, describe_changes
-from osiris.compat.migrate.plan import plan as plan_project
-from osiris.compat.migrate.receipt import RECEIPT, Receipt, read_receipt, write_receipt
-from osiris.compat.migrate.seen import unchanged
-from osiris.compat.migrate.verify import verify_steps
 from osiris.core.fs_paths import FilesystemContract
 from osiris.core.fsio import atomic_write_text, fsync_dir, pretty_json
 from osiris.core.lock import project_lock
@@ -60,7 +63,6 @@ BATCH = 5000
 KILL_ENV = "OSIRIS_MIGRATE_KILL_AFTER_OPS"
 LEFTOVERS = "rollback-leftovers"  # .osiris/legacy/rollback-leftovers/<migration id>/
 NOTHING_TO_MIGRATE = "Nothing to migrate: the project already uses the contract layout."
-BOTH_WAYS = "run `osiris migrate apply` to resume it, or `osiris migrate rollback` to undo it"
 # legacy-layout.md §1: the folders finalize removes once the migration emptied them.
 LEGACY_FOLDERS = (
     layout.LOGS_DIR,
@@ -160,7 +162,7 @@ def _rel(project: FilesystemContract, path: Path) -> str:
 
 def unfinished(project: FilesystemContract) -> Migration | None:
     """The migration whose apply or rollback was cut short, if any."""
-    return next((m for m in list_migrations(project.migrations_dir) if m.unfinished), None)
+    return interrupted(project.migrations_dir)
 
 
 def unfinished_error(project: FilesystemContract, migration: Migration) -> UnfinishedMigration:
@@ -325,7 +327,7 @@ def _unchanged(project: FilesystemContract, planned: Plan | None) -> bool:
 
 def _start(project: FilesystemContract, plan: Plan, progress: Progress | None) -> ApplyResult:
     now = utc_now_iso()
-    # Milliseconds order two migrations of one second; ids sort by time (journal.py).
+    # Milliseconds order two migrations of one second; ids sort by time (migration_journal.py).
     stamp = now.replace("-", "").replace(":", "")
     migration_id = f"{stamp}-{plan.fingerprint[:8]}"
     folder = project.migrations_dir / migration_id

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from osiris.compat.dual_write import errors_file
-from osiris.compat.migrate.journal import Migration, list_migrations
 from osiris.compat.migrate.mirrors import divergence, mirror_pairs
 from osiris.compat.migrate.plan import plan as plan_project
+from osiris.compat.migration_journal import Migration, list_migrations
 from osiris.core.fs_paths import FilesystemContract
 
 # Planned items that are derived, not legacy items of their own.

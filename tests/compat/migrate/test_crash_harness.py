@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from osiris.compat.migrate import engine
-from osiris.compat.migrate.journal import ROLLING_BACK, list_migrations
+from osiris.compat.migration_journal import ROLLING_BACK, list_migrations
 from tests.helpers.demo import CliResult, osiris, osiris_process
 from tests.helpers.legacy import ALL_QUIRKS, make_legacy_project
 from tests.helpers.migration import contract, project_state

@@ -8,21 +8,21 @@ from typing import Any
 
 import pytest
 
+from osiris.compat import migration_journal as journal
 from osiris.compat.legacy_layout import SessionKind
 from osiris.compat.migrate import (
     apply,
     engine,
     finalize,
-    journal,
     plan,
     refuse_if_unfinished,
     rollback,
     status,
     verify,
 )
-from osiris.compat.migrate.journal import Journal, list_migrations
 from osiris.compat.migrate.ops import AppendIndex, MoveTree
 from osiris.compat.migrate.plan import Plan
+from osiris.compat.migration_journal import Journal, list_migrations
 from osiris.core.fs_paths import FilesystemContract
 from osiris.core.lock import project_lock
 from osiris.core.run_index import RunIndexReader, RunIndexWriter, RunRecord

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from osiris.compat.legacy_layout import SessionKind
 from osiris.compat.legacy_reader import ItemKind, scan_legacy
 from osiris.compat.migrate import apply, plan, rollback
-from osiris.compat.migrate.journal import Journal
+from osiris.compat.migration_journal import Journal
 from osiris.core.run_index import RunIndexReader
 from tests.helpers.legacy import ALL_QUIRKS, make_legacy_project
 from tests.helpers.migration import contract, project_state

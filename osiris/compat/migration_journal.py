@@ -35,6 +35,8 @@ APPLIED = "applied"
 ROLLING_BACK = "rollback incomplete"
 ROLLED_BACK = "rolled back"
 FINALIZED_STATE = "finalized"
+# The two ways out of an interrupted migration, as every message names them.
+BOTH_WAYS = "run `osiris migrate apply` to resume it, or `osiris migrate rollback` to undo it"
 
 
 @dataclass
@@ -294,6 +296,11 @@ def list_migrations(migrations_dir: Path) -> list[Migration]:
         if migration is not None:
             found.append(migration)
     return found
+
+
+def interrupted(migrations_dir: Path) -> Migration | None:
+    """The migration whose apply or rollback was cut short, if any."""
+    return next((m for m in list_migrations(migrations_dir) if m.unfinished), None)
 
 
 def pick(

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from osiris.compat.migrate.journal import (
+from osiris.compat.migration_journal import (
     APPLIED,
     APPLYING,
     FINALIZED,
