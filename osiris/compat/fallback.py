@@ -73,7 +73,12 @@ def interrupted_migration_notice(dirs: ProjectDirs) -> str | None:
     miss the runs it was moving. None otherwise (one lookup when nothing was migrated)."""
     if not _is_real_dir(dirs.migrations_dir):
         return None
-    from osiris.compat.migration_journal import BOTH_WAYS, ROLLING_BACK, interrupted
+    from osiris.compat.migration_journal import (
+        BOTH_WAYS,
+        FINISH_ROLLBACK,
+        ROLLING_BACK,
+        interrupted,
+    )
 
     try:
         pending = interrupted(dirs.migrations_dir)
@@ -82,7 +87,7 @@ def interrupted_migration_notice(dirs: ProjectDirs) -> str | None:
     if pending is None:
         return None
     if pending.state == ROLLING_BACK:
-        what, way_out = "the rollback of migration", "run `osiris migrate rollback` to finish it"
+        what, way_out = "the rollback of migration", FINISH_ROLLBACK
     else:
         what, way_out = "migration", BOTH_WAYS
     return (

@@ -35,8 +35,9 @@ APPLIED = "applied"
 ROLLING_BACK = "rollback incomplete"
 ROLLED_BACK = "rolled back"
 FINALIZED_STATE = "finalized"
-# The two ways out of an interrupted migration, as every message names them.
+# The ways out of an interrupted migration (and rollback), as every message names them.
 BOTH_WAYS = "run `osiris migrate apply` to resume it, or `osiris migrate rollback` to undo it"
+FINISH_ROLLBACK = "run `osiris migrate rollback` to finish it"
 
 
 @dataclass

@@ -33,6 +33,7 @@ from osiris.compat.migration_journal import (
     BOTH_WAYS,
     FINALIZED,
     FINALIZED_STATE,
+    FINISH_ROLLBACK,
     JOURNAL,
     PLAN,
     ROLLED_BACK,
@@ -176,7 +177,7 @@ def unfinished_error(project: FilesystemContract, migration: Migration) -> Unfin
             f"the rollback of migration {migration.migration_id} was interrupted with "
             f"{_progress(len(journal.undone), todo, journal.undo_begun - set(journal.undone))}",
             path=where,
-            hint="run `osiris migrate rollback` to finish it",
+            hint=FINISH_ROLLBACK,
         )
     return UnfinishedMigration(
         f"migration {migration.migration_id} was interrupted with "
