@@ -469,7 +469,7 @@ class _Move(Op):
         an added entry would have changed it) or does not exist (one lookup per folder,
         memoized within a `remembered` block).
         """
-        folder = self.dst.rpartition("/")[0] or "."
+        folder = _parent(self.dst)
         if inventory.entry_of(f"{root}/{folder}") is None:
             return True
         if any(kept.path == folder for kept in self.times):
@@ -1041,7 +1041,9 @@ class _Index(Op):
         if files:
             # A by_pipeline file repeats records of runs.jsonl: saved as the numbers of those
             # lines ("lines"), it costs the plan a fraction of the bytes to write and read.
-            first = {line: i for i, line in reversed(list(enumerate(_lines(files[0]["data"]))))}
+            first: dict[str, int] = {}
+            for number, line in enumerate(_lines(files[0]["data"])):
+                first.setdefault(line, number)
             for spec in files[1:]:
                 numbers = [first.get(line) for line in _lines(spec["data"])]
                 if None not in numbers:
@@ -1080,11 +1082,11 @@ def _lines(data: str) -> list[str]:
 
 
 def _pick(lines: list[str], numbers: list[int]) -> str:
-    """The given lines (by number) joined; ValueError for a number out of range."""
-    try:
-        return "".join([lines[n] for n in numbers])
-    except (IndexError, TypeError):
-        raise ValueError("an index line number out of range") from None
+    """The given lines (by number) joined; ValueError for anything but a number in range."""
+    count = len(lines)
+    if not isinstance(numbers, list) or not all(type(n) is int and 0 <= n < count for n in numbers):
+        raise ValueError("an index line number out of range")
+    return "".join([lines[n] for n in numbers])
 
 
 @dataclass(frozen=True)

@@ -482,9 +482,10 @@ def test_index_files_repeating_runs_jsonl_are_saved_as_its_line_numbers() -> Non
     assert [f.get("lines") for f in saved["files"]] == [None, [2], None]
     assert "data" not in saved["files"][1] and saved["files"][2]["data"] == '{"z":0}\n'
     assert op_from_json(saved) == step
-    saved["files"][1]["lines"] = [3]
-    with pytest.raises(ValueError, match="out of range"):
-        op_from_json(saved)
+    for damaged in ([3], [-1], [True], "2"):
+        saved["files"][1]["lines"] = damaged
+        with pytest.raises(ValueError, match="out of range"):
+            op_from_json(saved)
 
 
 SEGMENTS = st.sampled_from(["a", "b.c", "..", ".", "", "...", "x..y", "..z"])
