@@ -121,6 +121,15 @@ def _render_plan(
         home = contract.relative(homes[kind]) if kind in homes else ""
         table.add_row(_KIND_NAMES.get(kind, kind), str(row["items"]), _size(row["bytes"]), home)
     out.print(table)
+    if plan.profiles:
+        out.print(f"Legacy profiles: {plan.profiles}", markup=False)
+    noted = [i for i in plan.items if i.kind == "run" and i.note]
+    if noted:
+        out.print("Runs placed by what their files offer:")
+        for item in noted[:_LISTED]:
+            out.print(f"  {item.src}: {item.note}", markup=False)
+        if len(noted) > _LISTED:
+            out.print(f"  and {len(noted) - _LISTED} more (--json lists all)")
     reasons = Counter(i.note for i in plan.items if i.kind == "archive")
     if reasons:
         out.print("Archived under .osiris/legacy/, because:")

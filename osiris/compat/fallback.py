@@ -15,13 +15,14 @@ import os
 import stat
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from osiris.core import run_sources
-from osiris.core.run_index import AmbiguousRunId, RunRecord, parse_moment, utc_now_iso
+from osiris.core.profile_map import ProfileMap
+from osiris.core.run_index import AmbiguousRunId, RunRecord, utc_now_iso
+from osiris.core.run_order import order_key
 from osiris.core.run_sources import (
     RUNS_HINT,
     ProjectDirs,
@@ -34,7 +35,8 @@ from osiris.errors import NotFound, OsirisError
 
 if TYPE_CHECKING:
     from osiris.compat.legacy_layout import SessionKind
-    from osiris.compat.legacy_reader import LegacyAiop, LegacySession
+    from osiris.compat.legacy_reader import LegacyAiop
+    from osiris.compat.legacy_session import LegacySession
     from osiris.core.fs_config import ResolvedConfig
 
 # legacy_layout.LOGS_DIR, spelled out here: a project without logs/ must cost one lstat
@@ -140,10 +142,6 @@ def _newest_first(name: str) -> tuple[datetime, str]:
     return _session_time(name) or _OLDEST, name
 
 
-def _started(item: RunRecord | RunFolder) -> datetime:
-    return parse_moment(item.started_at) or _OLDEST
-
-
 def _aiop_path(aiop: LegacyAiop) -> Path:
     # As the legacy record's `aiop_path`: the JSON, else its folder, else the run card.
     path = aiop.json_path or aiop.folder or aiop.run_card_path
@@ -192,7 +190,7 @@ class LegacySource:
         self._aiops: tuple[list[LegacyAiop], list[str]] | None = None
         self._chosen: dict[str, LegacyAiop] | None = None
         self._mirrors: set[str] | None = None
-        self._defaults: tuple[str | None, int] | None = None
+        self._defaults: tuple[ProfileMap, int] | None = None
 
     # -- the protocol ---------------------------------------------------------------------
 
@@ -208,7 +206,7 @@ class LegacySource:
             self.warnings += self._sessions[name].warnings
             if run_filter.limit and len(found) >= run_filter.limit:
                 break
-        return self._hit(sorted(found, key=_started, reverse=True))
+        return self._hit(sorted(found, key=order_key, reverse=True))
 
     def get(self, run_id_or_prefix: str) -> RunRecord:
         wanted = run_id_or_prefix.strip().lower()
@@ -254,7 +252,7 @@ class LegacySource:
             if run_filter.matches(folder):
                 found.append(folder)
                 self.warnings += self._sessions[name].warnings
-        return self._hit(sorted(found, key=_started, reverse=True))
+        return self._hit(sorted(found, key=order_key, reverse=True))
 
     def packs(self, run_filter: RunFilter, *, prefix: str | None = None) -> list[RunFolder]:
         aiops, notes = self._scan_aiops()
@@ -269,7 +267,7 @@ class LegacySource:
             if run_filter.matches(pack):
                 found.append(pack)
                 self.warnings += aiop.warnings
-        return self._hit(sorted(found, key=_started, reverse=True))
+        return self._hit(sorted(found, key=order_key, reverse=True))
 
     def pack_of(self, record: RunRecord) -> RunFolder | None:
         aiop = self._chosen_aiops().get(record.run_id)
@@ -343,11 +341,11 @@ class LegacySource:
             self._mirrors = {PurePosixPath(n).name for n in named if isinstance(n, str) and n}
         return self._mirrors
 
-    def _record_defaults(self) -> tuple[str | None, int]:
+    def _record_defaults(self) -> tuple[ProfileMap, int]:
         if self._defaults is None:
-            resolved = self.config()
-            short_len = resolved.config.filesystem.naming.manifest_short_len
-            self._defaults = (resolved.resolve_profile(), short_len)
+            config = self.config().config
+            short_len = config.filesystem.naming.manifest_short_len
+            self._defaults = (ProfileMap.from_config(config), short_len)
         return self._defaults
 
     def _record(self, name: str) -> RunRecord | None:
@@ -357,13 +355,13 @@ class LegacySource:
         return self._records[name]
 
     def _read(self, name: str) -> RunRecord:
-        from osiris.compat.legacy_reader import read_session, session_to_record
+        from osiris.compat.legacy_session import read_session, session_to_record
 
-        session = replace(read_session(self.logs / name), aiop=self._chosen_aiops().get(name))
+        session = read_session(self.logs / name).with_aiop(self._chosen_aiops().get(name))
         self._sessions[name] = session
-        profile, short_len = self._record_defaults()
+        profiles, short_len = self._record_defaults()
         return session_to_record(
-            session, default_profile=profile, base_path=self.root, manifest_short_len=short_len
+            session, profiles=profiles, base_path=self.root, manifest_short_len=short_len
         )
 
     def _scan_aiops(self) -> tuple[list[LegacyAiop], list[str]]:
@@ -402,23 +400,24 @@ class LegacySource:
 
 
 def newest_build(
-    root: Path, slug: str, *, profile: str | None, default_profile: str | None
+    root: Path, slug: str, *, profile: str | None, profiles: ProfileMap
 ) -> Path | None:
     """The manifest of the newest legacy compile of pipeline `slug` for `profile`.
 
     A successful compile session's `compiled/` and a top-level `compiled/[<name>/]` tree
-    count when their pipeline id slugifies to `slug` and their profile (null or `default`
-    read as `default_profile`) is `profile`.
+    count when their pipeline id slugifies to `slug` and their profile label maps to
+    `profile` (`compat.legacy_profiles`).
     """
     from osiris.compat.legacy_layout import SessionKind
-    from osiris.compat.legacy_reader import read_session, scan_compiled
+    from osiris.compat.legacy_reader import scan_compiled
+    from osiris.compat.legacy_session import read_session
     from osiris.core.fs_paths import slugify
 
     root = Path(root)
     wanted = slugify(slug)
 
     def fits(pipeline_slug: str | None, tree_profile: str | None) -> bool:
-        return pipeline_slug == wanted and (tree_profile or default_profile) == profile
+        return pipeline_slug == wanted and profiles.contract(tree_profile) == profile
 
     logs = root / _LOGS
     try:

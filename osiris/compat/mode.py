@@ -12,12 +12,13 @@ from pathlib import Path
 from osiris.compat import fallback
 from osiris.compat import legacy_layout as layout
 from osiris.compat.dual_write import DualRunOutputs, mirror_compile
-from osiris.compat.legacy_reader import read_last_compile, read_pointer
+from osiris.compat.legacy_files import read_last_compile, read_pointer
 from osiris.compat.legacy_writer import LegacyCompile, LegacyRunOutputs, write_compile
 from osiris.core import run_target
 from osiris.core.compiler import CompileResult, load_build, prepare_build, write_build
 from osiris.core.fs_config import ResolvedConfig
 from osiris.core.fs_paths import FilesystemContract
+from osiris.core.profile_map import ProfileMap
 from osiris.core.runner import (
     ContractOutputs,
     RunOutputs,
@@ -206,17 +207,15 @@ def resolve_run_target(
     except NotFound:
         if pipeline is None or not fallback_on:
             raise
+        profiles = ProfileMap.from_config(resolved.config)
         manifest = fallback.newest_build(
-            root,
-            pipeline,
-            profile=resolved.resolve_profile(profile_flag),
-            default_profile=resolved.resolve_profile(),
+            root, pipeline, profile=resolved.resolve_profile(profile_flag), profiles=profiles
         )
         if manifest is None:
             raise
         if not own_layout:
             fallback.announce()
-        target = run_target.RunTarget(load_build(manifest), "pipeline")
+        target = run_target.RunTarget(load_build(manifest, profiles), "pipeline")
     return target, warnings
 
 

@@ -24,6 +24,7 @@ from osiris.core.fs_paths import FilesystemContract, inside, slugify
 from osiris.core.fsio import atomic_write_bytes, canonical_json, fsync_dir, pretty_json
 from osiris.core.manifest_hash import manifest_hash
 from osiris.core.oml import Pipeline, load_pipeline
+from osiris.core.profile_map import ProfileMap
 from osiris.core.registry import SPECS, registry_fingerprint
 from osiris.core.run_index import RunIndexWriter
 from osiris.core.secrets import mask
@@ -383,8 +384,11 @@ def export_build(build_dir: Path, out_dir: Path) -> Path:
     return destination
 
 
-def load_build(manifest_path: Path) -> LoadedBuild:
-    """Read a build's manifest and cfgs for running; a missing or damaged build is an error."""
+def load_build(manifest_path: Path, profiles: ProfileMap | None = None) -> LoadedBuild:
+    """Read a build's manifest and cfgs for running; a missing or damaged build is an error.
+
+    `profiles` turns the profile label a build of another Osiris version carries (the old
+    tool's `default`) into a contract profile (`compat.legacy_profiles`)."""
     path = Path(manifest_path)
     if path.is_dir():
         path = path / MANIFEST_FILE
@@ -402,10 +406,17 @@ def load_build(manifest_path: Path) -> LoadedBuild:
     build_dir = path.parent
     cfgs = {step["id"]: _load_cfg(build_dir, step, path) for step in steps}
     meta = manifest.get("meta") if isinstance(manifest.get("meta"), dict) else {}
-    profile = meta.get("profile") or None
+    label = meta.get("profile") if isinstance(meta.get("profile"), str) else None
+    profile = label or None
+    if profiles is not None:
+        problem = profiles.problem(label)
+        if problem:
+            raise PipelineError(f"this build's {problem}", path=path, key="meta.profile")
+        profile = profiles.contract(label)
     digest = manifest_hash(manifest, profile)
     stored = meta.get("manifest_hash")
-    if stored and stored != digest:
+    # A stored hash is of the label as written: a mapped label gives another hash.
+    if stored and stored != digest and profile == (label or None):
         raise PipelineError(
             "does not match the manifest content (was it edited after compiling?)",
             path=path,

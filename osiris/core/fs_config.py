@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from osiris.core.config_file import (
     CONFIG_FILENAME,
@@ -188,6 +196,15 @@ class IdsConfig(_Section):
 class CompatConfig(_Section):
     mode: Literal["legacy", "dual", "contract"] = "contract"
     read_fallback: bool = True
+    # Profile labels other Osiris versions wrote -> contract profiles (osiris.core.profile_map).
+    legacy_profiles: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("legacy_profiles")
+    @classmethod
+    def _labels_named(cls, value: dict[str, str]) -> dict[str, str]:
+        if any(not label.strip() for label in value):
+            raise ValueError("a legacy profile label must not be empty")
+        return value
 
 
 class OsirisConfig(_Section):
@@ -196,6 +213,19 @@ class OsirisConfig(_Section):
     filesystem: FilesystemConfig = Field(default_factory=FilesystemConfig)
     ids: IdsConfig = Field(default_factory=IdsConfig)
     compat: CompatConfig = Field(default_factory=CompatConfig)
+
+    @model_validator(mode="after")
+    def _legacy_profiles_allowed(self) -> OsirisConfig:
+        profiles = self.filesystem.profiles
+        if not profiles.enabled:
+            return self
+        for label, profile in self.compat.legacy_profiles.items():
+            if profile not in profiles.values:
+                raise ValueError(
+                    f"compat.legacy_profiles.{label}: Unknown profile '{profile}'. "
+                    f"Allowed profiles: {', '.join(profiles.values)} (filesystem.profiles.values)."
+                )
+        return self
 
 
 @dataclass(frozen=True)

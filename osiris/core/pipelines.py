@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from osiris.core.profile_map import ProfileMap
 from osiris.core.run_index import (
     UPDATE_KIND,
     RunIndexWriter,
@@ -16,7 +17,7 @@ from osiris.core.run_index import (
     read_pointer,
     utc_now_iso,
 )
-from osiris.errors import NotFound, UsageError
+from osiris.errors import NotFound, OsirisError, UsageError
 
 if TYPE_CHECKING:
     from osiris.core.fs_paths import FilesystemContract
@@ -55,9 +56,10 @@ def list_pipelines(contract: FilesystemContract, catalog: RunCatalog) -> list[Pi
     """Each compiled pipeline and profile: its latest build and its last run."""
     pipelines_root = contract.build_dir / "pipelines"
     enabled = contract.config.filesystem.profiles.enabled
-    profiles = [p.name for p in _subdirs(pipelines_root)] if enabled else [None]
+    profile_dirs = [p.name for p in _subdirs(pipelines_root)] if enabled else [None]
+    profiles = ProfileMap.from_config(contract.config)
     found = []
-    for profile in profiles:
+    for profile in profile_dirs:
         for slug_dir in _subdirs(contract.build_pipelines_dir(profile)):
             slug = slug_dir.name
             pointer = read_pointer(contract.latest_pointer(slug))
@@ -77,7 +79,7 @@ def list_pipelines(contract: FilesystemContract, catalog: RunCatalog) -> list[Pi
                     pipeline_slug=slug,
                     profile=profile,
                     manifest_path=manifest,
-                    manifest_hash=_build_hash(manifest),
+                    manifest_hash=_build_hash(manifest, profiles),
                     built_at=utc_now_iso(
                         datetime.fromtimestamp(manifest.stat().st_mtime, timezone.utc)
                     ),
@@ -94,19 +96,18 @@ def _subdirs(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink())
 
 
-def _build_hash(manifest: Path) -> str | None:
+def _build_hash(manifest: Path, profiles: ProfileMap) -> str | None:
     summary = read_json_object(manifest.parent / "run_summary.json")
     if summary.get("manifest_hash"):
         return str(summary["manifest_hash"])
-    import yaml
+    # A build another version wrote (a migrated legacy one) has no stored hash: the hash
+    # its runs carry is the one of its content under its mapped profile.
+    from osiris.core.compiler import load_build
 
     try:
-        data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        return load_build(manifest, profiles).manifest_hash
+    except OsirisError:
         return None
-    meta = data.get("meta") if isinstance(data, dict) else None
-    digest = meta.get("manifest_hash") if isinstance(meta, dict) else None
-    return str(digest) if digest else None
 
 
 # -- tags ---------------------------------------------------------------------------------

@@ -11,11 +11,14 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
+from osiris.core import foreign_records
 from osiris.core.fsio import append_jsonl_files, atomic_write_text
 from osiris.core.lock import file_lock
+from osiris.core.run_order import MIGRATED, Newest, migrated_bound
 from osiris.errors import NotFound, UsageError
 
 CONTRACT_DIRS = ("run_logs", "aiop", "build")
+_UNSET = object()
 UPDATE_KIND = "update"
 # Keys that describe an update line itself, not the run it updates.
 _UPDATE_ENVELOPE = ("kind", "recorded_at")
@@ -121,6 +124,8 @@ class RunRecord:
         run_id = data.get("run_id")
         if not isinstance(run_id, str) or not run_id:
             raise ValueError("a run record needs a non-empty string run_id")
+        if foreign_records.is_upstream_05(data):
+            data = foreign_records.normalized(data)
         values: dict[str, Any] = {"run_id": run_id}
         for name in _FIELD_NAMES:
             if name not in data or name == "run_id":
@@ -335,6 +340,7 @@ class RunIndexReader:
         self.paths = IndexPaths(Path(index_dir))
         self.base_path = Path(base_path)
         self.warnings: list[str] = []
+        self._migrated_bound: object = _UNSET
 
     def query(
         self,
@@ -346,31 +352,41 @@ class RunIndexReader:
         since: datetime | None = None,
         limit: int | None = None,
     ) -> list[RunRecord]:
-        """Runs matching every given filter, newest first, at most `limit` of them."""
+        """Runs matching every given filter, newest start first (ties by run id), at most
+        `limit` of them; the index is read backwards only as far as it can hold newer runs."""
         self.warnings = []
         if since is not None and since.tzinfo is None:
             since = since.replace(tzinfo=timezone.utc)
-        found: list[RunRecord] = []
         if limit is not None and limit <= 0:
-            return found
+            return []
         source = self.paths.runs
         if pipeline is not None and _is_safe_segment(pipeline):
             by_pipeline = self.paths.by_pipeline(pipeline)
             if by_pipeline.exists():
                 source = by_pipeline
+        newest = Newest(limit)
         for record in self._runs(source):
-            if (
+            matches = not (
                 (pipeline is not None and record.pipeline_slug != pipeline)
                 or (profile is not None and record.profile != profile)
                 or (status is not None and record.status != status)
                 or (tag is not None and tag not in record.tags)
                 or (since is not None and not _started_since(record, since))
-            ):
-                continue
-            found.append(self._portable_record(record))
-            if limit is not None and len(found) >= limit:
+            )
+            newest.offer(record if matches else None, self._appended_by(record))
+            if newest.complete or (since is not None and newest.passed(since)):
                 break
-        return found
+        return [self._portable_record(record) for record in newest.items()]
+
+    def _appended_by(self, record: RunRecord) -> datetime | None:
+        """The latest time the record's line can have been appended at (None: unknown)."""
+        if record.source == MIGRATED:
+            # A migration appends old runs: its folder says when at the latest.
+            if self._migrated_bound is _UNSET:
+                self._migrated_bound = migrated_bound(self.base_path)
+            return self._migrated_bound  # type: ignore[return-value]
+        # The runner appends a record as its run finishes.
+        return parse_moment(record.finished_at)
 
     def get(self, run_id_or_prefix: str) -> RunRecord:
         """The run with this id (any case), else the only run whose id starts with it."""

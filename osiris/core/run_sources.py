@@ -14,10 +14,11 @@ import os
 import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from osiris.core import foreign_records
 from osiris.core.config_file import (
     BASE_PATH_ENVS,
     DEFAULT_DIRS,
@@ -29,12 +30,14 @@ from osiris.core.config_file import (
     read_config_file,
     resolve_base_path,
 )
+from osiris.core.foreign_records import folder_key
 from osiris.core.run_index import (
     AmbiguousRunId,
     RunIndexReader,
     RunRecord,
     parse_moment,
 )
+from osiris.core.run_order import newest_first, order_key
 from osiris.errors import NotFound, OsirisError, UsageError
 
 if TYPE_CHECKING:
@@ -100,6 +103,26 @@ class RunFolder:
     @property
     def indexed(self) -> bool:
         return self.record is not None
+
+    def as_record(self, base_path: Path) -> RunRecord:
+        """An unindexed folder as the record a reader lists (`indexed: false`)."""
+        started, finished = parse_moment(self.started_at), parse_moment(self.finished_at)
+        duration = (
+            round((finished - started).total_seconds() * 1000) if started and finished else None
+        )
+        return RunRecord(
+            run_id=self.run_id,
+            pipeline_slug=self.pipeline_slug,
+            profile=self.profile,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            status=self.status if self.status != UNFINISHED else "unknown",
+            duration_ms=duration,
+            run_logs_path=display_path(self.path, base_path),
+            tags=self.tags,
+            source=self.source,
+            extra={"indexed": False},
+        )
 
     def to_dict(self, base_path: Path) -> dict[str, Any]:
         return {
@@ -173,17 +196,47 @@ class ContractSource:
         self.aiop_dir = Path(aiop_dir)
         self.reader = RunIndexReader(Path(index_dir), self.base_path)
         self.warnings: list[str] = []
+        self._upstream: bool | None = None
 
     def runs(self, run_filter: RunFilter) -> list[RunRecord]:
         found = self.reader.query(**run_filter.query_args())
         self.warnings = list(self.reader.warnings)
+        if self._started_by_upstream():
+            unindexed = [r for r in self._unindexed() if run_filter.matches(r)]
+            found = newest_first([*found, *unindexed])[: run_filter.limit or None]
         return found
 
     def get(self, run_id_or_prefix: str) -> RunRecord:
         try:
             return self.reader.get(run_id_or_prefix)
+        except AmbiguousRunId:
+            raise
+        except NotFound:
+            wanted = _wanted(run_id_or_prefix)
+            matches = [
+                r
+                for r in (self._unindexed() if self._started_by_upstream() else [])
+                if folder_key(r.run_id).startswith(folder_key(wanted))
+            ]
+            exact = [r for r in matches if folder_key(r.run_id) == folder_key(wanted)]
+            if len(exact or matches) == 1:
+                return (exact or matches)[0]
+            if matches:
+                raise AmbiguousRunId(run_id_or_prefix, matches) from None
+            raise
         finally:
             self.warnings = list(self.reader.warnings)
+
+    def _started_by_upstream(self) -> bool:
+        """True when upstream 0.5.x began this index: it never indexed a failed run."""
+        if self._upstream is None:
+            self._upstream = foreign_records.is_upstream_05(first_line(self.reader.paths.runs))
+        return self._upstream
+
+    def _unindexed(self) -> list[RunRecord]:
+        """Run folders the index does not know (0.5.x failures), as records."""
+        folders = self.log_folders(RunFilter())
+        return [f.as_record(self.base_path) for f in folders if not f.indexed]
 
     def resolve_path(self, stored: str | None) -> Path | None:
         return self.reader.resolve_path(stored)
@@ -194,12 +247,21 @@ class ContractSource:
 
     def packs(self, run_filter: RunFilter, *, prefix: str | None = None) -> list[RunFolder]:
         facts = [pack_facts(path) for path in folders_holding(self.aiop_dir, (SUMMARY,))]
-        return self._joined(facts, run_filter, prefix)
+        # One pack per run: 0.5.x exports left a placeholder beside the real one.
+        best: dict[str, RunFolder] = {}
+        for found in sorted(facts, key=lambda f: f.status == "unknown"):
+            best.setdefault(folder_key(found.run_id), found)
+        return self._joined(list(best.values()), run_filter, prefix)
 
     def pack_of(self, record: RunRecord) -> RunFolder | None:
         path = self.resolve_path(record.aiop_path)
         if path is None or not (path / SUMMARY).is_file():
-            return None
+            # 0.5.x wrote some packs under another profile than its record says.
+            wanted = folder_key(record.run_id)
+            named = (p for p in folders_holding(self.aiop_dir, (SUMMARY,)) if p.name == wanted)
+            path = next(named, None)
+            if path is None:
+                return None
         return _join(pack_facts(path), record)
 
     def pack_json(self, pack: RunFolder) -> str:
@@ -213,12 +275,12 @@ class ContractSource:
             wanted = prefix.strip().lower()
             facts = [f for f in facts if f.run_id.lower().startswith(wanted)]
         records = self.records_for(facts)
-        joined = [_join(f, records.get(f.run_id.lower())) for f in facts]
-        return sorted((f for f in joined if run_filter.matches(f)), key=_started, reverse=True)
+        joined = [_join(f, records.get(folder_key(f.run_id))) for f in facts]
+        return sorted((f for f in joined if run_filter.matches(f)), key=order_key, reverse=True)
 
     def records_for(self, folders: Sequence[RunFolder]) -> dict[str, RunRecord]:
-        """The index records of these folders' runs by lower-case id, read back only as needed."""
-        wanted = {f.run_id.lower() for f in folders}
+        """The index records of these folders' runs by `folder_key`, read back only as needed."""
+        wanted = {folder_key(f.run_id) for f in folders}
         starts = [parse_moment(f.started_at) for f in folders]
         known = [s for s in starts if s is not None]
         # A folder without a start time could be anywhere in the index: no cutoff then.
@@ -228,8 +290,8 @@ class ContractSource:
         while wanted - found.keys():
             batch = self.reader.query(limit=limit)
             for record in batch:
-                if record.run_id.lower() in wanted:
-                    found.setdefault(record.run_id.lower(), record)
+                if folder_key(record.run_id) in wanted:
+                    found.setdefault(folder_key(record.run_id), record)
             oldest = parse_moment(batch[-1].finished_at or batch[-1].started_at) if batch else None
             if len(batch) < limit or (cutoff and oldest and oldest < cutoff - _CLOCK_SLACK):
                 break
@@ -266,17 +328,11 @@ class RunCatalog:
         """Runs of every source passing the filter, newest first, at most `run_filter.limit`."""
         self.warnings = []
         merged: dict[str, RunRecord] = {}
-        contributing = 0
         for source in self.sources:
-            before = len(merged)
             for record in source.runs(run_filter):
                 merged.setdefault(record.run_id.lower(), record)
-            contributing += len(merged) > before
             self._collect(source)
-        found = list(merged.values())
-        if contributing > 1:
-            # One source keeps its own order (the index's: newest recorded first).
-            found.sort(key=_started, reverse=True)
+        found = newest_first(merged.values())
         return found[: run_filter.limit] if run_filter.limit else found
 
     def get(self, run_id_or_prefix: str) -> RunRecord:
@@ -334,7 +390,7 @@ class RunCatalog:
         for source in self.sources:
             found.extend(listing(source))
             self._collect(source)
-        found.sort(key=_started, reverse=True)
+        found.sort(key=order_key, reverse=True)
         return found[: run_filter.limit] if run_filter.limit else found
 
     def log_folder(self, run_id_or_prefix: str) -> RunFolder:
@@ -501,13 +557,6 @@ def _wanted(run_id_or_prefix: str) -> str:
     return wanted
 
 
-_OLDEST = datetime.min.replace(tzinfo=timezone.utc)
-
-
-def _started(item: RunRecord | RunFolder) -> datetime:
-    return parse_moment(item.started_at) or _OLDEST
-
-
 def display_path(path: Path, base_path: Path) -> str:
     """A path relative to the project when it lies inside it, else absolute."""
     try:
@@ -532,6 +581,15 @@ def is_regular_file(path: str) -> bool:
         return stat.S_ISREG(os.lstat(path).st_mode)
     except OSError:
         return False
+
+
+def first_line(path: Path) -> dict[str, Any]:
+    """The first line of a JSONL file as an object ({} when missing or not an object)."""
+    try:
+        with open(path, "rb") as handle:
+            return _json_line(handle.readline())
+    except OSError:
+        return {}
 
 
 def read_json_object(path: Path) -> dict[str, Any]:
@@ -570,6 +628,8 @@ def edge_events(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 def log_facts(path: Path) -> RunFolder:
     """What a run-log folder's own files say about its run (no index)."""
     first, last = edge_events(path / EVENTS)
+    if foreign_records.is_upstream_events(first):
+        return _upstream_log_facts(path)
     start = first if first.get("event") == "run_start" else {}
     end = last if last.get("event") == "run_end" else {}
     status = read_json_object(path / STATUS) if not end else {}
@@ -588,9 +648,34 @@ def log_facts(path: Path) -> RunFolder:
     )
 
 
+def _upstream_log_facts(path: Path) -> RunFolder:
+    """An upstream 0.5.x run folder: its first and last events name neither run nor outcome."""
+    facts = foreign_records.folder_facts(read_events(path / EVENTS), path.name)
+    return RunFolder(
+        run_id=facts["run_id"],
+        path=path,
+        pipeline_slug=facts["pipeline_slug"],
+        profile=_text(facts["profile"]),
+        status=facts["status"] or UNFINISHED,
+        started_at=facts["started_at"],
+        finished_at=facts["finished_at"],
+    )
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """Every complete event of an `events.jsonl` (a damaged line is skipped)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return []
+    return [event for line in data.split(b"\n")[:-1] if (event := _json_line(line))]
+
+
 def pack_facts(path: Path) -> RunFolder:
     """What a pack's `summary.json` says about its run (no index)."""
     summary = read_json_object(path / SUMMARY)
+    if "run_id" not in summary or "pipeline_slug" not in summary:
+        return _upstream_pack_facts(path, summary)
     return RunFolder(
         run_id=_text(summary.get("run_id")) or path.name,
         path=path,
@@ -600,6 +685,17 @@ def pack_facts(path: Path) -> RunFolder:
         started_at=_text(summary.get("started_at")),
         finished_at=_text(summary.get("completed_at")),
         tags=_tags(summary.get("tags")),
+    )
+
+
+def _upstream_pack_facts(path: Path, summary: dict[str, Any]) -> RunFolder:
+    facts = foreign_records.pack_facts(summary)
+    return RunFolder(
+        run_id=_text(facts["run_id"]) or path.name,
+        path=path,
+        pipeline_slug=facts["pipeline_slug"] or "",
+        status=facts["status"] or "unknown",
+        started_at=_text(facts["started_at"]),
     )
 
 

@@ -18,6 +18,7 @@ from osiris.core.compiler import (
 )
 from osiris.core.fs_config import ResolvedConfig
 from osiris.core.fs_paths import FilesystemContract, slugify
+from osiris.core.profile_map import ProfileMap
 from osiris.core.run_index import read_pointer
 from osiris.errors import NotFound, UsageError
 
@@ -64,6 +65,11 @@ def _check_profile(build: LoadedBuild, profile: str | None, where: Path) -> Load
     return build
 
 
+def _load(contract: FilesystemContract, manifest: Path) -> LoadedBuild:
+    # Every build is read with the one rule for profile labels other versions wrote.
+    return load_build(manifest, ProfileMap.from_config(contract.config))
+
+
 def _newest_build(contract: FilesystemContract, slug: str, profile: str | None) -> Path | None:
     root = contract.build_pipelines_dir(profile) / slug
     manifests = [p for p in root.glob("*/manifest.yaml") if p.is_file()] if root.is_dir() else []
@@ -77,7 +83,7 @@ def by_pipeline(contract: FilesystemContract, slug: str, profile: str | None) ->
     if pointer is not None and (pointer.profile or None) == profile:
         manifest = contract.absolute(pointer.manifest_path)
         if manifest.is_file():
-            return load_build(manifest)
+            return _load(contract, manifest)
     manifest = _newest_build(contract, slug, profile)
     if manifest is None:
         shown = f" for profile '{profile}'" if profile else ""
@@ -86,7 +92,7 @@ def by_pipeline(contract: FilesystemContract, slug: str, profile: str | None) ->
             hint="compile it first: osiris compile pipelines/<file>.yaml"
             + (f" -p {profile}" if profile else ""),
         )
-    return load_build(manifest)
+    return _load(contract, manifest)
 
 
 def last_compile(contract: FilesystemContract) -> Path:
@@ -150,7 +156,8 @@ def resolve_target(
     if use_last_compile:
         requested = resolved.resolve_profile(profile_flag) if profile_flag else None
         manifest = last_compiled() if last_compiled else last_compile(contract)
-        return RunTarget(_check_profile(load_build(manifest), requested, manifest), "last-compile")
+        build = _load(contract, manifest)
+        return RunTarget(_check_profile(build, requested, manifest), "last-compile")
     if pipeline is not None:
         profile = resolved.resolve_profile(profile_flag)
         return RunTarget(by_pipeline(contract, pipeline, profile), "pipeline")
@@ -158,7 +165,7 @@ def resolve_target(
     file = find_oml(file, contract)  # as `osiris compile` finds it
     if _file_kind(file) == "manifest":
         requested = resolved.resolve_profile(profile_flag) if profile_flag else None
-        return RunTarget(_check_profile(load_build(file), requested, file), "manifest")
+        return RunTarget(_check_profile(_load(contract, file), requested, file), "manifest")
     if dry_run:
         prepared = prepare_build(
             file, resolved=resolved, contract=contract, profile=profile_flag, cli_params=params
@@ -170,4 +177,4 @@ def resolve_target(
         ).manifest_path
     else:
         manifest = compile_oml(file, profile=profile_flag, cli_params=params)
-    return RunTarget(load_build(manifest), "oml")
+    return RunTarget(_load(contract, manifest), "oml")

@@ -19,9 +19,11 @@ WIDE = {"COLUMNS": "220"}
 
 
 def add_old_run(root: Path, run_id: str, started: datetime) -> None:
-    """An index record only (its folders are long gone), started at `started`."""
+    """An index record only (its folders are long gone), started at `started`, appended after
+    newer runs: as a migration appends old runs (the runner appends each run as it ends)."""
     RunIndexWriter(root / ".osiris" / "index").append(
         RunRecord(
+            source="migrated",
             run_id=run_id,
             pipeline_slug="orders-by-country",
             profile="dev",
@@ -151,8 +153,10 @@ def test_since_in_every_form(
     assert sorted(listed(dated, "--since", since)) == sorted(wanted)
 
 
-def test_since_counts_from_the_start_and_keeps_the_index_order(dated: Path) -> None:
-    assert listed(dated, "--since", "2w", "--limit", "2") == ["old-3h", "old-10d"]
+def test_since_counts_from_the_start_and_lists_newest_first(
+    dated: Path, ids: dict[str, str]
+) -> None:
+    assert listed(dated, "--since", "2w", "--limit", "2") == [ids["failed"], ids["prod"]]
 
 
 @pytest.mark.parametrize("value", ["yesterday", "7", "1y", "07/10/2025"])

@@ -11,15 +11,19 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from osiris.compat import fallback, legacy_reader
+from osiris.compat import fallback, legacy_session
 from osiris.compat.fallback import DEPRECATION, LegacySource, catalog_for, newest_build
 from osiris.compat.legacy_layout import SessionKind
 from osiris.core.fs_config import load_config
+from osiris.core.profile_map import ProfileMap
 from osiris.core.run_index import AmbiguousRunId
 from osiris.core.run_sources import RunFilter
 from osiris.errors import NotFound, OsirisError
 from tests.helpers.legacy import ALL_QUIRKS, make_legacy_project
 from tests.helpers.runs import contract_source, dirs_of, index, record
+
+_DEV = ProfileMap(enabled=True, values=("dev", "staging", "prod"), default="dev")
+_OFF = ProfileMap(enabled=False, values=("dev",), default=None)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -103,8 +107,8 @@ def test_a_limited_listing_reads_only_the_newest_sessions(
 ) -> None:
     info = make_legacy_project(root, sessions=5)
     read: list[str] = []
-    real = legacy_reader.read_session
-    monkeypatch.setattr(legacy_reader, "read_session", lambda p: read.append(p.name) or real(p))
+    real = legacy_session.read_session
+    monkeypatch.setattr(legacy_session, "read_session", lambda p: read.append(p.name) or real(p))
     found = source(root).runs(RunFilter(limit=2))
     newest = sorted(s.session_id for s in info.of_kind(SessionKind.RUN))[-2:][::-1]
     assert [r.run_id for r in found] == read == newest
@@ -314,16 +318,17 @@ def test_the_newest_compile_of_a_pipeline_and_mapped_profile_wins(root: Path) ->
     )
     older, newer = info.same_hash  # mysql_to_csv, profile null
     assert older < newer
-    dev = newest_build(root, "mysql_to_csv", profile="dev", default_profile="dev")
+    dev = newest_build(root, "mysql_to_csv", profile="dev", profiles=_DEV)
     assert dev == root / f"logs/{newer}/compiled/manifest.yaml"
-    assert newest_build(root, "mysql_to_csv", profile=None, default_profile=None) == dev
     # compiled/<name>/ trees (profile prod) are newer than every session
-    prod = newest_build(root, "mysql_to_csv", profile="prod", default_profile="dev")
+    prod = newest_build(root, "mysql_to_csv", profile="prod", profiles=_DEV)
     assert prod == root / "compiled/movies/manifest.yaml"
-    assert newest_build(root, "mysql_to_csv", profile="staging", default_profile="dev") is None
+    # With profiles off every profile label is dropped: the newest build of all wins.
+    assert newest_build(root, "mysql_to_csv", profile=None, profiles=_OFF) == prod
+    assert newest_build(root, "mysql_to_csv", profile="staging", profiles=_DEV) is None
 
 
 def test_a_failed_compile_is_no_build(root: Path) -> None:
     info = make_legacy_project(root, sessions=0, quirks={"failed_compile"})
     assert [s.status for s in info.of_kind(SessionKind.COMPILE)] == ["failed"]
-    assert newest_build(root, "orders-etl", profile="dev", default_profile="dev") is None
+    assert newest_build(root, "orders-etl", profile="dev", profiles=_DEV) is None

@@ -10,25 +10,26 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from osiris.compat.legacy_files import read_last_compile
 from osiris.compat.legacy_layout import (
     SessionKind,
     aiop_json_name,
     by_pipeline_name,
     run_card_name,
 )
-from osiris.compat.legacy_reader import (
-    AiopVariant,
-    ItemKind,
-    LegacyInventory,
-    read_last_compile,
-    read_session,
-    scan_legacy,
-    session_to_record,
-)
+from osiris.compat.legacy_reader import AiopVariant, ItemKind, LegacyInventory, scan_legacy
+from osiris.compat.legacy_session import read_session, session_to_record
 from osiris.core.manifest_hash import manifest_hash
+from osiris.core.profile_map import ProfileMap
 from tests.helpers.legacy import ALL_QUIRKS, LegacyProjectInfo, make_legacy_project
 
 _roots = itertools.count()
+
+
+def _profiles(default: str | None) -> ProfileMap:
+    """Profiles on with `default` as the default, or off (None)."""
+    values = ("dev", "staging", "prod")
+    return ProfileMap(enabled=default is not None, values=values, default=default)
 
 
 @pytest.fixture
@@ -230,11 +231,19 @@ def test_pipeline_falls_back_to_the_manifest(full: tuple) -> None:
             {},
             "failed",
         ),
+        # Upstream writes each outcome twice and never both: an error anywhere fails the run.
         (
             "run_1",
             [{"event": "run_error"}, {"event": "run_complete"}, {"event": "run_end"}],
             {},
-            "success",
+            "failed",
+        ),
+        # A run whose compile failed (upstream v0.3.5) writes compile_error and no outcome.
+        (
+            "run_1",
+            [{"event": "run_start"}, {"event": "compile_error"}, {"event": "run_end"}],
+            {},
+            "failed",
         ),
         (
             "run_1",
@@ -254,7 +263,9 @@ def test_pipeline_falls_back_to_the_manifest(full: tuple) -> None:
             {},
             "interrupted",
         ),
-        ("run_1", [{"event": "run_start"}, {"event": "run_end"}], {}, "unknown"),
+        # Ctrl-C (upstream v0.3.5): run_end is written, with no outcome and no status.json.
+        ("run_1", [{"event": "run_start"}, {"event": "run_end"}], {}, "interrupted"),
+        ("run_1", [{"event": "run_end"}], {}, "unknown"),
         ("connections_1", [{"event": "run_start"}], {}, "interrupted"),
         ("connections_1", [{"event": "run_start"}, {"event": "run_end"}], {}, "unknown"),
     ],
@@ -506,10 +517,10 @@ def test_legacy_profiles_map_to_the_configured_default(
     expected = info.session(run.session_id)
     assert run.manifest is not None and run.manifest["meta"]["profile"] == legacy
     assert run.profile == read_as
-    record = session_to_record(run, default_profile="dev", base_path=root)
+    record = session_to_record(run, profiles=_profiles("dev"), base_path=root)
     assert record.profile == mapped
     assert record.manifest_hash == manifest_hash(expected.compiled, mapped)
-    assert record.manifest_hash == run.manifest_hash_for("dev")
+    assert record.manifest_hash == run.manifest_hash_for(_profiles("dev"))
     assert record.manifest_short == record.manifest_hash[:7]
 
 
@@ -701,7 +712,9 @@ def test_top_level_and_named_compiled_trees(root: Path) -> None:
     compile_session = inventory.session(info.last_compile or "")
     assert compile_session is not None
     assert top.manifest_hash == compile_session.manifest_hash
-    assert top.manifest_hash_for("dev") == compile_session.manifest_hash_for("dev")
+    assert top.manifest_hash_for(_profiles("dev")) == compile_session.manifest_hash_for(
+        _profiles("dev")
+    )
 
 
 # -- index records --------------------------------------------------------------------------
@@ -711,7 +724,7 @@ def test_run_sessions_become_legacy_records(full: tuple) -> None:
     info, inventory = full
     aiops = {a.session_id: a for a in info.aiops}
     for session in inventory.sessions_by_kind()[SessionKind.RUN]:
-        record = session_to_record(session, default_profile="dev", base_path=info.root)
+        record = session_to_record(session, profiles=_profiles("dev"), base_path=info.root)
         sid = session.session_id
         assert (record.source, record.run_id, record.legacy_session_id) == ("legacy", sid, sid)
         assert record.fs_mode == "legacy"
@@ -719,10 +732,13 @@ def test_run_sessions_become_legacy_records(full: tuple) -> None:
         assert record.build_manifest_path == f"logs/{sid}/manifest.yaml"
         assert record.pipeline_slug == session.pipeline_slug
         expected = info.session(sid)
+        # A failed run's record carries its first error message.
+        extra = {k: v for k, v in record.extra.items() if k != "error"}
+        assert ("error" in record.extra) == (expected.status == "failed")
         if expected.status == "interrupted":
-            assert (record.status, record.extra) == ("failed", {"legacy_status": "interrupted"})
+            assert (record.status, extra) == ("failed", {"legacy_status": "interrupted"})
         else:
-            assert (record.status, record.extra) == (expected.status, {})
+            assert (record.status, extra) == (expected.status, {})
         if sid in aiops:
             paths = aiops[sid].paths
             wanted = f"{paths[0]}/aiop.json" if aiops[sid].variant == "folder" else paths[0]
@@ -736,13 +752,13 @@ def test_only_run_sessions_become_records(full: tuple) -> None:
     info, inventory = full
     compile_session = inventory.sessions_by_kind()[SessionKind.COMPILE][0]
     with pytest.raises(ValueError, match="not a run"):
-        session_to_record(compile_session, default_profile="dev", base_path=info.root)
+        session_to_record(compile_session, profiles=_profiles("dev"), base_path=info.root)
 
 
 def test_paths_outside_the_base_path_stay_absolute(root: Path) -> None:
     make_legacy_project(root, sessions=1)
     run = scan_legacy(root).sessions_by_kind()[SessionKind.RUN][0]
-    record = session_to_record(run, default_profile=None, base_path=root / "sub")
+    record = session_to_record(run, profiles=_profiles(None), base_path=root / "sub")
     assert record.run_logs_path == (root / "logs" / run.session_id).as_posix()
     assert record.profile is None
 

@@ -28,6 +28,7 @@ from osiris.core.run_index import (
     read_pointer,
     utc_now_iso,
 )
+from osiris.core.run_order import newest_first
 from osiris.errors import NotFound, UsageError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,6 +39,21 @@ HASH = "3f9a" * 16
 
 def record(run_id: str, slug: str = "orders", **values) -> RunRecord:
     return RunRecord(run_id=run_id, pipeline_slug=slug, **{"status": "success", **values})
+
+
+T0 = "2025-10-07T12:00:00.000Z"
+
+
+def timed(run_id: str, *, minutes: int, slug: str = "orders", **values) -> RunRecord:
+    """A record of a one-minute run started `minutes` after T0, as the runner writes it."""
+    start = datetime(2025, 10, 7, 12, tzinfo=timezone.utc) + timedelta(minutes=minutes)
+    return record(
+        run_id,
+        slug,
+        started_at=utc_now_iso(start),
+        finished_at=utc_now_iso(start + timedelta(minutes=1)),
+        **values,
+    )
 
 
 def lines_of(path: Path) -> list[bytes]:
@@ -163,7 +179,8 @@ def test_append_many_writes_and_fsyncs_each_file_once(tmp_path, monkeypatch):
     assert len(synced) == 3  # runs.jsonl, by_pipeline/a.jsonl, by_pipeline/b.jsonl
     assert [json.loads(x)["run_id"] for x in lines_of(tmp_path / "runs.jsonl")] == ids(batch)
     assert len(lines_of(tmp_path / "by_pipeline" / "a.jsonl")) == 500
-    assert RunIndexReader(tmp_path, tmp_path).query() == batch[::-1]
+    # No start times: the order falls back to the run ids, newest (largest) first.
+    assert RunIndexReader(tmp_path, tmp_path).query() == newest_first(batch)
 
 
 def test_append_update_line(writer, monkeypatch):
@@ -264,10 +281,11 @@ def test_query_is_newest_first_with_filters(writer, reader):
         record("r3", profile="prod", started_at="2025-10-03T02:00:00+02:00", status="failed")
     )
     writer.append(record("r4", started_at=None))
-    assert ids(reader.query()) == ["r4", "r3", "r2", "r1"]
-    assert ids(reader.query(limit=2)) == ["r4", "r3"]
+    # By start time, not by index order; a run without a start time lists last.
+    assert ids(reader.query()) == ["r3", "r2", "r1", "r4"]
+    assert ids(reader.query(limit=2)) == ["r3", "r2"]
     assert ids(reader.query(limit=0)) == []
-    assert ids(reader.query(pipeline="orders")) == ["r4", "r3", "r1"]
+    assert ids(reader.query(pipeline="orders")) == ["r3", "r1", "r4"]
     assert ids(reader.query(pipeline="nope")) == []
     assert ids(reader.query(profile="prod")) == ["r3", "r2"]
     assert ids(reader.query(status="failed")) == ["r3"]
@@ -321,10 +339,10 @@ def test_an_update_without_its_run_is_dropped(writer, reader):
 
 
 def test_a_newer_base_record_restates_its_run(writer, reader):
-    writer.append(record("r1", status="running", tags=("early",)))
+    writer.append(record("r1", status="running", tags=("early",), started_at=T0))
     writer.append_update("r1", "orders", tags=["lost"])
-    writer.append(record("r2"))
-    writer.append(record("r1", duration_ms=99))
+    writer.append(record("r2", started_at="2025-10-07T11:00:00.000Z"))
+    writer.append(record("r1", duration_ms=99, started_at=T0))
     runs = reader.query()
     assert ids(runs) == ["r1", "r2"]
     assert (runs[0].status, runs[0].tags, runs[0].duration_ms) == ("success", (), 99)
@@ -368,7 +386,7 @@ class CountingReader:
 
 
 def test_limited_query_reads_only_the_tail(fs, reader, monkeypatch):
-    lines = [canonical_json(record(f"r{i:06d}").to_dict()) for i in range(30_000)]
+    lines = [canonical_json(timed(f"r{i:06d}", minutes=i).to_dict()) for i in range(30_000)]
     fs.create_file(INDEX / "runs.jsonl", contents="\n".join(lines) + "\n")
     size = (INDEX / "runs.jsonl").stat().st_size
     CountingReader.total = 0
@@ -632,8 +650,7 @@ def forward_fold(path: Path) -> list[RunRecord]:
             for key in ("kind", "recorded_at"):
                 data.pop(key, None)
             runs[data["run_id"]][1].update(data)
-    ordered = sorted(runs.values(), key=lambda item: item[0], reverse=True)
-    return [RunRecord.from_dict(data) for _, data in ordered]
+    return newest_first(RunRecord.from_dict(data) for _, data in runs.values())
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

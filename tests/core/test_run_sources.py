@@ -65,12 +65,12 @@ def test_an_empty_project_has_no_runs(base: Path) -> None:
     assert catalog_for(dirs_of(base)).runs(RunFilter(limit=20)) == []
 
 
-def test_one_source_keeps_the_index_order(base: Path) -> None:
+def test_runs_list_by_start_not_by_index_order(base: Path) -> None:
     # r-long started first but finished last, so the index recorded it last.
     index(base, record("r-short", "2025-10-07T10:05:00.000Z"))
     index(base, record("r-long", "2025-10-07T10:00:00.000Z"))
     runs = catalog_for(dirs_of(base)).runs(RunFilter())
-    assert [r.run_id for r in runs] == ["r-long", "r-short"]
+    assert [r.run_id for r in runs] == ["r-short", "r-long"]
 
 
 def test_a_second_source_merges_newest_first_and_the_first_wins_a_tie(base: Path) -> None:

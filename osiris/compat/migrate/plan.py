@@ -22,10 +22,9 @@ from osiris.compat.legacy_reader import (
     LegacyAiop,
     LegacyInventory,
     LegacyItem,
-    LegacySession,
     scan_legacy,
-    session_to_record,
 )
+from osiris.compat.legacy_session import UNKNOWN_PIPELINE, LegacySession, session_to_record
 from osiris.compat.migrate import inventory
 from osiris.compat.migrate.gc_pause import gc_paused
 from osiris.compat.migrate.inventory import Entry
@@ -47,6 +46,7 @@ from osiris.compat.migrate.seen import ROOT, Recorder, Seen
 from osiris.core import aiop
 from osiris.core.fs_paths import FilesystemContract, RunNaming, safe_token
 from osiris.core.fsio import atomic_write_text, canonical_json, pretty_json
+from osiris.core.profile_map import ProfileMap
 from osiris.core.run_index import IndexPaths, RunRecord, utc_now_iso
 from osiris.errors import OsirisError, UsageError
 
@@ -104,6 +104,7 @@ class Plan:
     warnings: tuple[str, ...]
     fingerprint: str
     seen: Seen
+    profiles: str = ""  # how legacy profile labels map (ProfileMap.describe)
     created_at: str = field(default_factory=utc_now_iso, compare=False)
     text: str | None = field(default=None, compare=False, repr=False)  # as read by `load`
 
@@ -132,6 +133,7 @@ class Plan:
             "left_in_place": [i.to_json() for i in self.left_in_place],
             "items": [i.to_json() for i in self.items],
             "warnings": list(self.warnings),
+            "profiles": self.profiles,
             "ops": [op.to_json() for op in self.ops],
             "seen": self.seen.to_json(),
         }
@@ -152,6 +154,7 @@ class Plan:
                 warnings=tuple(data["warnings"]),
                 fingerprint=data["fingerprint"],
                 seen=Seen.from_json(data["seen"]),
+                profiles=data.get("profiles", ""),
                 created_at=data["created_at"],
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -264,10 +267,7 @@ class _Planner:
         self.project = project
         self.root = project.base_path
         self.found = found
-        profiles = project.config.filesystem.profiles
-        self.profiles_on = profiles.enabled
-        self.profile_values = tuple(profiles.values)
-        self.default_profile = profiles.default if profiles.enabled else None
+        self.profiles = ProfileMap.from_config(project.config)
         self.osiris_rel = self.rel(project.osiris_dir)
         self.archive_root = self.osiris_rel / LEGACY_ARCHIVE
         self.moves: list[Op] = []
@@ -371,21 +371,18 @@ class _Planner:
         self.archives.append(op)
         self.items.append(PlannedItem("archive", str(src), str(dst), size, note))
 
-    def place(self, kind: str, src: PurePosixPath, dst: PurePosixPath, **extra: Any) -> None:
+    def place(
+        self, kind: str, src: PurePosixPath, dst: PurePosixPath, note: str = "", **extra: Any
+    ) -> None:
         op, size = self.move(src, dst, **extra)
         self.moves.append(op)
-        self.items.append(PlannedItem(kind, str(src), str(dst), size))
+        self.items.append(PlannedItem(kind, str(src), str(dst), size, note))
 
     # -- profiles and builds ------------------------------------------------------------
     def profile(self, legacy: str | None) -> tuple[str | None, str | None]:
-        """The contract profile of a legacy one (null/"default" -> the default), or why none."""
-        if not self.profiles_on:
-            return None, None
-        chosen = legacy or self.default_profile
-        if chosen not in self.profile_values:
-            allowed = ", ".join(self.profile_values)
-            return None, f"profile '{chosen}' is not one of {allowed} (filesystem.profiles.values)"
-        return chosen, None
+        """The contract profile of a legacy label (compat.legacy_profiles), or why none."""
+        why = self.profiles.problem(legacy)
+        return (None, why) if why else (self.profiles.contract(legacy), None)
 
     def build_home(
         self, slug: str | None, legacy_profile: str | None, digest: str | None, src: PurePosixPath
@@ -393,6 +390,7 @@ class _Planner:
         """(the build, whether this item moves there, why not)."""
         profile, why = self.profile(legacy_profile)
         if why:
+            self.conflicts.append(Problem(src, f"this build cannot be placed: {why}"))
             return None, False, why
         if not slug or not digest:
             return None, False, "no readable manifest with a pipeline id"
@@ -424,7 +422,7 @@ class _Planner:
             if session.status != "success" or tree is None or tree.kind != "d":
                 self.archive(src, f"{session.status} compile session")
                 continue
-            digest = session.manifest_hash_for(self.default_profile)
+            digest = session.manifest_hash_for(self.profiles)
             build, moves, why = self.build_home(session.pipeline_slug, session.profile, digest, src)
             if build is not None:
                 self.compile_builds[session.session_id] = build
@@ -437,7 +435,7 @@ class _Planner:
     def compiled_trees(self) -> None:
         for tree in self.found.compiled:
             src = self.rel(tree.path)
-            digest = tree.manifest_hash_for(self.default_profile)
+            digest = tree.manifest_hash_for(self.profiles)
             build, moves, why = self.build_home(tree.pipeline_slug, tree.profile, digest, src)
             owned = [self.rel(p) for p in tree.paths]
             if not moves or build is None:
@@ -459,22 +457,21 @@ class _Planner:
                 continue
             why = self.run_home(session, src)
             if why:
-                self.archive(src, f"run not migrated: {why}")
+                # Every run is migrated (a run a user may need): what stops one is for the
+                # user to settle, so the plan cannot be applied until then.
+                self.conflicts.append(Problem(src, f"this run cannot be placed: {why}"))
 
     def run_home(self, session: LegacySession, src: PurePosixPath) -> str | None:
         """Plan one run session; the reason it cannot be placed, if any."""
         profile, why = self.profile(session.profile)
-        digest = session.manifest_hash_for(self.default_profile)
         if why:
             return why
-        if not session.pipeline_slug:
-            return "no pipeline id in its events or manifest"
-        if digest is None:
-            return "no readable manifest"
         if session.started_at is None:
-            return "no start time"
+            return "no start time in its events or its id"
+        # A run whose compile failed has no manifest: its folder names carry no hash.
+        digest = session.manifest_hash_for(self.profiles) or ""
         naming = RunNaming(
-            pipeline_slug=session.pipeline_slug,
+            pipeline_slug=session.pipeline_slug or UNKNOWN_PIPELINE,
             profile=profile,
             manifest_hash=digest,
             manifest_short=self.project.manifest_short(digest),
@@ -486,8 +483,8 @@ class _Planner:
         except OsirisError as exc:
             return exc.message
         if run_dir is None:
-            return "outside the project"
-        self.place("run", src, run_dir)
+            return None  # contract_rel reported the conflict
+        self.place("run", src, run_dir, note=_run_note(session))
         aiop_dir = self.aiop(session, naming) if session.aiop else None
         self.records.append(self.record(session, naming, run_dir, aiop_dir))
         return None
@@ -528,7 +525,7 @@ class _Planner:
     ) -> RunRecord:
         base = session_to_record(
             session,
-            default_profile=self.default_profile,
+            profiles=self.profiles,
             base_path=self.root,
             manifest_short_len=self.project.short_len,
         )
@@ -691,7 +688,32 @@ class _Planner:
             warnings=self.found.warnings,
             fingerprint=fingerprint(ops, conflicts, self.left),
             seen=self.recorder.seen(),
+            profiles=self.profiles.describe(),
         )
+
+
+_PIPELINE_FROM = {
+    "oml_name": "the name in its OML file",
+    "oml_file": "its OML file's name",
+    "aiop": "its AIOP",
+}
+
+
+def _run_note(session: LegacySession) -> str:
+    """Why a run goes where it goes when its own files do not say it plainly."""
+    notes = []
+    if session.pipeline_from == "none":
+        notes.append(f"no file names its pipeline: pipeline '{UNKNOWN_PIPELINE}'")
+    elif session.pipeline_from in _PIPELINE_FROM:
+        notes.append(f"pipeline from {_PIPELINE_FROM[session.pipeline_from]}")
+    if session.failed_in == "compile":
+        notes.append("its compile failed")
+    elif session.status == "interrupted":
+        notes.append("stopped before its end")
+    if session.warnings:
+        more = f" (and {len(session.warnings) - 1} more)" if len(session.warnings) > 1 else ""
+        notes.append(f"damaged, moved as it is: {session.warnings[0]}{more}")
+    return "; ".join(notes)
 
 
 def _summary(session: LegacySession, naming: RunNaming) -> str:

@@ -160,13 +160,19 @@ def test_aiop_files_go_beside_a_generated_summary(root: Path) -> None:
             assert found[card][1] == f"{folder}/run-card.md"
 
 
-def test_a_profile_outside_the_configured_ones_is_archived_with_the_reason(root: Path) -> None:
+def test_a_profile_outside_the_configured_ones_is_a_conflict_naming_the_fix(root: Path) -> None:
     info = make_legacy_project(root, sessions=1, quirks={"named_profile"})
     project = contract(root, profiles={"values": ["dev"], "default": "dev"})
-    found = homes(plan(project))
+    planned = plan(project)
     run = info.of_kind(SessionKind.RUN)[0]
-    reason = "profile 'prod' is not one of dev (filesystem.profiles.values)"
-    assert found[f"logs/{run.session_id}"][2] == f"run not migrated: {reason}"
+    reason = (
+        "profile 'prod' is not one of dev: map it with compat.legacy_profiles.prod: <profile> "
+        "in osiris.yaml"
+    )
+    assert f"logs/{run.session_id}: this run cannot be placed: {reason}" in map(
+        str, planned.conflicts
+    )
+    assert f"logs/{run.session_id}" not in homes(planned)
 
 
 def test_planning_writes_nothing(root: Path) -> None:

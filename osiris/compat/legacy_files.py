@@ -1,0 +1,319 @@
+"""Reading the files of a legacy tree without ever raising: the helpers the legacy readers share.
+
+Damage never raises: a truncated line, a missing or unreadable file, or a file of the wrong
+shape is skipped with a note naming its project-relative path. Symlinks are never followed:
+every directory is listed with `os.scandir` and every file checked with `os.lstat` first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+from osiris.compat import legacy_layout as layout
+from osiris.core.fs_paths import slugify
+from osiris.core.manifest_hash import manifest_hash
+
+
+class Notes:
+    """Collects warnings as `<project-relative path>: <message>`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.lines: list[str] = []
+
+    def add(self, path: Path, message: str) -> None:
+        self.lines.append(f"{rel_text(path, self.root)}: {message}")
+
+
+def rel_text(path: Path, root: Path) -> str:
+    try:
+        return PurePosixPath(Path(path).relative_to(root)).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
+
+
+def lstat(path: Path) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except OSError:
+        return None
+
+
+def is_real_dir(path: Path) -> bool:
+    st = lstat(path)
+    return st is not None and stat.S_ISDIR(st.st_mode)
+
+
+def is_regular_file(path: Path) -> bool:
+    st = lstat(path)
+    return st is not None and stat.S_ISREG(st.st_mode)
+
+
+def entries(path: Path, notes: Notes) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(path) as listing:
+            return sorted(listing, key=lambda entry: entry.name)
+    except OSError as exc:
+        notes.add(path, f"cannot list the folder ({exc.strerror or exc})")
+        return []
+
+
+def read_bytes(path: Path, notes: Notes, *, required: bool) -> bytes | None:
+    st = lstat(path)
+    if st is None:
+        if required:
+            notes.add(path, "missing")
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        notes.add(path, "not a regular file (symlinks are never followed); ignored")
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        notes.add(path, f"cannot read ({exc.strerror or exc})")
+        return None
+
+
+INVALID = object()
+
+
+def parse_json(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        return INVALID
+
+
+def read_jsonl(path: Path, notes: Notes, *, required: bool = True) -> list[dict[str, Any]]:
+    data = read_bytes(path, notes, required=required)
+    if data is None:
+        return []
+    lines = data.split(b"\n")
+    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
+    records: list[dict[str, Any]] = []
+    for number, line in enumerate(lines):
+        if not line.strip():
+            continue
+        value = parse_json(line)
+        if isinstance(value, dict):
+            records.append(value)
+        elif value is INVALID and number == last and not data.endswith(b"\n"):
+            notes.add(path, f"skipped a truncated last line {number + 1}")
+        else:
+            notes.add(path, f"skipped a damaged line {number + 1}")
+    return records
+
+
+def read_json(path: Path, notes: Notes, *, required: bool = True) -> dict[str, Any] | None:
+    data = read_bytes(path, notes, required=required)
+    if data is None:
+        return None
+    value = parse_json(data)
+    if value is INVALID:
+        notes.add(path, "not valid JSON; ignored")
+        return None
+    if not isinstance(value, dict):
+        notes.add(path, "not a JSON object; ignored")
+        return None
+    return value
+
+
+# libyaml's parser when PyYAML has it (about 9x faster on manifests), same safe semantics.
+class _ManifestLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe YAML that keeps timestamps as strings, so every manifest is JSON-hashable."""
+
+
+_ManifestLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def read_manifest(path: Path, notes: Notes, *, required: bool) -> dict[str, Any] | None:
+    data = read_bytes(path, notes, required=required)
+    if data is None:
+        return None
+    try:
+        value = yaml.load(data.decode("utf-8"), Loader=_ManifestLoader)
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError):
+        notes.add(path, "not valid YAML; ignored")
+        return None
+    if not isinstance(value, dict):
+        notes.add(path, "not a YAML mapping; ignored")
+        return None
+    return value
+
+
+def dig(data: Any, keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def normal_profile(value: Any) -> str | None:
+    # legacy-layout.md §3: a legacy profile may be null or the literal "default".
+    if not isinstance(value, str) or value.strip() in ("", "default"):
+        return None
+    return value.strip()
+
+
+def first_profile(*candidates: Any) -> str | None:
+    return normal_profile(next((value for value in candidates if value is not None), None))
+
+
+def as_compiled(manifest: dict[str, Any]) -> dict[str, Any]:
+    # legacy-layout.md §2: a run's manifest.yaml is the compiled manifest plus
+    # metadata.source_manifest_path. The hash helper drops that key; dropping the
+    # `metadata` it alone made up keeps a run's hash equal to its compile's.
+    metadata = manifest.get("metadata")
+    if isinstance(metadata, dict) and set(metadata) == {"source_manifest_path"}:
+        return {key: value for key, value in manifest.items() if key != "metadata"}
+    return manifest
+
+
+def safe_hash(
+    manifest: dict[str, Any] | None, profile: str | None, notes: Notes | None, path: Path | None
+) -> str | None:
+    if manifest is None:
+        return None
+    try:
+        return manifest_hash(as_compiled(manifest), profile)
+    except (TypeError, ValueError, RecursionError):
+        if notes is not None and path is not None:
+            notes.add(path, "holds values that cannot be hashed; no manifest hash")
+        return None
+
+
+def hash_for(
+    manifest: dict[str, Any] | None,
+    label: str | None,
+    own_hash: str | None,
+    contract_profile: Callable[[str | None], str | None],
+) -> str | None:
+    """The contract hash of a legacy manifest once its profile `label` is mapped."""
+    profile = contract_profile(label)
+    if profile == label:
+        return own_hash
+    return safe_hash(manifest, profile, None, None)
+
+
+def file_inside(root: Path, stored: str) -> Path | None:
+    """The regular file `stored` names inside `root`, reached without crossing a symlink."""
+    parts = PurePosixPath(stored.replace("\\", "/")).parts
+    if not parts or ".." in parts:
+        return None
+    path = root
+    for index, part in enumerate(parts):
+        path = path / part
+        last = index == len(parts) - 1
+        if not (is_regular_file(path) if last else is_real_dir(path)):
+            return None
+    return path
+
+
+def resolve_stored(root: Path, stored: str) -> Path | None:
+    normalized = stored.replace("\\", "/")
+    if not normalized.startswith("/") and not re.match(r"[A-Za-z]:/", normalized):
+        return file_inside(root, normalized)
+    # An absolute path written before the project moved: keep its part from `logs/` on.
+    parts = normalized.split("/")
+    logs = str(layout.LOGS_DIR)
+    for index, part in enumerate(parts):
+        if part == logs:
+            found = file_inside(root, "/".join(parts[index:]))
+            if found is not None:
+                return found
+    return None
+
+
+@dataclass(frozen=True)
+class Tree:
+    manifest: dict[str, Any] | None
+    manifest_path: Path | None
+    meta: dict[str, Any]
+    effective: dict[str, Any]
+
+
+def read_tree(tree: Path, notes: Notes, *, manifest_required: bool) -> Tree:
+    manifest_file = tree / layout.TREE_MANIFEST
+    manifest = read_manifest(manifest_file, notes, required=manifest_required)
+    meta = read_json(tree / layout.TREE_META, notes, required=False) or {}
+    effective = read_json(tree / layout.TREE_EFFECTIVE_CONFIG, notes, required=False) or {}
+    return Tree(manifest, manifest_file if manifest is not None else None, meta, effective)
+
+
+def profile_sources(tree: Tree) -> tuple[Any, ...]:
+    return (
+        dig(tree.manifest, ("meta", "profile")),
+        dig(tree.manifest, ("pipeline", "fingerprints", "profile")),
+        tree.meta.get("profile"),
+        tree.effective.get("profile"),
+    )
+
+
+def slug_of(pipeline_id: str | None) -> str | None:
+    return (slugify(pipeline_id) or None) if pipeline_id else None
+
+
+# -- pointers -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LegacyPointer:
+    """`logs/.last_compile.json` or a compile session's `.last.json`."""
+
+    path: Path
+    session_id: str | None
+    manifest_path: str | None
+    compiled_dir: str | None
+    generated_at: str | None
+    target: Path | None  # the manifest it names, when that file exists in this project
+    warnings: list[str] = field(default_factory=list)
+
+
+def _read_pointer(path: Path, root: Path) -> LegacyPointer:
+    notes = Notes(root)
+    data = read_json(path, notes) or {}
+    stored = text(data.get("manifest_path"))
+    target = resolve_stored(root, stored) if stored else None
+    if data and stored is None:
+        notes.add(path, "names no manifest_path")
+    elif stored and target is None:
+        notes.add(path, f"names {stored}, which is not a file in this project")
+    return LegacyPointer(
+        path=path,
+        session_id=text(data.get("session_id")),
+        manifest_path=stored,
+        compiled_dir=text(data.get("compiled_dir")),
+        generated_at=text(data.get("generated_at")),
+        target=target,
+        warnings=notes.lines,
+    )
+
+
+def read_pointer(path: Path, project_root: Path) -> LegacyPointer | None:
+    """A legacy pointer file, or None when there is none at `path`."""
+    if lstat(path) is None:
+        return None
+    return _read_pointer(Path(path), Path(project_root))
+
+
+def read_last_compile(project_root: Path) -> Path | None:
+    """The manifest `logs/.last_compile.json` names, when both exist in this project."""
+    pointer = read_pointer(Path(project_root) / layout.LAST_COMPILE, project_root)
+    return pointer.target if pointer else None

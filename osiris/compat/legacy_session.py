@@ -1,0 +1,319 @@
+"""One legacy session folder `logs/<session_id>/`, read into a `LegacySession`, and its run record.
+
+Every run session is a run a user may need, so each one gets a pipeline: from the runner's
+events, else its manifest, else the file the command was given (a manifest's `pipeline.id`,
+an OML file's `name:`, else the file's name), else its AIOP; when nothing names one, the
+pipeline is `unknown` (docs/migration/upstream-trees.md). Damage becomes warnings naming the
+file, never an exception.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, Literal
+
+from osiris.compat import legacy_layout as layout
+from osiris.compat.legacy_files import (
+    LegacyPointer,
+    Notes,
+    Tree,
+    dig,
+    file_inside,
+    first_profile,
+    hash_for,
+    is_real_dir,
+    lstat,
+    profile_sources,
+    read_json,
+    read_jsonl,
+    read_manifest,
+    read_pointer,
+    read_tree,
+    rel_text,
+    safe_hash,
+    slug_of,
+    text,
+)
+from osiris.compat.legacy_layout import SessionKind, classify_session, session_time
+from osiris.core import session_events
+from osiris.core.profile_map import ProfileMap
+from osiris.core.run_index import RunRecord, utc_now_iso
+from osiris.core.session_events import Status
+
+if TYPE_CHECKING:
+    from osiris.compat.legacy_reader import LegacyAiop
+
+# The pipeline of a run whose files name none (docs/migration/upstream-trees.md).
+UNKNOWN_PIPELINE = "unknown"
+PipelineSource = Literal["events", "manifest", "oml_name", "oml_file", "aiop", "none"]
+# Upstream's AIOP says this when its run never compiled.
+_UNNAMED = "unnamed"
+
+
+@dataclass(frozen=True)
+class LegacySession:
+    """One `logs/<session_id>/` folder with everything derivable from its files."""
+
+    session_id: str
+    kind: SessionKind
+    path: Path
+    status: Status
+    events: list[dict[str, Any]] = field(repr=False)
+    metrics: list[dict[str, Any]] = field(repr=False)
+    pipeline_id: str | None
+    pipeline_slug: str | None
+    profile: str | None  # legacy null / "default" read as None
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: int | None
+    rows_in: int | None
+    rows_out: int | None
+    manifest: dict[str, Any] | None = field(repr=False)
+    manifest_path: Path | None
+    manifest_hash: str | None  # of the manifest as compiled, with `profile`
+    last_pointer: LegacyPointer | None
+    aiop: LegacyAiop | None
+    warnings: list[str] = field(default_factory=list)
+    pipeline_from: PipelineSource = "none"
+    failed_in: Literal["compile", "run"] | None = None
+    error: str | None = None
+
+    def manifest_hash_for(self, profiles: ProfileMap) -> str | None:
+        """The contract hash once the legacy profile label maps to its contract profile."""
+        return hash_for(self.manifest, self.profile, self.manifest_hash, profiles.contract)
+
+    def with_aiop(self, aiop: LegacyAiop | None) -> LegacySession:
+        """This session joined with its AIOP, which names the pipeline when nothing else did."""
+        joined = replace(self, aiop=aiop)
+        name = aiop.pipeline_name if aiop is not None else None
+        if self.pipeline_from != "none" or not name or name == _UNNAMED:
+            return joined
+        pipeline_id = _upstream_pipeline_id(name)
+        return replace(
+            joined,
+            pipeline_id=pipeline_id,
+            pipeline_slug=slug_of(pipeline_id) or UNKNOWN_PIPELINE,
+            pipeline_from="aiop",
+        )
+
+
+def _upstream_pipeline_id(name: str) -> str:
+    # What the old compiler made of an OML `name:` (its manifest's pipeline.id).
+    return name.strip().lower().replace(" ", "_")
+
+
+def _is_empty_dir(path: Path) -> bool:
+    if not is_real_dir(path):
+        return False
+    try:
+        with os.scandir(path) as listing:
+            return next(listing, None) is None
+    except OSError:
+        return False
+
+
+def _named_file(root: Path, stored: str) -> Path | None:
+    """The file a command was given, found in this project even after the project moved."""
+    parts = PurePosixPath(stored.replace("\\", "/")).parts
+    if not parts:
+        return None
+    if not parts[0].startswith("/"):
+        return file_inside(root, "/".join(parts))
+    # Absolute: the longest tail of it that is a file here.
+    return next(
+        (f for i in range(1, len(parts)) if (f := file_inside(root, "/".join(parts[i:])))), None
+    )
+
+
+def _pipeline_from_ref(
+    facts: session_events.SessionFacts, root: Path, notes: Notes
+) -> tuple[str | None, PipelineSource]:
+    ref = facts.pipeline_ref
+    if not ref:
+        return None, "none"
+    found = _named_file(root, ref)
+    data = read_manifest(found, notes, required=False) if found is not None else None
+    if facts.pipeline_ref_kind == "manifest":
+        pipeline_id = text(dig(data, ("pipeline", "id")))
+        return (pipeline_id, "manifest") if pipeline_id else (None, "none")
+    name = text(dig(data, ("name",)))
+    if name:
+        return _upstream_pipeline_id(name), "oml_name"
+    stem = PurePosixPath(ref.replace("\\", "/")).stem
+    return (stem, "oml_file") if stem else (None, "none")
+
+
+def _compile_status(events: list[dict[str, Any]], path: Path, has_last_json: bool) -> Status:
+    # legacy-layout.md §2: a decisive event, else `.last.json` (success) or an empty compiled/.
+    status = session_events.compile_status(events)
+    if status is not None:
+        return status
+    if has_last_json:
+        return "success"
+    if _is_empty_dir(path / layout.SESSION_COMPILED):
+        return "failed"
+    return _other_status(events)
+
+
+def _other_status(events: list[dict[str, Any]]) -> Status:
+    names = {e.get("event") for e in events if isinstance(e.get("event"), str)}
+    return "interrupted" if "run_start" in names and "run_end" not in names else "unknown"
+
+
+def _read_run(path: Path, root: Path, notes: Notes, events: list[dict[str, Any]]):
+    if lstat(path / layout.OSIRIS_LOG) is None:
+        notes.add(path / layout.OSIRIS_LOG, "missing")
+    status_json = read_json(path / layout.STATUS_JSON, notes, required=False)
+    ok = status_json.get("ok") if status_json else None
+    tree = read_tree(path / layout.SESSION_COMPILED, notes, manifest_required=False)
+    own = read_manifest(path / layout.SESSION_MANIFEST, notes, required=False)
+    if own is not None:
+        tree = replace(tree, manifest=own, manifest_path=path / layout.SESSION_MANIFEST)
+    return tree, ok if isinstance(ok, bool) else None
+
+
+def read_session(session_dir: Path, root: Path | None = None) -> LegacySession:
+    """Read one `logs/<session_id>/` folder; damage becomes warnings, never an exception."""
+    path = Path(session_dir)
+    root = Path(root) if root is not None else path.parent.parent
+    session_id = path.name
+    kind = classify_session(session_id)
+    notes = Notes(root)
+    events = read_jsonl(path / layout.EVENTS, notes)
+    metrics = read_jsonl(path / layout.METRICS, notes, required=kind is SessionKind.RUN)
+    if not is_real_dir(path / layout.ARTIFACTS):
+        notes.add(path / layout.ARTIFACTS, "missing")
+    last_pointer = None
+    ok = None
+    tree = Tree(None, None, {}, {})
+    if kind is SessionKind.COMPILE:
+        last_pointer = read_pointer(path / layout.LAST_JSON, root)
+        tree = read_tree(path / layout.SESSION_COMPILED, notes, manifest_required=False)
+    elif kind is SessionKind.RUN:
+        tree, ok = _read_run(path, root, notes, events)
+    facts = session_events.run_facts(events, metrics, ok=ok)
+    status: Status
+    if kind is SessionKind.RUN:
+        status = facts.status
+        if ok is not None and status in ("success", "failed") and ok != (status == "success"):
+            notes.add(path / layout.STATUS_JSON, f"ok={ok} disagrees with the events ({status})")
+    elif kind is SessionKind.COMPILE:
+        status = _compile_status(events, path, last_pointer is not None)
+    else:
+        status = _other_status(events)
+    _note_missing(kind, status, facts, tree, path, notes)
+    pipeline_id = facts.pipeline_id
+    source: PipelineSource = "events" if pipeline_id else "none"
+    if pipeline_id is None:
+        pipeline_id = text(dig(tree.manifest, ("pipeline", "id")))
+        source = "manifest" if pipeline_id else "none"
+    if pipeline_id is None and kind is SessionKind.RUN:
+        pipeline_id, source = _pipeline_from_ref(facts, root, notes)
+    profile = first_profile(*profile_sources(tree), facts.profile)
+    started = facts.started_at or session_time(session_id)
+    slug = slug_of(pipeline_id)
+    return LegacySession(
+        session_id=session_id,
+        kind=kind,
+        path=path,
+        status=status,
+        events=events,
+        metrics=metrics,
+        pipeline_id=pipeline_id,
+        pipeline_slug=slug or (UNKNOWN_PIPELINE if kind is SessionKind.RUN else None),
+        profile=profile,
+        started_at=started,
+        finished_at=facts.finished_at,
+        duration_ms=facts.duration_ms,
+        rows_in=facts.rows_in,
+        rows_out=facts.rows_out,
+        manifest=tree.manifest,
+        manifest_path=tree.manifest_path,
+        manifest_hash=safe_hash(tree.manifest, profile, notes, tree.manifest_path),
+        last_pointer=last_pointer,
+        aiop=None,
+        warnings=notes.lines + (last_pointer.warnings if last_pointer else []),
+        pipeline_from=source if slug else "none",
+        failed_in=facts.failed_in if kind is SessionKind.RUN else None,
+        error=facts.error if kind is SessionKind.RUN else None,
+    )
+
+
+def _note_missing(
+    kind: SessionKind,
+    status: Status,
+    facts: session_events.SessionFacts,
+    tree: Tree,
+    path: Path,
+    notes: Notes,
+) -> None:
+    """Warn about files a session of its kind and outcome should have and lacks."""
+    if kind is SessionKind.COMPILE and status == "success" and tree.manifest is None:
+        notes.add(path / layout.SESSION_COMPILED / layout.TREE_MANIFEST, "missing")
+    if kind is not SessionKind.RUN or facts.failed_in == "compile":
+        return  # a run whose compile failed never had a manifest or a status.json
+    if tree.manifest is None:
+        notes.add(path / layout.SESSION_MANIFEST, "missing")
+    # A run stopped by a signal never got to write its status.json.
+    if status != "interrupted" and lstat(path / layout.STATUS_JSON) is None:
+        notes.add(path / layout.STATUS_JSON, "missing")
+
+
+# -- index records --------------------------------------------------------------------------
+
+
+def session_to_record(
+    session: LegacySession,
+    *,
+    profiles: ProfileMap,
+    base_path: Path,
+    manifest_short_len: int = 7,
+) -> RunRecord:
+    """The run index record of a legacy run session (`source: legacy`).
+
+    The contract's status is success|failed: a run stopped before its end is recorded as
+    `failed` with `legacy_status: interrupted` in the record's extra keys, and a run whose
+    outcome no file tells stays `unknown`. Where its pipeline came from rides along as
+    `legacy_pipeline_from` when it was not the run's own events.
+    """
+    if session.kind is not SessionKind.RUN:
+        raise ValueError(f"{session.session_id} is a {session.kind.value} session, not a run")
+    digest = session.manifest_hash_for(profiles)
+    status, extra = session.status, {}
+    if status == "interrupted":
+        status, extra = "failed", {"legacy_status": "interrupted"}
+    if session.failed_in == "compile":
+        extra["legacy_status"] = "failed_compile"
+    if session.error:
+        extra["error"] = session.error
+    if session.pipeline_from not in ("events", "manifest"):
+        extra["legacy_pipeline_from"] = session.pipeline_from
+    aiop = session.aiop
+    aiop_path = (aiop.json_path or aiop.folder or aiop.run_card_path) if aiop else None
+    return RunRecord(
+        run_id=session.session_id,
+        pipeline_slug=session.pipeline_slug or UNKNOWN_PIPELINE,
+        profile=profiles.contract(session.profile),
+        manifest_hash=digest,
+        manifest_short=digest[:manifest_short_len] if digest else None,
+        started_at=utc_now_iso(session.started_at) if session.started_at else None,
+        finished_at=utc_now_iso(session.finished_at) if session.finished_at else None,
+        status=status,
+        duration_ms=session.duration_ms,
+        rows_in=session.rows_in,
+        rows_out=session.rows_out,
+        run_logs_path=_stored_path(session.path, base_path),
+        aiop_path=_stored_path(aiop_path, base_path),
+        build_manifest_path=_stored_path(session.manifest_path, base_path),
+        fs_mode="legacy",
+        source="legacy",
+        legacy_session_id=session.session_id,
+        extra=extra,
+    )
+
+
+def _stored_path(path: Path | None, base_path: Path) -> str | None:
+    return None if path is None else rel_text(path, base_path)
