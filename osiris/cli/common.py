@@ -36,16 +36,34 @@ def fs_mode_option(func: F) -> F:
 
 
 def load_project(
-    ctx: click.Context, *, flags: Mapping[str, Any] | None = None
+    ctx: click.Context, *, flags: Mapping[str, Any] | None = None, strict: bool = False
 ) -> tuple[ResolvedConfig, FilesystemContract]:
-    """Resolve the project for this command: `--project`, else search upward from cwd."""
+    """Resolve the project for this command: `--project`, else search upward from cwd.
+
+    A base path in osiris.yaml that is missing or outside the project is one warning line;
+    with `strict` (commands that judge or move the whole project) it is the error."""
     # Imported here: pydantic costs ~200 ms, which `<command> --help` should never pay.
     from osiris.core.fs_config import load_config
     from osiris.core.fs_paths import FilesystemContract
 
     app = ctx.find_root().obj
     resolved = load_config(app.project if app else None, flags=flags)
+    problem = resolved.base_path_problem()
+    if problem is not None:
+        if strict:
+            raise problem
+        warn_once(problem.one_line())
     return resolved, FilesystemContract.from_resolved(resolved)
+
+
+_warned: set[str] = set()
+
+
+def warn_once(line: str) -> None:
+    """One `warning:` line on stderr, once per process."""
+    if line not in _warned:
+        _warned.add(line)
+        click.echo(f"warning: {line}", err=True)
 
 
 def emit_json(data: Any) -> None:

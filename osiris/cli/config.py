@@ -88,5 +88,5 @@ def _display(path: Path) -> str:
 @click.pass_context
 def validate(ctx: click.Context) -> None:
     """Check osiris.yaml (and OSIRIS_* overrides): exit 0 if valid, else 2 with the problem."""
-    resolved, _ = load_project(ctx)
+    resolved, _ = load_project(ctx, strict=True)
     click.echo(f"{_display(resolved.project_dir / CONFIG_FILENAME)}: valid")

@@ -30,7 +30,7 @@ def maintenance() -> None:
     "--logs-days",
     type=click.IntRange(min=0),
     metavar="N",
-    help="Remove run logs of runs finished more than N days ago (0: never).",
+    help="Remove run logs of runs finished more than N days ago (0: every finished run).",
 )
 @click.option(
     "--keep-runs",
@@ -42,7 +42,7 @@ def maintenance() -> None:
     "--annex-days",
     type=click.IntRange(min=0),
     metavar="N",
-    help="Remove AIOP annexes of runs finished more than N days ago (0: never).",
+    help="Remove AIOP annexes of runs finished more than N days ago (0: every finished run).",
 )
 @click.option("--trash", is_flag=True, help="Send folders to the OS trash instead of deleting.")
 @json_option
@@ -102,6 +102,11 @@ def _render(report: CleanReport) -> None:
 
     out = console()
     plan = report.plan
+    if plan.grace_until is not None:
+        out.print(
+            f"Kept {len(plan.migrated_kept)} migrated run(s) until {plan.grace_until:%Y-%m-%d} "
+            "(filesystem.retention.migrated_grace_days)."
+        )
     if not plan.actions:
         out.print("Nothing to clean.")
         return

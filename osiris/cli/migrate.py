@@ -79,8 +79,8 @@ def migrate() -> None:
     """Move a legacy project (logs/, compiled/) to the contract layout, reversibly."""
 
 
-def _project(ctx: click.Context) -> tuple[FilesystemContract, str]:
-    resolved, contract = load_project(ctx)
+def _project(ctx: click.Context, *, strict: bool = False) -> tuple[FilesystemContract, str]:
+    resolved, contract = load_project(ctx, strict=strict)
     return contract, resolved.config.compat.mode
 
 
@@ -165,7 +165,7 @@ def plan_command(ctx: click.Context, out: Path | None, as_json: bool) -> None:
     """Show what would move where (writes nothing but --out)."""
     from osiris.compat import migrate as api
 
-    contract, _ = _project(ctx)
+    contract, _ = _project(ctx, strict=True)
     api.refuse_if_unfinished(contract)
     planned = api.plan(contract)
     if out is not None:
@@ -195,7 +195,7 @@ def apply_command(ctx: click.Context, plan_file: Path | None, yes: bool, as_json
     from osiris.compat.migrate.engine import NOTHING_TO_MIGRATE, check_resumable, conflict_error
     from osiris.compat.mode import resolve_mode
 
-    resolved, contract = load_project(ctx)
+    resolved, contract = load_project(ctx, strict=True)
     mode = resolve_mode(resolved)
     fs_mode = mode.mode
     if fs_mode != "contract":
@@ -224,8 +224,11 @@ def apply_command(ctx: click.Context, plan_file: Path | None, yes: bool, as_json
         return
     with _progress(not as_json, "migrating") as progress:
         result = api.apply(contract, reviewed, progress=progress)
+    from osiris.core import retention
+
+    outlook = None if result.nothing_to_do else retention.outlook(contract)
     if as_json:
-        emit_json({**result.to_json(), "fs_mode": fs_mode})
+        emit_json({**result.to_json(), "fs_mode": fs_mode, "retention": outlook})
     elif result.nothing_to_do:
         console().print(NOTHING_TO_MIGRATE)
     else:
@@ -236,6 +239,8 @@ def apply_command(ctx: click.Context, plan_file: Path | None, yes: bool, as_json
             "or end it with `osiris migrate finalize`.",
             markup=False,
         )
+        assert outlook is not None
+        console().print(retention.describe_outlook(outlook), markup=False)
 
 
 # -- rollback -------------------------------------------------------------------------------

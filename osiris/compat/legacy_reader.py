@@ -43,6 +43,7 @@ from osiris.compat.legacy_files import (
 )
 from osiris.compat.legacy_layout import SessionKind, classify_session
 from osiris.compat.legacy_session import LegacySession, read_session
+from osiris.core.fs_paths import manifest_slug
 from osiris.core.profile_map import ProfileMap
 from osiris.core.run_index import parse_moment
 
@@ -219,7 +220,9 @@ def _compiled_tree(
         manifest_path=tree.manifest_path,
         manifest_hash=safe_hash(tree.manifest, profile, notes, tree.manifest_path),
         pipeline_id=pipeline_id,
-        pipeline_slug=slug_of(pipeline_id),
+        pipeline_slug=(manifest_slug(tree.manifest) or None)
+        if tree.manifest
+        else slug_of(pipeline_id),
         profile=profile,
         compiled_at=parse_moment(tree.meta.get("compiled_at")),
         paths=owned,

@@ -39,6 +39,7 @@ from osiris.compat.legacy_files import (
 )
 from osiris.compat.legacy_layout import SessionKind, classify_session, session_time
 from osiris.core import session_events
+from osiris.core.fs_paths import manifest_slug, slugify
 from osiris.core.profile_map import ProfileMap
 from osiris.core.run_index import RunRecord, utc_now_iso
 from osiris.core.session_events import Status
@@ -91,11 +92,10 @@ class LegacySession:
         name = aiop.pipeline_name if aiop is not None else None
         if self.pipeline_from != "none" or not name or name == _UNNAMED:
             return joined
-        pipeline_id = _upstream_pipeline_id(name)
         return replace(
             joined,
-            pipeline_id=pipeline_id,
-            pipeline_slug=slug_of(pipeline_id) or UNKNOWN_PIPELINE,
+            pipeline_id=_upstream_pipeline_id(name),
+            pipeline_slug=slugify(name) or UNKNOWN_PIPELINE,
             pipeline_from="aiop",
         )
 
@@ -130,20 +130,23 @@ def _named_file(root: Path, stored: str) -> Path | None:
 
 def _pipeline_from_ref(
     facts: session_events.SessionFacts, root: Path, notes: Notes
-) -> tuple[str | None, PipelineSource]:
+) -> tuple[str | None, str | None, PipelineSource]:
+    """(pipeline id, slug, source) from the file the command was given."""
     ref = facts.pipeline_ref
     if not ref:
-        return None, "none"
+        return None, None, "none"
     found = _named_file(root, ref)
     data = read_manifest(found, notes, required=False) if found is not None else None
     if facts.pipeline_ref_kind == "manifest":
         pipeline_id = text(dig(data, ("pipeline", "id")))
-        return (pipeline_id, "manifest") if pipeline_id else (None, "none")
+        if not pipeline_id or data is None:
+            return None, None, "none"
+        return pipeline_id, manifest_slug(data) or None, "manifest"
     name = text(dig(data, ("name",)))
     if name:
-        return _upstream_pipeline_id(name), "oml_name"
+        return _upstream_pipeline_id(name), slugify(name) or None, "oml_name"
     stem = PurePosixPath(ref.replace("\\", "/")).stem
-    return (stem, "oml_file") if stem else (None, "none")
+    return (stem, slug_of(stem), "oml_file") if stem else (None, None, "none")
 
 
 def _compile_status(events: list[dict[str, Any]], path: Path, has_last_json: bool) -> Status:
@@ -210,11 +213,12 @@ def read_session(session_dir: Path, root: Path | None = None) -> LegacySession:
     if pipeline_id is None:
         pipeline_id = text(dig(tree.manifest, ("pipeline", "id")))
         source = "manifest" if pipeline_id else "none"
+    # The OML name a manifest keeps gives the slug this version's compiler gives.
+    slug = (manifest_slug(tree.manifest) or None) if tree.manifest else slug_of(pipeline_id)
     if pipeline_id is None and kind is SessionKind.RUN:
-        pipeline_id, source = _pipeline_from_ref(facts, root, notes)
+        pipeline_id, slug, source = _pipeline_from_ref(facts, root, notes)
     profile = first_profile(*profile_sources(tree), facts.profile)
     started = facts.started_at or session_time(session_id)
-    slug = slug_of(pipeline_id)
     return LegacySession(
         session_id=session_id,
         kind=kind,

@@ -20,7 +20,7 @@ import yaml
 
 from osiris import __version__
 from osiris.core.fs_config import ResolvedConfig
-from osiris.core.fs_paths import FilesystemContract, inside, slugify
+from osiris.core.fs_paths import FilesystemContract, inside, manifest_slug
 from osiris.core.fsio import atomic_write_bytes, canonical_json, fsync_dir, pretty_json
 from osiris.core.manifest_hash import manifest_hash
 from osiris.core.oml import Pipeline, load_pipeline
@@ -423,13 +423,12 @@ def load_build(manifest_path: Path, profiles: ProfileMap | None = None) -> Loade
             key="meta.manifest_hash",
             hint="compile the pipeline again",
         )
-    pipeline = manifest["pipeline"]
     return LoadedBuild(
         manifest=manifest,
         cfgs=cfgs,
         build_dir=build_dir,
         manifest_hash=digest,
-        pipeline_slug=slugify(str(pipeline["id"])),
+        pipeline_slug=manifest_slug(manifest),
         profile=profile,
         order=steps,
     )

@@ -123,6 +123,17 @@ def resolve_base_path(raw: str, project_dir: Path) -> Path:
     return Path(os.path.normpath(candidate))
 
 
+def base_path_problem(base_path: Path, project_dir: Path) -> str | None:
+    """Why a base path written in osiris.yaml cannot be what the user means, or None."""
+    if not base_path.is_dir():
+        return f"{base_path} does not exist (was the project moved?)"
+    try:
+        base_path.resolve().relative_to(project_dir.resolve())
+    except ValueError:
+        return f"{base_path} is outside this project: every command reads and writes there"
+    return None
+
+
 def folder_problem(value: str) -> str | None:
     """Why a configured folder is unusable (it must be a folder inside the project), or None."""
     relative = os.path.normpath(value.strip()) if value.strip() else "."

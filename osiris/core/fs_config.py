@@ -24,9 +24,11 @@ from pydantic import (
 )
 
 from osiris.core.config_file import (
+    BASE_PATH_ENVS,
     CONFIG_FILENAME,
     DEFAULT_DIRS,
     ENV_OVERRIDES,
+    base_path_problem,
     folder_problem,
     locate_config_file,
     read_config_file,
@@ -135,6 +137,8 @@ class RetentionConfig(_Section):
     run_logs_days: int = Field(default=7, ge=0)
     aiop_keep_runs_per_pipeline: int = Field(default=200, ge=0)
     annex_keep_days: int = Field(default=14, ge=0)
+    # Runs moved in by `osiris migrate apply` are kept this long after the migration.
+    migrated_grace_days: int = Field(default=30, ge=0)
 
 
 class FilesystemConfig(_Section):
@@ -268,6 +272,23 @@ class ResolvedConfig:
 
     def _display_file(self) -> str:
         return str(self.config_file) if self.config_file else CONFIG_FILENAME
+
+    def base_path_problem(self) -> ConfigError | None:
+        """Why the base path that osiris.yaml names is likely a mistake: it is missing (a
+        moved project: upstream 0.5.x wrote absolute ones) or outside the project. A base
+        path given in the environment was asked for and is never questioned."""
+        if self.origin("filesystem.base_path") != "file":
+            return None
+        problem = base_path_problem(self.base_path, self.project_dir)
+        if problem is None:
+            return None
+        return ConfigError(
+            problem,
+            path=self._display_file(),
+            key="filesystem.base_path",
+            hint=f'set it to "" to use the folder holding {CONFIG_FILENAME} '
+            f"({self.project_dir}), or set {BASE_PATH_ENVS[0]} for one command",
+        )
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from osiris.core.config_file import MIGRATIONS_DIR, OSIRIS_DIR
 from osiris.core.fs_config import TOKEN_RE, TOKENS, OsirisConfig, ResolvedConfig
@@ -36,6 +37,17 @@ def slugify(name: str) -> str:
     """The one pipeline slug: lower-case, `[a-z0-9_-]` only, no doubled or edge separators."""
     slug = _collapse(_UNSAFE_SLUG.sub("-", name.strip().lower())).strip("-_")
     return slug
+
+
+def manifest_slug(manifest: Mapping[str, Any]) -> str:
+    """A manifest's pipeline slug: from the OML name it keeps as `name`, else `pipeline.id`.
+
+    Other Osiris versions made `pipeline.id` of the name with spaces as `_`, a lossy step;
+    the name itself gives the slug this version's compiler gives the same pipeline."""
+    name = manifest.get("name")
+    pipeline = manifest.get("pipeline")
+    raw = pipeline.get("id") if isinstance(pipeline, Mapping) else None
+    return slugify(name) if isinstance(name, str) and slugify(name) else slugify(str(raw or ""))
 
 
 def safe_token(value: object) -> str:

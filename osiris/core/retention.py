@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from osiris.core.fs_paths import FilesystemContract
-from osiris.core.run_index import RunIndexReader, RunRecord, parse_moment, read_pointer
+from osiris.core.run_index import (
+    RunIndexReader,
+    RunRecord,
+    parse_moment,
+    read_pointer,
+    utc_now_iso,
+)
+from osiris.core.run_order import MIGRATED, migrated_bound
 from osiris.core.run_sources import (
     EVENTS,
     STATUS,
@@ -39,11 +46,14 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class RetentionPolicy:
-    """The three limits of contract.md §7; 0 disables a rule."""
+    """The limits of contract.md §7. An age limit of None is off and 0 takes every finished
+    run; `aiop_keep_runs` 0 keeps all. Migrated runs are kept `migrated_grace_days` after
+    the last migration, whatever their age (their ages are real, and often large)."""
 
-    run_logs_days: int
+    run_logs_days: int | None
     aiop_keep_runs: int
-    annex_days: int
+    annex_days: int | None
+    migrated_grace_days: int = 0
 
     @classmethod
     def from_contract(
@@ -54,24 +64,31 @@ class RetentionPolicy:
         aiop_keep_runs: int | None = None,
         annex_days: int | None = None,
     ) -> RetentionPolicy:
-        """The configured policy (`filesystem.retention`), each value overridable."""
+        """The configured policy (`filesystem.retention`, where 0 turns an age rule off),
+        each value overridable (where 0 days means every finished run)."""
         configured = contract.config.filesystem.retention
         return cls(
-            run_logs_days=_pick(run_logs_days, configured.run_logs_days),
-            aiop_keep_runs=_pick(aiop_keep_runs, configured.aiop_keep_runs_per_pipeline),
-            annex_days=_pick(annex_days, configured.annex_keep_days),
+            run_logs_days=_days(run_logs_days, configured.run_logs_days),
+            aiop_keep_runs=configured.aiop_keep_runs_per_pipeline
+            if aiop_keep_runs is None
+            else aiop_keep_runs,
+            annex_days=_days(annex_days, configured.annex_keep_days),
+            migrated_grace_days=configured.migrated_grace_days,
         )
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, int | None]:
         return {
             "run_logs_days": self.run_logs_days,
             "aiop_keep_runs_per_pipeline": self.aiop_keep_runs,
             "annex_keep_days": self.annex_days,
+            "migrated_grace_days": self.migrated_grace_days,
         }
 
 
-def _pick(override: int | None, configured: int) -> int:
-    return configured if override is None else override
+def _days(override: int | None, configured: int) -> int | None:
+    if override is not None:
+        return override
+    return configured or None  # contract.md §7: 0 in osiris.yaml disables the rule
 
 
 @dataclass(frozen=True)
@@ -109,6 +126,8 @@ class RetentionPlan:
     base_path: Path
     actions: tuple[RemoveAction, ...]
     protected: tuple[str, ...]  # run ids kept because a latest pointer names their pipeline
+    migrated_kept: tuple[str, ...] = ()  # migrated run ids kept until `grace_until`
+    grace_until: datetime | None = None
 
     @property
     def total_bytes(self) -> int:
@@ -157,6 +176,10 @@ class CleanReport:
             "removed": len(self.removed),
             "bytes_freed": self.bytes_freed,
             "protected": list(self.plan.protected),
+            "migrated_kept": len(self.plan.migrated_kept),
+            "migrated_kept_until": utc_now_iso(self.plan.grace_until)
+            if self.plan.grace_until
+            else None,
             "errors": list(self.errors),
         }
 
@@ -192,6 +215,7 @@ class _Run:
     started: datetime | None
     finished: datetime
     is_link: bool
+    finish_known: bool = True
 
 
 def plan_retention(
@@ -204,14 +228,21 @@ def plan_retention(
     run_dirs = list(_run_dirs(contract, reader, records))
     packs = list(_packs(contract, reader, records))
     protected = _protected(contract, records, run_dirs + packs)
+    grace_until = _grace_until(contract, policy, records)
+    in_grace = {}
+    if grace_until is not None and now < grace_until:
+        in_grace = {r.run_id.lower(): r.run_id for r in records if r.source == MIGRATED}
+    kept = {**protected, **in_grace}
     actions: list[RemoveAction] = []
-    if policy.run_logs_days:
+    if policy.run_logs_days is not None:
         limit = now - timedelta(days=policy.run_logs_days)
         for run in run_dirs:
-            if run.finished < limit and run.run_id.lower() not in protected:
+            # 0 days takes every finished run, never one that may still be running.
+            unsure = policy.run_logs_days == 0 and not run.finish_known
+            if run.finished < limit and run.run_id.lower() not in kept and not unsure:
                 reason = f"finished {_age(now, run.finished)} ago (> {policy.run_logs_days} days)"
                 actions.append(_action(RUN_LOGS, run.path, run, reason))
-    actions.extend(_annex_actions(packs, policy, now, protected))
+    actions.extend(_annex_actions(packs, policy, now, kept))
     _check_inside(contract, actions)
     return RetentionPlan(
         policy=policy,
@@ -219,7 +250,19 @@ def plan_retention(
         base_path=contract.base_path,
         actions=tuple(sorted(actions, key=lambda a: (a.kind != RUN_LOGS, str(a.path)))),
         protected=tuple(sorted(protected.values())),
+        migrated_kept=tuple(sorted(in_grace.values())),
+        grace_until=grace_until if in_grace else None,
     )
+
+
+def _grace_until(
+    contract: FilesystemContract, policy: RetentionPolicy, records: list[RunRecord]
+) -> datetime | None:
+    """Until when migrated runs are kept: the last migration, plus the grace days."""
+    if not policy.migrated_grace_days or not any(r.source == MIGRATED for r in records):
+        return None
+    migrated = migrated_bound(contract.base_path)
+    return None if migrated is None else migrated + timedelta(days=policy.migrated_grace_days)
 
 
 def _annex_actions(
@@ -231,9 +274,9 @@ def _annex_actions(
         for pack in packs:
             groups.setdefault((pack.pipeline_slug, pack.profile), []).append(pack)
         for group in groups.values():
-            group.sort(key=lambda p: p.started or p.finished, reverse=True)
+            group.sort(key=lambda p: (p.started or p.finished, p.run_id.lower()), reverse=True)
             beyond.update(p.path for p in group[policy.aiop_keep_runs :])
-    limit = now - timedelta(days=policy.annex_days) if policy.annex_days else None
+    limit = now - timedelta(days=policy.annex_days) if policy.annex_days is not None else None
     for pack in packs:
         annex = pack.path / ANNEX
         if pack.run_id.lower() in protected or not os.path.lexists(annex):
@@ -290,6 +333,7 @@ def _from_folder(facts: RunFolder, record: RunRecord | None, fallback: Path) -> 
     finished = parse_moment(record.finished_at if record else None) or parse_moment(
         facts.finished_at
     )
+    known = finished is not None
     if finished is None:
         status = facts.path / STATUS
         candidates = [p for p in (status, fallback, facts.path) if os.path.lexists(p)]
@@ -305,6 +349,7 @@ def _from_folder(facts: RunFolder, record: RunRecord | None, fallback: Path) -> 
         or parse_moment(facts.started_at),
         finished=finished,
         is_link=False,
+        finish_known=known,
     )
 
 
@@ -318,6 +363,7 @@ def _from_link(path: Path, record: RunRecord) -> _Run:
         started=parse_moment(record.started_at),
         finished=parse_moment(record.finished_at) or mtime,
         is_link=True,
+        finish_known=record.finished_at is not None,
     )
 
 
@@ -341,7 +387,11 @@ def _protected(
     known += [(r.pipeline_slug, r.profile, r.started, r.run_id) for r in runs]
     for slug, profile, started, run_id in known:
         key = (slug, profile)
-        if started is not None and (key not in newest or started > newest[key][0]):
+        # contract.md §6: newest by start, ties by run id.
+        if started is not None and (
+            key not in newest
+            or (started, run_id.lower()) > (newest[key][0], newest[key][1].lower())
+        ):
             newest[key] = (started, run_id)
     protected = {}
     for file in pointers:
@@ -407,3 +457,36 @@ def _remove(path: Path, *, trash: bool) -> None:
 def _age(now: datetime, moment: datetime) -> str:
     days = (now - moment).total_seconds() / 86400
     return f"{days:.1f} days"
+
+
+def outlook(contract: FilesystemContract, *, now: datetime | None = None) -> dict[str, Any]:
+    """What `osiris maintenance clean` would do now with the configured policy (for
+    `osiris migrate apply`, whose migrated runs often are older than the limits)."""
+    plan = plan_retention(contract, RetentionPolicy.from_contract(contract), now=now)
+    return {
+        "run_logs": sum(1 for a in plan.actions if a.kind == RUN_LOGS),
+        "annexes": sum(1 for a in plan.actions if a.kind == ANNEX),
+        "bytes": plan.total_bytes,
+        "migrated_kept": len(plan.migrated_kept),
+        "migrated_kept_until": utc_now_iso(plan.grace_until) if plan.grace_until else None,
+        "grace_days": plan.policy.migrated_grace_days,
+    }
+
+
+def describe_outlook(found: dict[str, Any]) -> str:
+    """The outlook in one sentence."""
+    removes = (
+        f"would remove {found['run_logs']} run-log folder(s) and {found['annexes']} annex(es)"
+        if found["run_logs"] or found["annexes"]
+        else "would remove nothing"
+    )
+    kept = ""
+    if found["migrated_kept"]:
+        until = found["migrated_kept_until"][:10]
+        kept = (
+            f"; the {found['migrated_kept']} migrated run(s) are kept until {until} "
+            f"(filesystem.retention.migrated_grace_days: {found['grace_days']})"
+        )
+    elif found["grace_days"] == 0:
+        kept = "; migrated runs get no grace period (filesystem.retention.migrated_grace_days: 0)"
+    return f"Retention: `osiris maintenance clean` {removes} now{kept}."

@@ -25,6 +25,7 @@ from osiris.core.config_file import (
     ENV_OVERRIDES,
     MIGRATIONS_DIR,
     base_path_override,
+    base_path_problem,
     folder_problem,
     locate_config_file,
     read_config_file,
@@ -536,6 +537,8 @@ def light_dirs(
     if any(folder_problem(values[key]) for key in _READER_DIRS):
         return None
     base_path = resolve_base_path(values["base_path"], config_file.parent)
+    if base is None and values["base_path"] and base_path_problem(base_path, config_file.parent):
+        return None  # the full loader warns about it
     dirs = {key: _dir_root(base_path, values[key]) for key in _READER_DIRS}
     return ProjectDirs(base_path=base_path, read_fallback=fallback, **dirs)
 

@@ -54,6 +54,7 @@ def test_an_empty_project_has_nothing_to_clean(project: Path) -> None:
         "run_logs_days": 7,
         "aiop_keep_runs_per_pipeline": 200,
         "annex_keep_days": 14,
+        "migrated_grace_days": 30,
     }
 
 
@@ -122,10 +123,14 @@ def test_the_fresh_real_run_and_the_index_survive(project: Path, aged: dict[str,
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--logs-days", "0", "--keep-runs", "0", "--annex-days", "0"], []),
-        (["--logs-days", "15", "--keep-runs", "0", "--annex-days", "0"], ["u-d20", "u-d30"]),
-        (["--logs-days", "0", "--keep-runs", "2", "--annex-days", "0"], ["u-d20", "u-d30"]),
-        (["--logs-days", "0", "--keep-runs", "0", "--annex-days", "25"], ["u-d30"]),
+        # 0 days: every finished run, but the newest one a latest pointer protects.
+        (
+            ["--logs-days", "0", "--keep-runs", "0", "--annex-days", "9999"],
+            ["u-d10", "u-d20", "u-d30"],
+        ),
+        (["--logs-days", "15", "--keep-runs", "0", "--annex-days", "9999"], ["u-d20", "u-d30"]),
+        (["--logs-days", "9999", "--keep-runs", "2", "--annex-days", "9999"], ["u-d20", "u-d30"]),
+        (["--logs-days", "9999", "--keep-runs", "0", "--annex-days", "25"], ["u-d30"]),
     ],
 )
 def test_options_override_the_configured_policy(
@@ -160,7 +165,7 @@ def test_trash_sends_folders_to_the_os_trash(
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setattr(plat_other, "XDG_DATA_HOME", bytes(share))
     monkeypatch.setattr(plat_other, "HOMETRASH_B", bytes(share / "Trash"))
-    result = clean(project, "--trash", "--annex-days", "0", "--keep-runs", "0")
+    result = clean(project, "--trash", "--annex-days", "9999", "--keep-runs", "0")
     assert result.code == 0
     assert "(to the OS trash)" in result.out.splitlines()[-1]
     trashed = sorted(p.name for p in (share / "Trash" / "files").iterdir())

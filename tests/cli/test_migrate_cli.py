@@ -101,9 +101,12 @@ def test_apply_then_apply_again(root: Path) -> None:
     done = migrate(root, "apply", "--yes")
     assert (done.code, done.err) == (0, "")
     lines = done.out.splitlines()
-    assert lines[-1].startswith("Applied migration ")
+    assert lines[-2].startswith("Applied migration ")
+    # What retention would do next: migrated runs are old, so they get a grace period.
+    assert lines[-1].startswith("Retention: `osiris maintenance clean` would remove nothing now;")
+    assert "migrated run(s) are kept until" in lines[-1]
     # The plan apply shows ends with its size, not with a hint to run apply.
-    assert re.fullmatch(r"\d+ steps, fingerprint [0-9a-f]{12}\.", lines[-2])
+    assert re.fullmatch(r"\d+ steps, fingerprint [0-9a-f]{12}\.", lines[-3])
     again = migrate(root, "apply", "--yes")
     assert (again.code, again.out, again.err) == (0, NOTHING, "")
 

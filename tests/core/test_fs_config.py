@@ -46,6 +46,7 @@ CONTRACT_DEFAULTS = {
     "filesystem.retention.run_logs_days": 7,
     "filesystem.retention.aiop_keep_runs_per_pipeline": 200,
     "filesystem.retention.annex_keep_days": 14,
+    "filesystem.retention.migrated_grace_days": 30,
     "ids.run_id_format": ["iso_ulid"],
     "ids.manifest_hash_algo": "sha256_slug",
     "compat.mode": "contract",

@@ -244,18 +244,26 @@ def test_a_pointer_protects_only_its_profile(contract: FilesystemContract) -> No
     make_run(contract, "dev-old", days=30)
     make_run(contract, "prod-old", days=30, profile="prod")
     pointer(contract, "orders", "prod")
-    plan = plan_retention(contract, RetentionPolicy(7, 0, 0), now=NOW)
+    plan = plan_retention(contract, RetentionPolicy(7, 0, None), now=NOW)
     assert actions_of(plan) == [(RUN_LOGS, "dev-old")]
 
 
-def test_zero_disables_each_rule(contract: FilesystemContract, aged: dict[str, Run]) -> None:
-    assert plan_retention(contract, RetentionPolicy(0, 0, 0), now=NOW).actions == ()
-    logs_only = plan_retention(contract, RetentionPolicy(7, 0, 0), now=NOW)
+def test_none_disables_each_rule(contract: FilesystemContract, aged: dict[str, Run]) -> None:
+    assert plan_retention(contract, RetentionPolicy(None, 0, None), now=NOW).actions == ()
+    logs_only = plan_retention(contract, RetentionPolicy(7, 0, None), now=NOW)
     assert {a.kind for a in logs_only.actions} == {RUN_LOGS}
-    keep_only = plan_retention(contract, RetentionPolicy(0, 3, 0), now=NOW)
+    keep_only = plan_retention(contract, RetentionPolicy(None, 3, None), now=NOW)
     assert actions_of(keep_only) == [(ANNEX, "o-d20"), (ANNEX, "o-d30")]
-    annex_age_only = plan_retention(contract, RetentionPolicy(0, 0, 14), now=NOW)
+    annex_age_only = plan_retention(contract, RetentionPolicy(None, 0, 14), now=NOW)
     assert actions_of(annex_age_only) == [(ANNEX, "o-d20"), (ANNEX, "o-d30"), (ANNEX, "u-d40")]
+
+
+def test_zero_days_takes_every_finished_run_but_the_protected_newest(
+    contract: FilesystemContract, aged: dict[str, Run]
+) -> None:
+    plan = plan_retention(contract, RetentionPolicy(0, 0, None), now=NOW)
+    removed = {run_id for kind, run_id in actions_of(plan) if kind == RUN_LOGS}
+    assert removed == {run.run_id for run in aged.values()} - set(plan.protected)
 
 
 def test_finish_time_falls_back_to_the_run_files_then_mtime(
@@ -383,12 +391,14 @@ def test_the_policy_comes_from_the_configuration_with_overrides(fs: Any) -> None
     contract = make_contract(
         Path("/p"), {"run_logs_days": 3, "aiop_keep_runs_per_pipeline": 9, "annex_keep_days": 0}
     )
-    assert RetentionPolicy.from_contract(contract) == RetentionPolicy(3, 9, 0)
+    # 0 in osiris.yaml turns an age rule off; 0 given on the command line takes every run.
+    assert RetentionPolicy.from_contract(contract) == RetentionPolicy(3, 9, None, 30)
     assert RetentionPolicy.from_contract(contract, run_logs_days=0, annex_days=5) == (
-        RetentionPolicy(0, 9, 5)
+        RetentionPolicy(0, 9, 5, 30)
     )
     assert RetentionPolicy.from_contract(make_contract(Path("/q"))).to_dict() == {
         "run_logs_days": 7,
         "aiop_keep_runs_per_pipeline": 200,
         "annex_keep_days": 14,
+        "migrated_grace_days": 30,
     }

@@ -325,11 +325,12 @@ def test_light_dirs_equal_the_full_configuration(
     root = tmp_path / "proj"
     (root / "sub").mkdir(parents=True)
     (root / "osiris.yaml").write_text(yaml.safe_dump(config))
-    full = ProjectDirs.from_contract(
-        FilesystemContract.from_resolved(load_config(None, cwd=root / "sub", env=env))
-    )
-    assert light_dirs(None, cwd=root / "sub", env=env) == full
-    assert light_dirs(root, env=env) == full
+    resolved = load_config(None, cwd=root / "sub", env=env)
+    full = ProjectDirs.from_contract(FilesystemContract.from_resolved(resolved))
+    # A missing base path named in the file is left to the full loader, which warns.
+    expected = None if resolved.base_path_problem() else full
+    assert light_dirs(None, cwd=root / "sub", env=env) == expected
+    assert light_dirs(root, env=env) == expected
 
 
 @pytest.mark.parametrize(

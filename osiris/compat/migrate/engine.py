@@ -22,7 +22,7 @@ from osiris.compat import legacy_layout as layout
 from osiris.compat.migrate import inventory
 from osiris.compat.migrate.gc_pause import gc_paused
 from osiris.compat.migrate.ops import DirTime, Op, Step, StepRefused, ops_touched
-from osiris.compat.migrate.plan import LEGACY_ARCHIVE, Plan, describe_changes
+from osiris.compat.migrate.plan import LEGACY_ARCHIVE, MIRROR_NOTE, Plan, describe_changes
 from osiris.compat.migrate.plan import plan as plan_project
 from osiris.compat.migrate.receipt import RECEIPT, Receipt, read_receipt, write_receipt
 from osiris.compat.migrate.seen import unchanged
@@ -570,6 +570,20 @@ def _remove_empty_folders(root: Path) -> list[str]:
     return removed
 
 
+def _archived_runs(plan: Plan) -> list[str]:
+    """Run sessions a plan archived instead of migrating (a dual-mode mirror's run lives on
+    in the contract layout and does not count): `finalize --trash` must never discard one."""
+    return [
+        item.dst
+        for item in plan.items
+        if item.kind == "archive"
+        and item.dst is not None
+        and PurePosixPath(item.src).parent == layout.LOGS_DIR
+        and layout.classify_session(PurePosixPath(item.src).name) is layout.SessionKind.RUN
+        and not item.note.startswith(MIRROR_NOTE)
+    ]
+
+
 def finalize(
     project: FilesystemContract, migration_id: str | None = None, *, trash: bool = False
 ) -> FinalizeResult:
@@ -591,6 +605,13 @@ def finalize(
             )
         assert target.journal is not None
         plan = Plan.load(target.folder / PLAN)
+        kept_runs = _archived_runs(plan)
+        if trash and kept_runs:
+            raise UsageError(
+                f"--trash would discard {len(kept_runs)} run session(s) that were archived, not "
+                f"migrated: {_listed(kept_runs)}",
+                hint="move them out of .osiris/legacy/ first, or finalize without --trash",
+            )
         record = {
             "migration_id": target.migration_id,
             "fingerprint": target.header.get("fingerprint"),

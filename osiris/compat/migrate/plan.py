@@ -60,6 +60,7 @@ _NO_HOME = {
     ItemKind.UNKNOWN: "not a legacy item Osiris knows",
 }
 LEGACY_ARCHIVE = "legacy"  # under .osiris/: `.osiris/legacy/<original path>`
+MIRROR_NOTE = "mirror of contract run"
 _MAX_CHANGES = 10
 
 
@@ -415,7 +416,7 @@ class _Planner:
         for session in self.found.sessions_by_kind().get(SessionKind.COMPILE, []):
             src = self.rel(session.path)
             if src in self.mirrors:
-                self.archive(src, f"mirror of contract run {self.mirrors[src]}")
+                self.archive(src, f"{MIRROR_NOTE} {self.mirrors[src]}")
                 continue
             compiled = session.path / layout.SESSION_COMPILED
             tree = self.entry(compiled)
@@ -453,7 +454,7 @@ class _Planner:
         for session in self.found.sessions_by_kind().get(SessionKind.RUN, []):
             src = self.rel(session.path)
             if src in self.mirrors:
-                self.archive(src, f"mirror of contract run {self.mirrors[src]}")
+                self.archive(src, f"{MIRROR_NOTE} {self.mirrors[src]}")
                 continue
             why = self.run_home(session, src)
             if why:
