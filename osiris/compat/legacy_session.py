@@ -128,7 +128,7 @@ def _named_file(root: Path, stored: str) -> Path | None:
     )
 
 
-def _pipeline_from_ref(
+def pipeline_from_ref(
     facts: session_events.SessionFacts, root: Path, notes: Notes
 ) -> tuple[str | None, str | None, PipelineSource]:
     """(pipeline id, slug, source) from the file the command was given."""
@@ -216,7 +216,7 @@ def read_session(session_dir: Path, root: Path | None = None) -> LegacySession:
     # The OML name a manifest keeps gives the slug this version's compiler gives.
     slug = (manifest_slug(tree.manifest) or None) if tree.manifest else slug_of(pipeline_id)
     if pipeline_id is None and kind is SessionKind.RUN:
-        pipeline_id, slug, source = _pipeline_from_ref(facts, root, notes)
+        pipeline_id, slug, source = pipeline_from_ref(facts, root, notes)
     profile = first_profile(*profile_sources(tree), facts.profile)
     started = facts.started_at or session_time(session_id)
     return LegacySession(

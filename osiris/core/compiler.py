@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from osiris import __version__
+from osiris.core import foreign_records
 from osiris.core.fs_config import ResolvedConfig
 from osiris.core.fs_paths import FilesystemContract, inside, manifest_slug
 from osiris.core.fsio import atomic_write_bytes, canonical_json, fsync_dir, pretty_json
@@ -405,6 +406,23 @@ def load_build(manifest_path: Path, profiles: ProfileMap | None = None) -> Loade
     steps = _manifest_steps(manifest, path)
     build_dir = path.parent
     cfgs = {step["id"]: _load_cfg(build_dir, step, path) for step in steps}
+    profile, digest = build_identity(manifest, profiles, path)
+    return LoadedBuild(
+        manifest=manifest,
+        cfgs=cfgs,
+        build_dir=build_dir,
+        manifest_hash=digest,
+        pipeline_slug=manifest_slug(manifest),
+        profile=profile,
+        order=steps,
+    )
+
+
+def build_identity(
+    manifest: dict[str, Any], profiles: ProfileMap | None, path: Path
+) -> tuple[str | None, str]:
+    """A build's contract profile and manifest hash; a stored hash that fits no version's
+    rule means the manifest was edited after compiling (PipelineError)."""
     meta = manifest.get("meta") if isinstance(manifest.get("meta"), dict) else {}
     label = meta.get("profile") if isinstance(meta.get("profile"), str) else None
     profile = label or None
@@ -416,21 +434,15 @@ def load_build(manifest_path: Path, profiles: ProfileMap | None = None) -> Loade
     digest = manifest_hash(manifest, profile)
     stored = meta.get("manifest_hash")
     # A stored hash is of the label as written: a mapped label gives another hash.
-    if stored and stored != digest and profile == (label or None):
-        raise PipelineError(
-            "does not match the manifest content (was it edited after compiling?)",
-            path=path,
-            key="meta.manifest_hash",
-            hint="compile the pipeline again",
-        )
-    return LoadedBuild(
-        manifest=manifest,
-        cfgs=cfgs,
-        build_dir=build_dir,
-        manifest_hash=digest,
-        pipeline_slug=manifest_slug(manifest),
-        profile=profile,
-        order=steps,
+    if not stored or stored == digest or profile != (label or None):
+        return profile, digest
+    if stored == foreign_records.upstream05_manifest_hash(manifest, label):
+        return profile, stored  # a build 0.5.x compiled keeps the hash its folders carry
+    raise PipelineError(
+        "does not match the manifest content (was it edited after compiling?)",
+        path=path,
+        key="meta.manifest_hash",
+        hint="compile the pipeline again",
     )
 
 

@@ -35,6 +35,26 @@ def folder_key(run_id: str) -> str:
     return run_id.strip().lower().replace("_", "-")
 
 
+def upstream05_manifest_hash(manifest: Mapping[str, Any], profile: str | None) -> str:
+    """The hash upstream 0.5.x gave a manifest it compiled (its build folders carry it): as
+    this version's, but it keeps `meta.run_id` and escapes non-ASCII text."""
+    import copy
+    import hashlib
+    import json
+
+    stripped = copy.deepcopy(dict(manifest))
+    meta = stripped.get("meta")
+    if isinstance(meta, dict):
+        for key in ("generated_at", "manifest_hash", "manifest_short"):
+            meta.pop(key, None)
+    fingerprints = (stripped.get("pipeline") or {}).get("fingerprints")
+    if isinstance(fingerprints, dict):
+        fingerprints.pop("manifest_fp", None)
+    payload = {"manifest": stripped, "profile": profile or ""}
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def is_upstream_05(data: Mapping[str, Any]) -> bool:
     """True for an index record as upstream 0.5.x appended it."""
     run_ts = data.get("run_ts")
@@ -106,8 +126,12 @@ def folder_facts(events: list[dict[str, Any]], folder_name: str) -> dict[str, An
     status = {"success": "success", "failed": "failed"}.get(facts.status)
     if status is None:
         status = "failed" if facts.finished_at else None
+    session = events[0].get("session") if events else None
     return {
-        "run_id": facts.run_id or folder_name,
+        # The adapter's run id; a run that never reached it has its session id (a folder
+        # the migrator moved keeps it), else the folder's name.
+        "run_id": facts.run_id
+        or (session if isinstance(session, str) and session else folder_name),
         "pipeline_slug": pipeline,
         "profile": facts.profile,
         "status": status,

@@ -590,7 +590,7 @@ def first_line(path: Path) -> dict[str, Any]:
     """The first line of a JSONL file as an object ({} when missing or not an object)."""
     try:
         with open(path, "rb") as handle:
-            return _json_line(handle.readline())
+            return json_line(handle.readline())
     except OSError:
         return {}
 
@@ -604,7 +604,8 @@ def read_json_object(path: Path) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _json_line(line: bytes) -> dict[str, Any]:
+def json_line(line: bytes) -> dict[str, Any]:
+    """One JSON line as an object ({} when it is damaged or not an object)."""
     try:
         value = json.loads(line)
     except ValueError:
@@ -624,8 +625,8 @@ def edge_events(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         return {}, {}
     # A line still being written has no newline yet: it is not complete.
     lines = [line for line in tail.split(b"\n")[:-1] if line.strip()]
-    last = _json_line(lines[-1]) if lines else {}
-    return (_json_line(first) if first.endswith(b"\n") else {}), last
+    last = json_line(lines[-1]) if lines else {}
+    return (json_line(first) if first.endswith(b"\n") else {}), last
 
 
 def log_facts(path: Path) -> RunFolder:
@@ -671,7 +672,7 @@ def read_events(path: Path) -> list[dict[str, Any]]:
         data = path.read_bytes()
     except OSError:
         return []
-    return [event for line in data.split(b"\n")[:-1] if (event := _json_line(line))]
+    return [event for line in data.split(b"\n")[:-1] if (event := json_line(line))]
 
 
 def pack_facts(path: Path) -> RunFolder:

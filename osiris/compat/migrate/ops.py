@@ -351,6 +351,14 @@ def _dir_time(text: str, mtime_ns: int) -> DirTime:
     return DirTime(str(PurePosixPath(text)), mtime_ns)
 
 
+def _int_or_none(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"not an integer: {value!r}")
+    return value
+
+
 def _common(data: Mapping[str, Any]) -> dict[str, Any]:
     leftovers = data.get("leftovers")
     return {
@@ -873,12 +881,18 @@ class DeleteFile(_File):
 
 @dataclass(frozen=True)
 class WritePointer(Op):
-    """Atomically replace a pointer file's bytes `prior` by `data` (None: no file)."""
+    """Atomically replace a pointer file's bytes `prior` by `data` (None: no file).
+
+    A pointer replaced in place (a 0.5.x one with absolute paths) records the mtime its prior
+    bytes had, so the undo step puts the file back as it was: bytes, mode and mtime.
+    """
 
     name = "write_pointer"
     path: PurePosixPath
     data: str | None
     prior: str | None
+    prior_mtime_ns: int | None = None  # of the prior file; the undo step sets it back
+    set_mtime_ns: int | None = None  # the undo step: the mtime the written bytes get
 
     @staticmethod
     def _bytes(text: str | None) -> bytes | None:
@@ -910,6 +924,8 @@ class WritePointer(Op):
             fsync_dir(target.parent)
         else:
             atomic_write_bytes(target, new)
+            if self.set_mtime_ns is not None:
+                os.utime(target, ns=(self.set_mtime_ns, self.set_mtime_ns))
         self.restore_times(root)
         return None
 
@@ -921,7 +937,15 @@ class WritePointer(Op):
         return _current(root, self.path)[0] == self._bytes(self.data)
 
     def reverse(self) -> Op:
-        return replace(self, data=self.prior, prior=self.data, undo=not self.undo, leftovers=None)
+        return replace(
+            self,
+            data=self.prior,
+            prior=self.data,
+            prior_mtime_ns=None,
+            set_mtime_ns=self.prior_mtime_ns,
+            undo=not self.undo,
+            leftovers=None,
+        )
 
     def touched(self) -> set[str]:
         return {_parent(self.path)}
@@ -930,11 +954,22 @@ class WritePointer(Op):
         return f"{'remove' if self.data is None else 'point'} {self.path}"
 
     def _fields(self) -> dict[str, Any]:
-        return {"path": str(self.path), "data": self.data, "prior": self.prior}
+        fields = {"path": str(self.path), "data": self.data, "prior": self.prior}
+        for name in ("prior_mtime_ns", "set_mtime_ns"):
+            if getattr(self, name) is not None:
+                fields[name] = getattr(self, name)
+        return fields
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> WritePointer:
-        return cls(PurePosixPath(data["path"]), data["data"], data["prior"], **_common(data))
+        return cls(
+            PurePosixPath(data["path"]),
+            data["data"],
+            data["prior"],
+            _int_or_none(data.get("prior_mtime_ns")),
+            _int_or_none(data.get("set_mtime_ns")),
+            **_common(data),
+        )
 
 
 # -- the run index --------------------------------------------------------------------------

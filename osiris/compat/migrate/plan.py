@@ -668,6 +668,9 @@ class _Planner:
         self.compiles()
         self.compiled_trees()
         self.runs()
+        from osiris.compat.migrate import upstream05  # it builds on this planner
+
+        upstream05.plan(self)
         self.everything_else()
         self.pointer()
         appended = self.index()
