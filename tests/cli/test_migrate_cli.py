@@ -216,6 +216,30 @@ def test_finalize_and_trash(root: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert migrate(root, "rollback", "--yes").code == 2
 
 
+def test_finalize_never_trashes_a_run_session_that_was_archived_not_migrated(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trashed: list[str] = []
+    monkeypatch.setattr(engine, "send2trash", trashed.append)
+    assert migrate(root, "apply", "--yes").code == 0
+    # A plan of an earlier version could archive a run it could not place.
+    plan_file = next((root / ".osiris/migrations").glob("*/plan.json"))
+    plan = json.loads(plan_file.read_text("utf-8"))
+    kept = ".osiris/legacy/logs/run_1759838400001"
+    plan["items"].append(
+        {"kind": "archive", "src": "logs/run_1759838400001", "dst": kept, "size": 0, "note": "x"}
+    )
+    plan_file.write_text(json.dumps(plan), "utf-8")
+    refused = migrate(root, "finalize", "--trash", "--yes")
+    assert (refused.code, refused.out, trashed) == (2, "", [])
+    assert refused.err == (
+        f"error: --trash would discard 1 run session(s) that were archived, not migrated: {kept} "
+        "(hint: move them out of .osiris/legacy/ first, or finalize without --trash)\n"
+    )
+    assert plan_file.exists()  # nothing was finalized
+    assert migrate(root, "finalize", "--yes").code == 0
+
+
 def test_an_unfinished_migration_blocks_plan_and_apply_resumes_it(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

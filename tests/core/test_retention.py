@@ -402,3 +402,52 @@ def test_the_policy_comes_from_the_configuration_with_overrides(fs: Any) -> None
         "annex_keep_days": 14,
         "migrated_grace_days": 30,
     }
+
+
+def _migrate(contract: FilesystemContract, run: Run, when: datetime) -> None:
+    """Restate `run` as a migration appends it, the migration folder written at `when`."""
+    RunIndexWriter(contract.index_dir).append(
+        RunRecord(
+            run_id=run.run_id,
+            pipeline_slug="orders",
+            profile="dev",
+            status="success",
+            started_at=utc_now_iso(ago(91)),
+            finished_at=utc_now_iso(ago(90)),
+            run_logs_path=contract.relative(run.run_dir),
+            aiop_path=contract.relative(run.pack_dir),
+            source="migrated",
+        )
+    )
+    folder = contract.migrations_dir / "20251015T000000.000Z-abcdef12"
+    folder.mkdir(parents=True, exist_ok=True)
+    os.utime(folder, (when.timestamp(), when.timestamp()))
+
+
+@pytest.mark.parametrize(
+    ("migrated_days_ago", "kept"),
+    [(5, True), (29.9, True), (30.1, False)],
+)
+def test_migrated_runs_are_kept_for_the_grace_days_after_the_migration(
+    contract: FilesystemContract, migrated_days_ago: float, kept: bool
+) -> None:
+    old = make_run(contract, "old", days=90)
+    make_run(contract, "newest", days=1)
+    _migrate(contract, old, ago(migrated_days_ago))
+    policy = RetentionPolicy(7, 0, 14, migrated_grace_days=30)
+    plan = plan_retention(contract, policy, now=NOW)
+    assert (actions_of(plan) == []) is kept
+    if kept:
+        assert plan.migrated_kept == ("old",)
+        assert plan.grace_until == ago(migrated_days_ago) + timedelta(days=30)
+    else:
+        assert actions_of(plan) == [(RUN_LOGS, "old"), (ANNEX, "old")]
+
+
+def test_without_a_grace_period_migrated_runs_age_like_any_other(
+    contract: FilesystemContract,
+) -> None:
+    old = make_run(contract, "old", days=90)
+    _migrate(contract, old, ago(1))
+    plan = plan_retention(contract, RetentionPolicy(7, 0, None, 0), now=NOW)
+    assert actions_of(plan) == [(RUN_LOGS, "old")]

@@ -353,6 +353,22 @@ def test_a_pointer_is_replaced_and_restored_to_its_prior_bytes(root: Path) -> No
     assert os.lstat(root / "latest").st_mtime_ns == OLD
 
 
+def test_a_pointer_replaced_in_place_gets_its_mtime_back(root: Path) -> None:
+    # A 0.5.x pointer with absolute paths is rewritten in place; rollback restores it whole.
+    (root / "latest").mkdir()
+    (root / "latest/orders.txt").write_text("/old/place/m.yaml\nabc\ndev\n")
+    os.utime(root / "latest/orders.txt", ns=(OLD, OLD))
+    pointer = WritePointer(P("latest/orders.txt"), "build/m.yaml\nabc\ndev\n", None)
+    pointer = replace(pointer, prior=(root / "latest/orders.txt").read_text(), prior_mtime_ns=OLD)
+    pointer.apply(root)
+    assert os.lstat(root / "latest/orders.txt").st_mtime_ns != OLD
+    undo = op_from_json(pointer.reverse().to_json())  # as the journal keeps it
+    assert undo.check(root) == []
+    undo.apply(root)
+    assert (root / "latest/orders.txt").read_text() == "/old/place/m.yaml\nabc\ndev\n"
+    assert os.lstat(root / "latest/orders.txt").st_mtime_ns == OLD
+
+
 def test_a_new_pointer_is_removed_and_a_newer_one_kept(root: Path) -> None:
     pointer = WritePointer(P("last_compile.txt"), "build/m.yaml\nabc\ndev\n", None)
     pointer.apply(root)

@@ -1,0 +1,91 @@
+"""Facts from upstream-style events, shaped as the real v0.3.5 and 0.5.7 sessions are."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from osiris.core import session_events
+from osiris.core.session_events import rows, run_facts, run_status
+
+
+def at(second: float) -> str:
+    moment = datetime(2026, 12, 3, 9, 19, 0, tzinfo=timezone.utc).timestamp() + second
+    return datetime.fromtimestamp(moment, timezone.utc).isoformat()
+
+
+def event(second: float, name: str, **fields) -> dict:
+    return {"ts": at(second), "session": "run_1", "event": name, **fields}
+
+
+def metric(second: float, name: str, value: float) -> dict:
+    return {"ts": at(second), "session": "run_1", "metric": name, "value": value}
+
+
+@pytest.mark.parametrize(
+    ("names", "ok", "expected"),
+    [
+        # Each outcome is written twice, by the runner and the command line.
+        (["run_start", "run_complete", "run_complete", "run_end"], None, ("success", None)),
+        (["run_start", "step_error", "run_error", "run_error", "run_end"], None, ("failed", "run")),
+        # `osiris run <oml>` whose compile failed: no outcome event at all.
+        (["run_start", "run_start", "compile_error", "run_end"], None, ("failed", "compile")),
+        # Ctrl-C: run_end, no outcome; SIGKILL: not even run_end.
+        (["run_start", "step_start", "run_end"], None, ("interrupted", None)),
+        (["run_start", "step_start"], None, ("interrupted", None)),
+        # status.json decides only when the events say nothing (0.5.7 writes ok: false always).
+        (["run_start", "run_complete"], False, ("success", None)),
+        (["run_start", "run_end"], True, ("success", None)),
+        ([], None, ("unknown", None)),
+    ],
+)
+def test_run_status(names: list[str], ok: bool | None, expected: tuple) -> None:
+    assert run_status([event(i, n) for i, n in enumerate(names)], ok=ok) == expected
+
+
+def test_unnamed_row_metrics_belong_to_the_step_running_when_they_were_written() -> None:
+    # v0.3.5: the extractor and the processor both write rows_read, with no step named.
+    events = [
+        event(0, "run_start"),
+        event(1, "step_start", step_id="extract", driver="mysql.extractor"),
+        event(2, "step_complete", step_id="extract", driver="mysql.extractor"),
+        event(3, "step_start", step_id="aggregate", driver="duckdb.processor"),
+        event(4, "step_complete", step_id="aggregate", driver="duckdb.processor"),
+        event(5, "step_start", step_id="write", driver="filesystem.csv_writer"),
+        event(6, "step_complete", step_id="write", driver="filesystem.csv_writer"),
+        event(7, "cleanup_complete", total_rows=0),
+    ]
+    metrics = [
+        metric(1.5, "rows_read", 20),
+        metric(3.5, "rows_read", 20),
+        metric(3.6, "rows_written", 9),
+        metric(5.5, "rows_written", 9),
+    ]
+    assert rows(events, metrics) == (20, 9)
+    # Upstream's cleanup total is 0 whatever moved: without metrics nothing is known.
+    assert rows(events, []) == (None, None)
+
+
+def test_run_facts_of_a_057_run_folder() -> None:
+    events = [
+        {**event(0, "run_start", session_id="20261203_092625_7b02ae11"), "session": "x"},
+        {**event(0.1, "adapter_selected", session_id="run-000005_01M8"), "session": "x"},
+        event(0.2, "run_start", manifest_path="/m.yaml", pipeline_id="orders_(eu)", profile="prod"),
+        event(0.3, "run_error", phase="execute", error="Parser Error: SELEKT"),
+        event(0.5, "run_end", duration_seconds=0.2, end_time=at(0.5)),
+    ]
+    facts = run_facts(events, [])
+    assert (facts.run_id, facts.pipeline_id, facts.profile) == (
+        "run-000005_01M8",
+        "orders_(eu)",
+        "prod",
+    )
+    assert (facts.status, facts.failed_in, facts.error) == ("failed", "run", "Parser Error: SELEKT")
+    assert (facts.duration_ms, facts.finished_at.second) == (200, 0)
+
+
+def test_hostile_values_never_raise() -> None:
+    events = [{"event": ["run_start"]}, {"event": "step_start", "step_id": 3}, {"ts": 5}]
+    assert run_facts(events, [{"metric": "rows_read", "value": float("nan")}]).status == "unknown"
+    assert session_events.number(10**400) is None
