@@ -142,6 +142,12 @@ def folder_facts(events: list[dict[str, Any]], folder_name: str) -> dict[str, An
     }
 
 
+def is_placeholder(summary: Mapping[str, Any]) -> bool:
+    """True for the `summary.json` 0.5.x's `osiris logs aiop export` wrote in place of a
+    pack it could not make (a note, no AIOP document)."""
+    return "note" in summary and "run" not in summary and "evidence" not in summary
+
+
 def pack_facts(summary: Mapping[str, Any]) -> dict[str, Any]:
     """What an upstream 0.5.x `summary.json` says: its old AIOP document keeps the status
     under `run`, a placeholder export names the run and pipeline at the top."""

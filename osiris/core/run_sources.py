@@ -249,10 +249,11 @@ class ContractSource:
     def packs(self, run_filter: RunFilter, *, prefix: str | None = None) -> list[RunFolder]:
         facts = [pack_facts(path) for path in folders_holding(self.aiop_dir, (SUMMARY,))]
         # One pack per run: 0.5.x exports left a placeholder beside the real one.
-        best: dict[str, RunFolder] = {}
-        for found in sorted(facts, key=lambda f: f.status == "unknown"):
-            best.setdefault(folder_key(found.run_id), found)
-        return self._joined(list(best.values()), run_filter, prefix)
+        by_run: dict[str, list[RunFolder]] = {}
+        for found in facts:
+            by_run.setdefault(folder_key(found.run_id), []).append(found)
+        best = [min(group, key=_pack_rank) for group in by_run.values()]
+        return self._joined(best, run_filter, prefix)
 
     def pack_of(self, record: RunRecord) -> RunFolder | None:
         path = self.resolve_path(record.aiop_path)
@@ -690,6 +691,12 @@ def pack_facts(path: Path) -> RunFolder:
         finished_at=_text(summary.get("completed_at")),
         tags=_tags(summary.get("tags")),
     )
+
+
+def _pack_rank(pack: RunFolder) -> tuple[bool, bool]:
+    """Of two packs of one run, the real one first: not a 0.5.x export's placeholder."""
+    placeholder = foreign_records.is_placeholder(read_json_object(pack.path / SUMMARY))
+    return placeholder, pack.status == "unknown"
 
 
 def _upstream_pack_facts(path: Path, summary: dict[str, Any]) -> RunFolder:
