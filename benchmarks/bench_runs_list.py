@@ -15,32 +15,37 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from osiris.core.fsio import canonical_json
+from osiris.core.run_index import utc_now_iso
 
 SLUGS = ("orders", "users", "payments")
+START = datetime(2025, 10, 7, 14, 22, 19, 123000, tzinfo=timezone.utc)
 HASH = "3f9a" * 16
 
 
 def synthetic_line(i: int) -> str:
-    """One index line shaped like the runner's records."""
+    """One index line shaped like the runner's records: run i starts i minutes after the
+    first and ends 2.3 s later, so the index holds them in the order they ended."""
     slug = SLUGS[i % len(SLUGS)]
     run_id = f"run-{i:06d}_01J9Z8KQ8R{i:016d}"
+    started = START + timedelta(minutes=i)
     record = {
         "run_id": run_id,
         "pipeline_slug": slug,
         "profile": "dev",
         "manifest_hash": HASH,
         "manifest_short": HASH[:7],
-        "run_ts": "20251007T142219Z",
-        "started_at": "2025-10-07T14:22:19.123Z",
-        "finished_at": "2025-10-07T14:22:21.456Z",
+        "run_ts": f"{started:%Y%m%dT%H%M%SZ}",
+        "started_at": utc_now_iso(started),
+        "finished_at": utc_now_iso(started + timedelta(seconds=2.333)),
         "status": "success" if i % 10 else "failed",
         "duration_ms": 2333,
         "rows_in": 1000,
         "rows_out": 998,
-        "run_logs_path": f"run_logs/dev/{slug}/20251007T142219Z_{run_id}-{HASH[:7]}",
+        "run_logs_path": f"run_logs/dev/{slug}/{started:%Y%m%dT%H%M%SZ}_{run_id}-{HASH[:7]}",
         "aiop_path": f"aiop/dev/{slug}/{HASH[:7]}-{HASH}/{run_id}",
         "build_manifest_path": f"build/pipelines/dev/{slug}/{HASH[:7]}-{HASH}/manifest.yaml",
         "tags": ["nightly"],
