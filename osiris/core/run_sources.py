@@ -235,9 +235,20 @@ class ContractSource:
         return self._upstream
 
     def _unindexed(self) -> list[RunRecord]:
-        """Run folders the index does not know (0.5.x failures), as records."""
-        folders = self.log_folders(RunFilter())
-        return [f.as_record(self.base_path) for f in folders if not f.indexed]
+        """Run folders the index does not know (0.5.x failures), as records.
+
+        A folder a record names is known without reading it; only the others are read."""
+        records = self.reader.query()
+        named = {self.reader.resolve_path(r.run_logs_path) for r in records}
+        known = {folder_key(r.run_id) for r in records}
+        found = []
+        for path in folders_holding(self.run_logs_dir, (EVENTS,)):
+            if path in named:
+                continue
+            facts = log_facts(path)
+            if folder_key(facts.run_id) not in known:
+                found.append(facts.as_record(self.base_path))
+        return found
 
     def resolve_path(self, stored: str | None) -> Path | None:
         return self.reader.resolve_path(stored)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.demo import CliResult, osiris
+from tests.helpers.demo import CliResult, osiris, osiris_process
 from tests.helpers.tree import assert_same_tree, snapshot
 from tests.helpers.upstream import ORIGINAL_ROOT, V030, V035, V057, copy_upstream
 
@@ -353,3 +353,15 @@ def test_057_is_normalized_then_rolled_back_to_the_byte(v057: Path) -> None:
     assert not (v057 / "aiop/index").exists() and not (v057 / "aiop/latest").is_symlink()
     assert cli(v057, "migrate", "rollback", "--yes").code == 0
     assert_restored(before, v057)
+
+
+@pytest.mark.slow
+def test_a_v035_project_is_migrated_by_real_processes(v035: Path) -> None:
+    before = snapshot(v035)
+    for args in (("migrate", "apply", "--yes"), ("migrate", "rollback", "--yes")):
+        done = osiris_process(*args, cwd=v035)
+        assert done.code == 0, done.err
+        if args[1] == "apply":
+            listed = osiris_process("runs", "list", "--json", cwd=v035)
+            assert [r["run_id"] for r in listed.json()] == sorted(V035_RUNS, reverse=True)
+    assert_restored(before, v035)
