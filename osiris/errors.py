@@ -6,6 +6,7 @@ Exit codes are decided here and only here: 0 ok, 1 the operation failed,
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 EXIT_OK = 0
@@ -97,3 +98,30 @@ class MigrationIncomplete(OperationFailed):
 
 class VerificationFailed(OperationFailed):
     """A migrated tree differs from the inventory recorded when it was moved."""
+
+
+# errno -> (what it means, exit code, the fix): the environment's fault, never a bug.
+_ENVIRONMENT = {
+    errno.ENOSPC: ("no space left on the device", EXIT_FAILED, "free some space, then try again"),
+    errno.EDQUOT: ("the disk quota is exhausted", EXIT_FAILED, "free some space, then try again"),
+    errno.EIO: ("an input/output error (a failing disk?)", EXIT_FAILED, "check the disk"),
+    errno.EROFS: (
+        "the file system is read-only",
+        EXIT_BAD_INPUT,
+        "run from a writable copy of the project",
+    ),
+    errno.EACCES: ("permission denied", EXIT_BAD_INPUT, "fix the folder's permissions"),
+    errno.EPERM: ("operation not permitted", EXIT_BAD_INPUT, "fix the folder's permissions"),
+}
+
+
+def environment_error(exc: OSError) -> OsirisError | None:
+    """The one-line error of an OSError the machine caused (full disk, read-only folder,
+    permissions), naming the file; None for any other OSError (a bug of ours)."""
+    known = _ENVIRONMENT.get(exc.errno or 0)
+    if known is None:
+        return None
+    message, code, hint = known
+    error = OsirisError(message, path=exc.filename, hint=hint)
+    error.exit_code = code
+    return error

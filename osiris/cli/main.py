@@ -9,7 +9,13 @@ from pathlib import Path
 import click
 
 from osiris import __version__
-from osiris.errors import EXIT_BAD_INPUT, EXIT_BUG, EXIT_INTERRUPTED, OsirisError
+from osiris.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_BUG,
+    EXIT_INTERRUPTED,
+    OsirisError,
+    environment_error,
+)
 
 # name -> (module, attribute, short help). Modules load only when their command runs, so
 # `osiris --version` and `--help` stay light (no DuckDB, no pipeline engine).
@@ -89,6 +95,11 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI and map every outcome to an exit code (errors.py)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    # A file name that is not UTF-8 (os.fsdecode's surrogates) is printed escaped, never
+    # a crash of the command that lists it.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         code = cli.main(args=args, prog_name="osiris", standalone_mode=False)
     except OsirisError as exc:
@@ -107,9 +118,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_INTERRUPTED)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # a bug: one line, traceback only with --debug
+    except Exception as exc:
+        # The machine's fault (a full disk, a read-only folder) is one line naming the
+        # file; anything else is a bug: one line, the traceback only with --debug.
+        environment = environment_error(exc) if isinstance(exc, OSError) else None
         if debug:
             raise
+        if environment is not None:
+            _print_error(environment.one_line())
+            sys.exit(environment.exit_code)
         _print_error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
         sys.exit(EXIT_BUG)
     sys.exit(code if isinstance(code, int) else 0)

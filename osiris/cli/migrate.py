@@ -194,8 +194,10 @@ def apply_command(ctx: click.Context, plan_file: Path | None, yes: bool, as_json
     from osiris.compat import migrate as api
     from osiris.compat.migrate.engine import NOTHING_TO_MIGRATE, check_resumable, conflict_error
     from osiris.compat.mode import resolve_mode
+    from osiris.core.lock import project_lock_path, refuse_if_held
 
     resolved, contract = load_project(ctx, strict=True)
+    refuse_if_held(project_lock_path(contract.osiris_dir))  # before seconds of planning
     mode = resolve_mode(resolved)
     fs_mode = mode.mode
     if fs_mode != "contract":

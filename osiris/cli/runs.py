@@ -125,6 +125,7 @@ def _paths_dict(paths: dict[str, RunPath]) -> dict[str, Any]:
             "stored": p.stored,
             "path": str(p.path) if p.path else None,
             "exists": p.exists,
+            "outside": p.outside,
         }
         for name, p in paths.items()
     }
@@ -155,6 +156,8 @@ def _render_record(record: RunRecord, paths: dict[str, RunPath]) -> None:
     labels = {"run_logs": "run logs", "aiop": "aiop", "build_manifest": "manifest"}
     for name, path in paths.items():
         state = "[green]exists[/]" if path.exists else "[red]missing[/]"
+        if path.outside:
+            state = "[red]outside the project: never read[/]"
         out.print(f"  {labels[name]:<14} {escape(path.stored or '-')} ({state})")
 
 

@@ -223,6 +223,10 @@ class DualRunOutputs:
         self._contract_outputs = ContractOutputs(contract, run_id_format)
         self._mirrors: dict[Path, LegacyMirror] = {}
 
+    @property
+    def notes(self) -> list[str]:
+        return self._contract_outputs.notes
+
     def new_run_id(self, slug: str, started_at: datetime, *, dry_run: bool) -> str:
         return self._contract_outputs.new_run_id(slug, started_at, dry_run=dry_run)
 

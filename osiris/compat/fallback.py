@@ -230,12 +230,15 @@ class LegacySource:
         return record
 
     def resolve_path(self, stored: str | None) -> Path | None:
+        """A legacy record's path in this project; None outside it (never read)."""
         if not stored:
             return None
         path = PurePosixPath(stored.replace("\\", "/"))
-        if path.is_absolute():
-            return Path(stored)
-        return None if ".." in path.parts else self.root / path
+        if path.is_absolute() or ".." in path.parts:
+            return None
+        found = self.root / path
+        real, root = os.path.realpath(found), os.path.realpath(self.root)
+        return found if real.startswith(root.rstrip(os.sep) + os.sep) else None
 
     def log_folders(self, run_filter: RunFilter, *, prefix: str | None = None) -> list[RunFolder]:
         names = self._run_names()

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from osiris.compat import legacy_layout as layout
+from osiris.core import yaml_load
 from osiris.core.fs_paths import slugify
 from osiris.core.manifest_hash import manifest_hash
 
@@ -143,7 +144,10 @@ def read_manifest(path: Path, notes: Notes, *, required: bool) -> dict[str, Any]
     if data is None:
         return None
     try:
-        value = yaml.load(data.decode("utf-8"), Loader=_ManifestLoader)
+        value = yaml_load.load(data.decode("utf-8"), _ManifestLoader)
+    except yaml_load.YamlRefused as exc:
+        notes.add(path, f"refused: the file {exc}; ignored")
+        return None
     except (yaml.YAMLError, UnicodeDecodeError, RecursionError):
         notes.add(path, "not valid YAML; ignored")
         return None

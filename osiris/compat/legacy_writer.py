@@ -355,6 +355,7 @@ class LegacyRunOutputs:
     def __init__(self, contract: FilesystemContract) -> None:
         self.contract = contract
         self.root = contract.base_path
+        self.notes: list[str] = []
 
     def new_run_id(self, slug: str, started_at: datetime, *, dry_run: bool) -> str:
         """The run's session id; nothing is written, so a dry run needs no care."""

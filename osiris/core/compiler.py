@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from osiris import __version__
-from osiris.core import foreign_records
+from osiris.core import foreign_records, yaml_load
 from osiris.core.fs_config import ResolvedConfig
 from osiris.core.fs_paths import FilesystemContract, inside, manifest_slug
 from osiris.core.fsio import atomic_write_bytes, canonical_json, fsync_dir, pretty_json
@@ -394,7 +394,9 @@ def load_build(manifest_path: Path, profiles: ProfileMap | None = None) -> Loade
     if path.is_dir():
         path = path / MANIFEST_FILE
     try:
-        manifest = yaml.safe_load(path.read_text(encoding="utf-8"))
+        manifest = yaml_load.load(path.read_text(encoding="utf-8"))
+    except yaml_load.YamlRefused as exc:
+        raise PipelineError(f"damaged manifest: refused: the file {exc}", path=path) from None
     except FileNotFoundError:
         raise NotFound(
             "no such manifest",

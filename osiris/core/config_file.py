@@ -86,8 +86,12 @@ def read_config_file(path: Path, *, cached: bool = False) -> dict[str, Any]:
 def _parse(text: str, path: Path) -> dict[str, Any]:
     import yaml  # ~20 ms, only paid by commands that read a project
 
+    from osiris.core import yaml_load
+
     try:
-        data = yaml.safe_load(text)
+        data = yaml_load.load(text)
+    except yaml_load.YamlRefused as exc:
+        raise ConfigError(f"refused: the file {exc}", path=path) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

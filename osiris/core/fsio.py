@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterable
@@ -59,6 +60,18 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def json_bytes(text: str) -> bytes:
+    """JSON text as UTF-8. A file name that is not UTF-8 reaches Python as lone surrogates
+    (os.fsdecode); inside a JSON string each becomes the escape `\\udcXX`, which reads back
+    as the same surrogate, so such names round-trip exactly."""
+    return text.encode("utf-8", "backslashreplace")
+
+
+def name_bytes(text: str) -> bytes:
+    """A text made of file names as the bytes the filesystem holds (for digests)."""
+    return text.encode("utf-8", "surrogateescape")
+
+
 def pretty_json(value: Any) -> str:
     """Deterministic indented JSON (sorted keys) with a trailing newline, for build files."""
     return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
@@ -79,25 +92,33 @@ def append_jsonl_files(batches: dict[Path, list[dict[str, Any]]], *, fsync: bool
     """
     handles = []
     try:
-        for path, records in batches.items():
-            payload = "".join(canonical_json(r) + "\n" for r in records).encode("utf-8")
-            if not payload:
-                continue
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(path, "a+b")  # noqa: SIM115 - closed in the finally below
-            handles.append(handle)
-            end = handle.seek(0, os.SEEK_END)
-            if end:
-                handle.seek(end - 1)
-                if handle.read(1) != b"\n":
-                    payload = b"\n" + payload
-            handle.write(payload)
-            handle.flush()
-        if fsync:
-            # fdatasync persists the data and the new size, which is all an append needs.
-            sync = getattr(os, "fdatasync", os.fsync)
-            for handle in handles:
-                sync(handle.fileno())
+        try:
+            for path, records in batches.items():
+                payload = json_bytes("".join(canonical_json(r) + "\n" for r in records))
+                if not payload:
+                    continue
+                path.parent.mkdir(parents=True, exist_ok=True)
+                handle = open(path, "a+b")  # noqa: SIM115 - closed in the finally below
+                end = handle.seek(0, os.SEEK_END)
+                handles.append((handle, end))
+                if end:
+                    handle.seek(end - 1)
+                    if handle.read(1) != b"\n":
+                        payload = b"\n" + payload
+                handle.write(payload)
+                handle.flush()
+            if fsync:
+                # fdatasync persists the data and the new size, which is all an append needs.
+                sync = getattr(os, "fdatasync", os.fsync)
+                for handle, _ in handles:
+                    sync(handle.fileno())
+        except OSError:
+            # A full disk (or any failed write) must leave no torn or partial record behind:
+            # every file goes back to its size before this append.
+            for handle, end in handles:
+                with contextlib.suppress(OSError):
+                    handle.truncate(end)
+            raise
     finally:
-        for handle in handles:
+        for handle, _ in handles:
             handle.close()

@@ -38,6 +38,32 @@ def file_lock(lock_path: Path, *, wait: bool = True) -> Iterator[None]:
         os.close(fd)
 
 
+def project_lock_path(osiris_dir: Path) -> Path:
+    """`.osiris/lock`, the project-wide lock of the migrator and other bulk writers."""
+    return Path(osiris_dir) / "lock"
+
+
 def project_lock(osiris_dir: Path, *, wait: bool = True):
-    """The project-wide lock (`.osiris/lock`) taken by the migrator and other bulk writers."""
-    return file_lock(Path(osiris_dir) / "lock", wait=wait)
+    """Hold the project-wide lock for the block."""
+    return file_lock(project_lock_path(osiris_dir), wait=wait)
+
+
+def refuse_if_held(lock_path: Path) -> None:
+    """Raise `LockBusy` at once when another process holds `lock_path`; creates nothing.
+
+    For commands that would otherwise do seconds of work (planning a migration) before
+    taking the lock only to find it held."""
+    try:
+        handle = open(lock_path, "rb")  # noqa: SIM115 - closed below
+    except OSError:
+        return  # no lock file: nobody holds it (a holder creates it)
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise LockBusy(
+                "another osiris process holds this lock",
+                path=lock_path,
+                hint="wait for it to finish, then try again",
+            ) from exc
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 import yaml
 
+from osiris.core import yaml_load
 from osiris.core.fs_paths import slugify
 from osiris.core.registry import SPECS, ComponentSpec
 from osiris.core.secrets import is_env_ref, is_secret_key
@@ -115,7 +116,11 @@ def read_oml(path: Path, *, display: str | None = None) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise PipelineError(f"cannot read the file: {exc}", path=where) from None
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
+        data = yaml_load.load(text, _UniqueKeyLoader)
+    except yaml_load.YamlRefused as exc:
+        raise PipelineError(
+            f"refused: the file {exc}", path=where, hint="pipeline files are plain, small YAML"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -223,7 +223,8 @@ def plan_retention(
 ) -> RetentionPlan:
     """Compute the removals the policy asks for at `now` (default: the current time)."""
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    reader = RunIndexReader(contract.index_dir, contract.base_path)
+    roots = (contract.run_logs_dir, contract.aiop_dir, contract.build_dir)
+    reader = RunIndexReader(contract.index_dir, contract.base_path, roots=roots)
     records = reader.query()
     run_dirs = list(_run_dirs(contract, reader, records))
     packs = list(_packs(contract, reader, records))
@@ -370,7 +371,7 @@ def _from_link(path: Path, record: RunRecord) -> _Run:
 def _by_path(reader: RunIndexReader, records: list[RunRecord], key: str) -> dict[Path, RunRecord]:
     found: dict[Path, RunRecord] = {}
     for record in records:
-        path = reader.resolve_path(getattr(record, key))
+        path = reader.resolve_path(getattr(record, key), lexical=True)
         if path is not None:
             found.setdefault(Path(os.path.normpath(path)), record)
     return found

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import sqlite3
 import threading
 import uuid
@@ -14,7 +15,7 @@ from pathlib import Path
 from ulid import ULID
 
 from osiris.core.run_index import utc_now_iso
-from osiris.errors import ConfigError
+from osiris.errors import ConfigError, OperationFailed
 
 SUPPORTED_TOKENS = ("incremental", "ulid", "iso_ulid", "uuidv4", "snowflake")
 
@@ -49,10 +50,19 @@ def parse_run_id_format(value: str | list[str], *, source: str = "ids.run_id_for
 
 
 class CounterStore:
-    """Per-pipeline counters in SQLite that never hand out the same value twice."""
+    """Per-pipeline counters in SQLite that never hand out the same value twice.
+
+    A pipeline without a row (a new one, an empty or rebuilt database, a pipeline another
+    version counted under another key) starts after the highest run number the run index
+    holds for it, so numbers never restart. A file that is not a counters database (corrupt,
+    another schema) is set aside as `counters.sqlite.corrupt-<time>`, never deleted, and a
+    new one is built; `notes` says so. A database that cannot be opened is an environment
+    error naming the file.
+    """
 
     def __init__(self, db_path: Path) -> None:
         self.db_path = Path(db_path)
+        self.notes: list[str] = []
 
     def _connect(self) -> sqlite3.Connection:
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,29 +74,63 @@ class CounterStore:
         return conn
 
     def next_value(self, pipeline_slug: str) -> int:
-        """Increment the pipeline's counter and return the new value (1 for a new pipeline)."""
+        """Increment the pipeline's counter and return the new value."""
+        try:
+            return self._next(pipeline_slug)
+        except sqlite3.DatabaseError as exc:
+            if not _damaged(exc):
+                raise _unusable(self.db_path, exc) from None
+            self._set_aside(exc)
+            try:
+                return self._next(pipeline_slug)
+            except sqlite3.DatabaseError as again:
+                raise _unusable(self.db_path, again) from None
+
+    def _next(self, pipeline_slug: str) -> int:
         with closing(self._connect()) as conn, conn:
             conn.execute("BEGIN IMMEDIATE")
-            conn.execute(
-                "INSERT INTO counters(pipeline_slug, last_value, updated_at) VALUES (?, 1, ?) "
-                "ON CONFLICT(pipeline_slug) DO UPDATE SET "
-                "last_value = last_value + 1, updated_at = excluded.updated_at",
-                (pipeline_slug, utc_now_iso()),
-            )
-            (value,) = conn.execute(
+            row = conn.execute(
                 "SELECT last_value FROM counters WHERE pipeline_slug = ?", (pipeline_slug,)
             ).fetchone()
+            if row:
+                value = row[0] + 1
+            else:
+                value = highest_run_number(self.db_path.parent, pipeline_slug) + 1
+                if value > 1:
+                    self.notes.append(
+                        f"{self.db_path.name}: no counter for {pipeline_slug}; continued after "
+                        f"run-{value - 1:06d}, the highest number in the run index"
+                    )
+            conn.execute(
+                "INSERT INTO counters(pipeline_slug, last_value, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(pipeline_slug) DO UPDATE SET "
+                "last_value = excluded.last_value, updated_at = excluded.updated_at",
+                (pipeline_slug, value, utc_now_iso()),
+            )
         return value
 
+    def _set_aside(self, exc: sqlite3.DatabaseError) -> None:
+        stamp = utc_now_iso().replace(":", "").replace("-", "")
+        kept = self.db_path.with_name(f"{self.db_path.name}.corrupt-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            source = Path(f"{self.db_path}{suffix}")
+            if source.exists():
+                os.replace(source, Path(f"{kept}{suffix}"))
+        self.notes.append(
+            f"{self.db_path.name}: not a counters database ({exc}); set aside as {kept.name} "
+            "and rebuilt from the run index"
+        )
+
     def peek(self, pipeline_slug: str) -> int:
-        """The last value handed out for the pipeline, 0 when it has none; writes nothing.
+        """The last value handed out for the pipeline (from the run index when the database
+        has none or cannot be read); writes nothing.
 
         Used by dry runs, so it never creates the database. A read-only connection to a
         WAL database would leave `-wal`/`-shm` files behind, so without a live WAL (no
         writer open) the file is read as immutable.
         """
         if not self.db_path.is_file():
-            return 0
+            return highest_run_number(self.db_path.parent, pipeline_slug)
         live_wal = Path(f"{self.db_path}-wal").exists()
         uri = self.db_path.resolve().as_uri() + ("?mode=ro" if live_wal else "?mode=ro&immutable=1")
         try:
@@ -94,11 +138,46 @@ class CounterStore:
                 row = conn.execute(
                     "SELECT last_value FROM counters WHERE pipeline_slug = ?", (pipeline_slug,)
                 ).fetchone()
-        except sqlite3.OperationalError as exc:
-            if "no such table" not in str(exc):
-                raise
-            return 0
-        return row[0] if row else 0
+        except sqlite3.DatabaseError as exc:
+            if not _damaged(exc) and "no such table" not in str(exc):
+                raise _unusable(self.db_path, exc) from None
+            row = None
+        return row[0] if row else highest_run_number(self.db_path.parent, pipeline_slug)
+
+
+_RUN_NUMBER = re.compile(r"run-(\d+)")
+
+
+def highest_run_number(index_dir: Path, pipeline_slug: str) -> int:
+    """The highest `run-NNNNNN` number the run index holds for a pipeline (0: none)."""
+    from osiris.core.run_index import RunIndexReader
+
+    reader = RunIndexReader(index_dir, index_dir)
+    numbers = [
+        int(found.group(1))
+        for record in reader.query(pipeline=pipeline_slug)
+        if (found := _RUN_NUMBER.match(record.run_id))
+    ]
+    return max(numbers, default=0)
+
+
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    """True when the file is not a usable counters database (as opposed to busy or
+    unreadable, which rebuilding would not cure)."""
+    text = str(exc).lower()
+    if any(word in text for word in ("locked", "busy", "unable to open", "readonly", "read-only")):
+        return False
+    return not isinstance(exc, sqlite3.OperationalError) or any(
+        word in text for word in ("malformed", "not a database", "no such column", "no column")
+    )
+
+
+def _unusable(db_path: Path, exc: sqlite3.DatabaseError) -> OperationFailed:
+    return OperationFailed(
+        f"the run counters cannot be used: {exc}",
+        path=db_path,
+        hint="check the file's permissions and that no other process keeps it locked",
+    )
 
 
 class _SnowflakeClock:

@@ -15,7 +15,7 @@ from osiris.core import foreign_records
 from osiris.core.fsio import append_jsonl_files, atomic_write_text
 from osiris.core.lock import file_lock
 from osiris.core.run_order import MIGRATED, Newest, migrated_bound
-from osiris.errors import NotFound, UsageError
+from osiris.errors import NotFound, OperationFailed, UsageError
 
 CONTRACT_DIRS = ("run_logs", "aiop", "build")
 _UNSET = object()
@@ -254,12 +254,23 @@ class RunIndexWriter:
         for data in batch:
             per_pipeline.setdefault(data["pipeline_slug"], []).append(data)
         with file_lock(self.paths.lock):
-            append_jsonl_files(
-                {
-                    self.paths.runs: batch,
-                    **{self.paths.by_pipeline(slug): group for slug, group in per_pipeline.items()},
-                }
-            )
+            try:
+                append_jsonl_files(
+                    {
+                        self.paths.runs: batch,
+                        **{
+                            self.paths.by_pipeline(slug): group
+                            for slug, group in per_pipeline.items()
+                        },
+                    }
+                )
+            except OSError as exc:
+                # append_jsonl_files left every file as it was before.
+                raise OperationFailed(
+                    f"the run index could not be written ({exc.strerror or exc})",
+                    path=exc.filename or self.paths.runs,
+                    hint="free some space (or fix the folder's permissions), then try again",
+                ) from exc
 
     def write_pointer(
         self,
@@ -336,11 +347,15 @@ class RunIndexReader:
     described in `warnings`, which each query resets.
     """
 
-    def __init__(self, index_dir: Path, base_path: Path) -> None:
+    def __init__(self, index_dir: Path, base_path: Path, roots: Iterable[Path] = ()) -> None:
         self.paths = IndexPaths(Path(index_dir))
         self.base_path = Path(base_path)
+        # Where a record's path may lead: the project and its configured folders (which may
+        # be absolute elsewhere). Anything else is outside: shown as such, never read.
+        self.roots = (self.base_path, *(Path(r) for r in roots))
         self.warnings: list[str] = []
         self._migrated_bound: object = _UNSET
+        self._real_roots: tuple[str, ...] | None = None
 
     def query(
         self,
@@ -364,6 +379,24 @@ class RunIndexReader:
             by_pipeline = self.paths.by_pipeline(pipeline)
             if by_pipeline.exists():
                 source = by_pipeline
+        newest = self._newest(source, pipeline, profile, status, tag, since, limit)
+        if source != self.paths.runs and self.warnings:
+            # A damaged per-pipeline file (a torn append) may hide runs that runs.jsonl holds.
+            damaged, self.warnings = self.warnings, []
+            newest = self._newest(self.paths.runs, pipeline, profile, status, tag, since, limit)
+            self.warnings = damaged + self.warnings
+        return [self._portable_record(record) for record in newest.items()]
+
+    def _newest(
+        self,
+        source: Path,
+        pipeline: str | None,
+        profile: str | None,
+        status: str | None,
+        tag: str | None,
+        since: datetime | None,
+        limit: int | None,
+    ) -> Newest:
         newest = Newest(limit)
         for record in self._runs(source):
             matches = not (
@@ -376,7 +409,7 @@ class RunIndexReader:
             newest.offer(record if matches else None, self._appended_by(record))
             if newest.complete or (since is not None and newest.passed(since)):
                 break
-        return [self._portable_record(record) for record in newest.items()]
+        return newest
 
     def _appended_by(self, record: RunRecord) -> datetime | None:
         """The latest time the record's line can have been appended at (None: unknown)."""
@@ -409,16 +442,35 @@ class RunIndexReader:
             raise AmbiguousRunId(run_id_or_prefix, candidates)
         return self._portable_record(candidates[0])
 
-    def resolve_path(self, rel_or_abs: str | None) -> Path | None:
-        """The absolute path a record's path names in this project (None if it has none)."""
+    def resolve_path(self, rel_or_abs: str | None, *, lexical: bool = False) -> Path | None:
+        """The absolute path a record's path names in this project; None when it has none or
+        it leads outside the project and its configured folders (see `is_outside`).
+
+        `lexical`: judge the path as written, not where its links lead (retention removes a
+        link itself, never what it points to)."""
         portable = self._portable_path(rel_or_abs, CONTRACT_DIRS)
         if portable is None:
             return None
         if _is_absolute(portable):
-            return Path(portable)
-        if ".." in PurePosixPath(portable).parts:
+            path = Path(portable)
+        elif ".." in PurePosixPath(portable).parts:
             return None  # a record must not point outside the project
-        return self._existing(portable) or self.base_path / portable
+        else:
+            path = self._existing(portable) or self.base_path / portable
+        return path if self._within_roots(path, lexical=lexical) else None
+
+    def is_outside(self, rel_or_abs: str | None) -> bool:
+        """True when a record names a path outside the project: it is never read."""
+        return bool(rel_or_abs) and self.resolve_path(rel_or_abs) is None
+
+    def _within_roots(self, path: Path, *, lexical: bool = False) -> bool:
+        # Through links too (unless `lexical`): a folder that is a link elsewhere is outside.
+        if self._real_roots is None:
+            self._real_roots = tuple(os.path.realpath(r) for r in self.roots)
+        real = os.path.normpath(path) if lexical else os.path.realpath(path)
+        return any(
+            real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in self._real_roots
+        )
 
     def _existing(self, rel_path: str) -> Path | None:
         path = self.base_path / rel_path
@@ -478,7 +530,9 @@ class RunIndexReader:
             try:
                 return absolute.relative_to(self.base_path).as_posix()
             except ValueError:
-                return value
+                if self._within_roots(absolute):
+                    return value  # a configured folder outside the project
+                # Elsewhere (the project's old place, another project): read it as moved.
         # Written on another machine or before the project moved: keep the part from the
         # contract folder on (contract.md §6), preferring a reading that exists here.
         parts = re.split(r"[\\/]+", value)

@@ -195,7 +195,9 @@ class ContractSource:
         self.base_path = Path(base_path)
         self.run_logs_dir = Path(run_logs_dir)
         self.aiop_dir = Path(aiop_dir)
-        self.reader = RunIndexReader(Path(index_dir), self.base_path)
+        self.reader = RunIndexReader(
+            Path(index_dir), self.base_path, roots=(self.run_logs_dir, self.aiop_dir)
+        )
         self.warnings: list[str] = []
         self._upstream: bool | None = None
 
@@ -315,7 +317,10 @@ class ContractSource:
 
 @dataclass(frozen=True)
 class RunPath:
-    """A path a record stores, resolved in this project, and whether it is still there."""
+    """A path a record stores, resolved in this project, and whether it is still there.
+
+    A stored path that leads outside the project (absolute elsewhere, `..`, through a link)
+    resolves to nothing: it is `outside`, shown as such and never read."""
 
     stored: str | None
     path: Path | None
@@ -323,6 +328,10 @@ class RunPath:
     @property
     def exists(self) -> bool:
         return self.path is not None and self.path.exists()
+
+    @property
+    def outside(self) -> bool:
+        return bool(self.stored) and self.path is None
 
 
 class RunCatalog:
@@ -416,6 +425,12 @@ class RunCatalog:
                 lambda source, prefix: source.log_folders(RunFilter(), prefix=prefix),
             )
         path = self.source_of(record).resolve_path(record.run_logs_path)
+        if path is None and record.run_logs_path:
+            raise NotFound(
+                f"run '{record.run_id}' names run logs outside the project; they are never read",
+                path=record.run_logs_path,
+                hint="the index record was written elsewhere or edited",
+            )
         if path is None or not (path / EVENTS).is_file():
             raise NotFound(
                 f"the run logs of run '{record.run_id}' are gone",
@@ -433,7 +448,14 @@ class RunCatalog:
                 "AIOP pack",
                 lambda source, prefix: source.packs(RunFilter(), prefix=prefix),
             )
-        pack = self.source_of(record).pack_of(record)
+        source = self.source_of(record)
+        pack = source.pack_of(record)
+        if pack is None and record.aiop_path and source.resolve_path(record.aiop_path) is None:
+            raise NotFound(
+                f"run '{record.run_id}' names an AIOP pack outside the project; it is never read",
+                path=record.aiop_path,
+                hint="the index record was written elsewhere or edited",
+            )
         if pack is None:
             raise NotFound(
                 f"run '{record.run_id}' has no AIOP pack",

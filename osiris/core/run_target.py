@@ -9,6 +9,7 @@ from typing import Protocol
 
 import yaml
 
+from osiris.core import yaml_load
 from osiris.core.compiler import (
     LoadedBuild,
     compile_pipeline,
@@ -39,8 +40,10 @@ class OmlCompiler(Protocol):
 
 def _file_kind(path: Path) -> str:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        data = yaml_load.load(path.read_text(encoding="utf-8"))
+    except yaml_load.YamlRefused as exc:
+        raise UsageError(f"refused: the file {exc}", path=path) from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise UsageError(
             f"cannot read it as YAML: {exc}", path=path, hint="pass an OML file or a manifest.yaml"
         ) from None

@@ -25,7 +25,7 @@ from osiris.core.run_index import RunIndexWriter, RunRecord, utc_now_iso
 from osiris.core.run_log import RunLog, WriteObserver, open_run_log
 from osiris.core.secrets import env_ref_values, mask, redact, resolve_env_refs
 from osiris.drivers.base import StepContext, table_name
-from osiris.errors import UsageError
+from osiris.errors import OperationFailed, UsageError
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,7 @@ class RunOutputs(Protocol):
     """
 
     fs_mode: str
+    notes: list[str]  # what choosing the run id had to repair, for the run's warnings
 
     def new_run_id(self, slug: str, started_at: datetime, *, dry_run: bool) -> str: ...
 
@@ -100,12 +101,16 @@ class ContractOutputs:
     def __init__(self, contract: FilesystemContract, run_id_format: list[str]) -> None:
         self.contract = contract
         self.run_id_format = run_id_format
+        self.notes: list[str] = []
 
     def new_run_id(self, slug: str, started_at: datetime, *, dry_run: bool) -> str:
         """A new run id; a dry run only reads the counter, so it writes nothing."""
         counters = CounterStore(self.contract.counters_db)
         if not dry_run:
-            return RunIdGenerator(self.run_id_format, counters).generate(slug, started_at)
+            try:
+                return RunIdGenerator(self.run_id_format, counters).generate(slug, started_at)
+            finally:
+                self.notes.extend(counters.notes)
         parts = []
         for token in self.run_id_format:
             if token == "incremental":
@@ -122,7 +127,15 @@ class ContractOutputs:
 
     def finish(self, plan: RunPlan, pack: aiop.AiopPack, record: RunRecord) -> list[str]:
         aiop.write_pack(plan.aiop_dir, pack)
-        RunIndexWriter(self.contract.index_dir).append(record)
+        try:
+            RunIndexWriter(self.contract.index_dir).append(record)
+        except OperationFailed as exc:
+            raise OperationFailed(
+                f"run {record.run_id} ended ({record.status}) but {exc.message}; its run logs "
+                f"are in {self.contract.relative(plan.run_dir)}",
+                path=exc.path,
+                hint=exc.hint,
+            ) from exc
         return []
 
 
@@ -212,7 +225,7 @@ def execute(build: LoadedBuild, request: RunRequest, plan: RunPlan) -> RunResult
         run_log.event("run_end", status=status, duration_ms=duration_ms)
         pack = aiop.build_pack(run_log.events, run_log.metrics)
     record = _index_record(build, request, plan, pack, status, duration_ms)
-    warnings = sink.finish(plan, pack, record)
+    warnings = [*sink.notes, *sink.finish(plan, pack, record)]
     if interrupted is not None:
         raise interrupted
     return RunResult(

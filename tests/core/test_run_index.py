@@ -534,11 +534,17 @@ def test_existing_absolute_paths_are_kept_or_made_relative(fs, reader, writer):
             build_manifest_path="/gone/without/anchor.yaml",
         )
     )
-    rec = reader.get("r1")
+    # Outside the project, a path is kept only inside a configured folder (an absolute
+    # aiop_dir); anywhere else it is read as a moved project's, from its contract folder on.
+    rec = RunIndexReader(INDEX, BASE, roots=[Path("/elsewhere/aiop")]).get("r1")
     assert rec.run_logs_path == "run_logs/dev/r1"
     assert rec.aiop_path == "/elsewhere/aiop/r1"
     assert rec.build_manifest_path == "/gone/without/anchor.yaml"
-    assert str(reader.resolve_path(rec.aiop_path)) == str(Path("/elsewhere/aiop/r1"))
+    configured = RunIndexReader(INDEX, BASE, roots=[Path("/elsewhere/aiop")])
+    assert str(configured.resolve_path(rec.aiop_path)) == str(Path("/elsewhere/aiop/r1"))
+    assert reader.get("r1").aiop_path == "aiop/r1"
+    assert reader.resolve_path("/gone/without/anchor.yaml") is None
+    assert reader.is_outside("/gone/without/anchor.yaml")
 
 
 def test_resolve_path_edge_cases(fs, reader):

@@ -46,7 +46,7 @@ from osiris.compat.migration_journal import (
 )
 from osiris.core.fs_paths import FilesystemContract
 from osiris.core.fsio import atomic_write_text, fsync_dir, pretty_json
-from osiris.core.lock import project_lock
+from osiris.core.lock import project_lock, project_lock_path, refuse_if_held
 from osiris.core.run_index import utc_now_iso
 from osiris.errors import (
     MigrationIncomplete,
@@ -295,6 +295,7 @@ def apply(
 
     Refuses a stale plan, a plan with conflicts and a busy project lock, all before writing.
     """
+    refuse_if_held(project_lock_path(project.osiris_dir))  # before seconds of planning
     first = plan
     if unfinished(project) is None:
         # Nothing to migrate and conflicts are answered before the lock file is even

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from osiris.compat.migrate import inventory
 from osiris.core.fs_paths import FilesystemContract
@@ -44,6 +44,11 @@ def mirror_pairs(project: FilesystemContract) -> list[MirrorPair]:
     return [pair for record in reader.query() for pair in _pairs(record)]
 
 
+def _inside(stored: str) -> bool:
+    path = PurePosixPath(stored.replace("\\", "/"))
+    return not path.is_absolute() and ".." not in path.parts
+
+
 def _same_file(a: Path, b: Path) -> bool:
     sa, sb = os.stat(a), os.stat(b)
     if (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino):
@@ -55,6 +60,9 @@ def divergence(root: Path, pair: MirrorPair) -> list[str]:
     """How a mirror differs from its original: files missing from it or with other bytes."""
     if pair.original is None:
         return []
+    outside = [p for p in (pair.original, pair.mirror) if not _inside(p)]
+    if outside:
+        return [f"{outside[0]}: outside the project; never read"]
     original, mirror = root / pair.original, root / pair.mirror
     if inventory.entry_of(original) is None:
         return []  # the original was pruned by retention; nothing to compare

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, NamedTuple, Protocol
 from osiris.compat.migrate import inventory
 from osiris.compat.migrate.inventory import TOP, Entry, Inventory
 from osiris.core.fs_rename import rename_noreplace
-from osiris.core.fsio import atomic_write_bytes, fsync_dir
+from osiris.core.fsio import atomic_write_bytes, fsync_dir, json_bytes
 from osiris.core.lock import file_lock
 from osiris.core.run_index import IndexPaths
 
@@ -988,7 +988,7 @@ class IndexFile:
 
     @property
     def payload(self) -> bytes:
-        return self.data.encode("utf-8")
+        return json_bytes(self.data)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -45,7 +45,7 @@ from osiris.compat.migrate.ops import (
 from osiris.compat.migrate.seen import ROOT, Recorder, Seen
 from osiris.core import aiop
 from osiris.core.fs_paths import FilesystemContract, RunNaming, safe_token
-from osiris.core.fsio import atomic_write_text, canonical_json, pretty_json
+from osiris.core.fsio import atomic_write_text, canonical_json, name_bytes, pretty_json
 from osiris.core.profile_map import ProfileMap
 from osiris.core.run_index import IndexPaths, RunRecord, utc_now_iso
 from osiris.errors import OsirisError, UsageError
@@ -163,7 +163,8 @@ class Plan:
 
     def save(self, path: Path) -> None:
         """Write the plan atomically as JSON (a loaded plan: the text it was read from)."""
-        text = self.text or json.dumps(self.to_json(), ensure_ascii=False) + "\n"
+        # ASCII escapes keep names that are not UTF-8 exact (os.fsdecode's surrogates).
+        text = self.text or json.dumps(self.to_json()) + "\n"
         atomic_write_text(path, text)
 
     @classmethod
@@ -192,7 +193,7 @@ def fingerprint(
         "conflicts": [_problem_json(p) for p in conflicts],
         "left_in_place": [i.to_json() for i in left_in_place],
     }
-    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+    return hashlib.sha256(name_bytes(canonical_json(body))).hexdigest()
 
 
 @gc_paused

@@ -266,7 +266,7 @@ def write_receipt(
         "times": times,
     }
     # Not fsynced: a receipt lost or torn by a crash fails to load and the plan answers.
-    text = json.dumps(data, ensure_ascii=False) + "\n"
+    text = json.dumps(data) + "\n"  # ASCII escapes: names that are not UTF-8 stay exact
     atomic_write_bytes(folder / RECEIPT, text.encode("utf-8"), durable=False)
 
 

@@ -24,7 +24,7 @@ from osiris.compat.migrate import inventory
 from osiris.compat.migrate.inventory import Entry
 from osiris.compat.migrate.ops import Op
 from osiris.core.fs_config import OsirisConfig
-from osiris.core.fsio import canonical_json
+from osiris.core.fsio import canonical_json, name_bytes
 
 ROOT = "."
 # legacy-layout.md §1: the names at the project root the scan reads (user outputs included).
@@ -69,7 +69,7 @@ def listing_digest(root: Path, rel: str) -> str | None:
             )
     except (FileNotFoundError, NotADirectoryError):
         return None
-    return hashlib.sha256("\n".join(names).encode()).hexdigest()
+    return hashlib.sha256(name_bytes("\n".join(names))).hexdigest()
 
 
 @dataclass(frozen=True)
