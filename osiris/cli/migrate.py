@@ -280,11 +280,18 @@ def rollback_command(
         out.print(f"Nothing to roll back: migration {result.migration_id} was already rolled back.")
         return
     out.print(f"Rolled back migration {result.migration_id}: {result.undone} steps undone.")
+    if result.dropped_pointers:
+        click.echo(
+            "warning: `osiris run --last-compile` no longer finds the builds the rollback moved "
+            "back; compile again in contract mode, or run with the legacy layout's pointer",
+            err=True,
+        )
     for title, paths in (
         ("Later files set aside", result.set_aside),
         ("Kept (written after the migration)", result.kept),
         ("Already gone", result.missing),
         ("Folders kept (not empty)", result.kept_folders),
+        ("Pointers set aside (they named builds moved back)", result.dropped_pointers),
     ):
         if paths:
             out.print(f"{title}:")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from osiris.core.fsio import atomic_write_bytes, canonical_json, pretty_json
+from osiris.core.fsio import atomic_write_bytes, canonical_json, open_regular, pretty_json
 from osiris.errors import OsirisError
 
 SUMMARY = "summary.json"
@@ -160,10 +160,13 @@ def write_pack(aiop_dir: Path, pack: AiopPack) -> list[Path]:
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Read a JSONL file, skipping a torn or damaged line instead of failing."""
-    if not path.is_file():
-        return []
+    try:
+        with open_regular(path) as handle:
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return []  # missing, or not a regular file (a link or a pipe is never read)
     records = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in text.splitlines():
         try:
             value = json.loads(line)
         except json.JSONDecodeError:

@@ -16,6 +16,7 @@ from osiris.errors import NotFound, UsageError
 if TYPE_CHECKING:
     from osiris.core.fs_paths import FilesystemContract
 
+from osiris.core.fsio import open_regular
 from osiris.core.run_index import parse_moment
 from osiris.core.run_sources import (
     EVENTS,
@@ -149,7 +150,8 @@ def zip_folder(folder: Path, destination: Path, *, root: str) -> tuple[str, ...]
                 info = zipfile.ZipInfo(f"{root}/{rel}", date_time=_ZIP_TIME)
                 info.external_attr = 0o644 << 16
                 info.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(info, (folder / rel).read_bytes())
+                with open_regular(folder / rel) as source:
+                    archive.writestr(info, source.read())
     except BaseException:
         destination.unlink(missing_ok=True)
         raise

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 
 def fsync_dir(path: Path) -> None:
@@ -58,6 +60,20 @@ def atomic_write_text(path: Path, text: str, *, mode: int | None = None) -> None
 def canonical_json(value: Any) -> str:
     """Sorted keys, compact separators, UTF-8 friendly: the one canonical JSON form."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def open_regular(path: Path | str) -> BinaryIO:
+    """Open a regular file for reading; a symlink, FIFO or device is an OSError, never
+    followed or waited on (a run folder may hold anything)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def json_bytes(text: str) -> bytes:

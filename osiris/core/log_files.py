@@ -14,6 +14,7 @@ from osiris.errors import NotFound
 if TYPE_CHECKING:
     pass
 
+from osiris.core.fsio import open_regular
 from osiris.core.run_sources import EVENTS, TAIL_BYTES, UNFINISHED, RunFolder, edge_events
 
 LOG_FILES = {"osiris": "osiris.log", "events": EVENTS, "metrics": "metrics.jsonl"}
@@ -38,11 +39,17 @@ def read_log(folder: RunFolder, which: str = "osiris", *, tail: int | None = Non
         if folder.status != UNFINISHED:
             raise NotFound(f"run '{folder.run_id}' has no {path.name}", path=path) from None
         lines, end = [], 0  # a run that just started may not have written it yet
+    except OSError as exc:
+        raise NotFound(
+            f"run '{folder.run_id}' has no readable {path.name} ({exc.strerror or exc})",
+            path=path,
+            hint="it is not a regular file (a link or a pipe is never read)",
+        ) from None
     return LogView(folder=folder, path=path, lines=lines, end=end)
 
 
 def _complete_lines(path: Path, tail: int | None) -> tuple[list[str], int]:
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         size = handle.seek(0, os.SEEK_END)
         start = 0 if tail is None else size
         newlines = 0
@@ -77,7 +84,7 @@ def follow_log(
         # Checked before reading: every line written before run_end is read in this pass.
         ended = run_ended(events)
         try:
-            with open(view.path, "rb") as handle:
+            with open_regular(view.path) as handle:
                 handle.seek(offset)
                 data = handle.read()
         except FileNotFoundError:

@@ -32,9 +32,11 @@ from osiris.core.run_sources import (
     EVENTS,
     STATUS,
     SUMMARY,
+    TOMBSTONE,
     RunFolder,
     display_path,
     folders_holding,
+    is_tombstone,
     log_facts,
     pack_facts,
 )
@@ -244,6 +246,8 @@ def plan_retention(
                 reason = f"finished {_age(now, run.finished)} ago (> {policy.run_logs_days} days)"
                 actions.append(_action(RUN_LOGS, run.path, run, reason))
     actions.extend(_annex_actions(packs, policy, now, kept))
+    actions.extend(_tombstones(contract.run_logs_dir, RUN_LOGS))
+    actions.extend(_tombstones(contract.aiop_dir, ANNEX))
     _check_inside(contract, actions)
     return RetentionPlan(
         policy=policy,
@@ -451,8 +455,34 @@ def _remove(path: Path, *, trash: bool) -> None:
 
         send2trash(os.fspath(path))
     else:
+        # Renamed first, in one step: a clean killed while removing leaves a tombstone that
+        # no reader lists and the next clean finishes, never a half-removed run folder.
+        tomb = path if is_tombstone(path.name) else path.with_name(f".{path.name}{TOMBSTONE}")
+        if tomb != path:
+            if os.path.lexists(tomb):
+                shutil.rmtree(tomb)
+            os.rename(path, tomb)
         # rmtree removes links inside the tree as links; it never follows them.
-        shutil.rmtree(path)
+        shutil.rmtree(tomb)
+
+
+def _tombstones(root: Path, kind: str) -> Iterator[RemoveAction]:
+    """Folders an interrupted clean renamed and did not finish removing."""
+    for dirpath, dirnames, _ in os.walk(root, followlinks=False):
+        for name in sorted(dirnames):
+            if is_tombstone(name):
+                path = Path(dirpath) / name
+                yield RemoveAction(
+                    kind=kind,
+                    path=path,
+                    run_id=name[1 : -len(TOMBSTONE)],
+                    pipeline_slug="",
+                    profile=None,
+                    reason="left half-removed by an interrupted clean",
+                    size=_tree_bytes(path),
+                    is_link=False,
+                )
+        dirnames[:] = [d for d in dirnames if not is_tombstone(d)]
 
 
 def _age(now: datetime, moment: datetime) -> str:

@@ -32,6 +32,7 @@ from osiris.core.config_file import (
     resolve_base_path,
 )
 from osiris.core.foreign_records import folder_key
+from osiris.core.fsio import open_regular
 from osiris.core.run_index import (
     AmbiguousRunId,
     RunIndexReader,
@@ -280,7 +281,8 @@ class ContractSource:
         return _join(pack_facts(path), record)
 
     def pack_json(self, pack: RunFolder) -> str:
-        return (pack.path / SUMMARY).read_text(encoding="utf-8")
+        with open_regular(pack.path / SUMMARY) as handle:
+            return handle.read().decode("utf-8", "replace")
 
     def _joined(
         self, facts: list[RunFolder], run_filter: RunFilter, prefix: str | None
@@ -602,10 +604,19 @@ def display_path(path: Path, base_path: Path) -> str:
         return str(path)
 
 
+TOMBSTONE = ".removing"  # `.<name>.removing`: a folder retention is removing (retention.py)
+
+
+def is_tombstone(name: str) -> bool:
+    """True for a folder a clean renamed before removing it: no reader lists it."""
+    return name.startswith(".") and name.endswith(TOMBSTONE)
+
+
 def folders_holding(root: Path, markers: Sequence[str]) -> Iterator[Path]:
-    """Real folders below `root` holding a marker as a regular file; links are never entered."""
+    """Real folders below `root` holding a marker as a regular file; links are never entered,
+    nor folders a clean is removing."""
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames.sort()
+        dirnames[:] = sorted(d for d in dirnames if not is_tombstone(d))
         if dirpath != os.fspath(root) and any(
             m in filenames and is_regular_file(os.path.join(dirpath, m)) for m in markers
         ):
@@ -623,7 +634,7 @@ def is_regular_file(path: str) -> bool:
 def first_line(path: Path) -> dict[str, Any]:
     """The first line of a JSONL file as an object ({} when missing or not an object)."""
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
             return json_line(handle.readline())
     except OSError:
         return {}
@@ -632,7 +643,8 @@ def first_line(path: Path) -> dict[str, Any]:
 def read_json_object(path: Path) -> dict[str, Any]:
     """A JSON object from a file; {} when it is missing, damaged or not an object."""
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
+        with open_regular(path) as handle:
+            value = json.loads(handle.read().decode("utf-8"))
     except (OSError, ValueError):
         return {}
     return value if isinstance(value, dict) else {}
@@ -650,7 +662,7 @@ def json_line(line: bytes) -> dict[str, Any]:
 def edge_events(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """The first and the last complete event of an `events.jsonl` ({} where unreadable)."""
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
             first = handle.readline()
             size = handle.seek(0, os.SEEK_END)
             handle.seek(max(0, size - TAIL_BYTES))
@@ -703,7 +715,8 @@ def _upstream_log_facts(path: Path) -> RunFolder:
 def read_events(path: Path) -> list[dict[str, Any]]:
     """Every complete event of an `events.jsonl` (a damaged line is skipped)."""
     try:
-        data = path.read_bytes()
+        with open_regular(path) as handle:
+            data = handle.read()
     except OSError:
         return []
     return [event for line in data.split(b"\n")[:-1] if (event := json_line(line))]

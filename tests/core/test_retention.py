@@ -366,8 +366,10 @@ def test_a_failed_removal_is_reported_and_the_rest_goes_on(
     plan = plan_retention(contract, POLICY, now=NOW)
     real_rmtree = shutil.rmtree
 
+    tomb = first.run_dir.with_name(f".{first.run_dir.name}.removing")
+
     def refuse_first(path: Any, *args: Any, **kwargs: Any) -> None:
-        if Path(path) == first.run_dir:
+        if Path(path) == tomb:
             raise PermissionError(13, "Permission denied")
         real_rmtree(path, *args, **kwargs)
 
@@ -377,6 +379,15 @@ def test_a_failed_removal_is_reported_and_the_rest_goes_on(
     assert [a.run_id for a in removed] == ["second"] and not second.run_dir.exists()
     assert errors == [f"{contract.relative(first.run_dir)}: Permission denied"]
     assert progress == [(1, 2), (2, 2)]
+    # What could not be removed was renamed first: no reader lists a half-removed run,
+    # and the next clean finishes it.
+    assert not first.run_dir.exists() and tomb.is_dir()
+    monkeypatch.undo()
+    again = plan_retention(contract, POLICY, now=NOW)
+    assert [(a.path, a.reason) for a in again.actions] == [
+        (tomb, "left half-removed by an interrupted clean")
+    ]
+    assert again.apply() == (list(again.actions), []) and not tomb.exists()
 
 
 def test_a_path_gone_since_the_plan_counts_as_removed(contract: FilesystemContract) -> None:

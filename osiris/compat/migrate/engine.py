@@ -21,7 +21,16 @@ from send2trash import send2trash
 from osiris.compat import legacy_layout as layout
 from osiris.compat.migrate import inventory
 from osiris.compat.migrate.gc_pause import gc_paused
-from osiris.compat.migrate.ops import DirTime, Op, Step, StepRefused, ops_touched
+from osiris.compat.migrate.ops import (
+    DirTime,
+    MoveFile,
+    MoveTree,
+    Op,
+    Step,
+    StepRefused,
+    ops_touched,
+    set_aside,
+)
 from osiris.compat.migrate.plan import LEGACY_ARCHIVE, MIRROR_NOTE, Plan, describe_changes
 from osiris.compat.migrate.plan import plan as plan_project
 from osiris.compat.migrate.receipt import RECEIPT, Receipt, read_receipt, write_receipt
@@ -47,7 +56,7 @@ from osiris.compat.migration_journal import (
 from osiris.core.fs_paths import FilesystemContract
 from osiris.core.fsio import atomic_write_text, fsync_dir, pretty_json
 from osiris.core.lock import project_lock, project_lock_path, refuse_if_held
-from osiris.core.run_index import utc_now_iso
+from osiris.core.run_index import read_pointer, utc_now_iso
 from osiris.errors import (
     MigrationIncomplete,
     PlanConflict,
@@ -116,6 +125,7 @@ class RollbackResult:
     missing: list[str] = field(default_factory=list)
     kept_folders: list[str] = field(default_factory=list)
     already: bool = False
+    dropped_pointers: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -128,6 +138,7 @@ class RollbackResult:
             "kept": self.kept,
             "missing": self.missing,
             "kept_folders": self.kept_folders,
+            "dropped_pointers": self.dropped_pointers,
         }
 
 
@@ -484,6 +495,8 @@ def rollback(
                 path=_rel(project, target.folder),
                 hint="fix the cause, then run `osiris migrate rollback` again to finish",
             ) from failed.error
+        # Only --force keeps pointers written after the migration.
+        dangling = _drop_dangling_pointers(project, target, leftovers) if force else []
         journal.mark("rolled-back", at=utc_now_iso())
     notes: dict[str, list[str]] = {"aside": [], "kept": [], "missing": [], "kept_folders": []}
     for details in {**state.undone, **ran}.values():
@@ -501,7 +514,39 @@ def rollback(
         kept=notes["kept"],
         missing=notes["missing"],
         kept_folders=notes["kept_folders"],
+        dropped_pointers=dangling,
     )
+
+
+def _drop_dangling_pointers(
+    project: FilesystemContract, target: Migration, leftovers: PurePosixPath
+) -> list[str]:
+    """Pointers kept by a forced rollback that name a build it moved back to the legacy
+    layout: `run --last-compile` would silently fall back to an older compile. They are set
+    aside with the other leftovers (never deleted) and reported."""
+    moved = {
+        op.dst
+        for op in Plan.load(target.folder / PLAN).ops
+        if isinstance(op, (MoveTree, MoveFile))
+        and not inventory.entry_of(project.base_path / op.dst)
+    }
+    if not moved:
+        return []
+    latest = project.last_compile_pointer.parent / "latest"
+    files = [
+        project.last_compile_pointer,
+        *(sorted(latest.glob("*.txt")) if latest.is_dir() else []),
+    ]
+    dropped = []
+    for file in files:
+        pointer = read_pointer(file) if file.is_file() else None
+        if pointer is None or (project.base_path / pointer.manifest_path).exists():
+            continue
+        names = PurePosixPath(pointer.manifest_path)
+        if any(PurePosixPath(dst) in names.parents for dst in moved):
+            aside = set_aside(project.base_path, PurePosixPath(project.relative(file)), leftovers)
+            dropped.append(f"{project.relative(file)} (named {pointer.manifest_path}; now {aside})")
+    return dropped
 
 
 def _undo_steps(

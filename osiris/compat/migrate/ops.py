@@ -6,6 +6,7 @@ project root or through a linked folder.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -225,7 +226,7 @@ def relocate(source: str, target: str) -> dict[str, str] | None:
     return sums
 
 
-def _set_aside(root: Path, rel: PurePosixPath, leftovers: PurePosixPath) -> str:
+def set_aside(root: Path, rel: PurePosixPath, leftovers: PurePosixPath) -> str:
     """Move a later file or folder to `<leftovers>/<rel>` (rollback --force); never deletes."""
     destination = leftovers / rel
     target = _path(root, destination)
@@ -384,6 +385,10 @@ class _Move(Op):
     # Where in `inventory` the files are that the plan read to derive something (events,
     # manifests): their size and mtime are compared too when telling whether the plan holds.
     watch: tuple[int, ...] = field(default=(), kw_only=True)
+    # The sha256 of each watched file as the plan read it: the index records were derived
+    # from these bytes, and `osiris migrate verify` checks that the moved files still hold
+    # them (a same-size edit with its mtime put back shows in nothing else).
+    watch_sha256: tuple[str, ...] = field(default=(), kw_only=True)
     # Told from the paths once (`__post_init__`), asked by every action of the step.
     _outside_path: str | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -566,7 +571,7 @@ class _Move(Op):
 
     def _aside(self, root: Path, rel: PurePosixPath) -> str:
         assert self.leftovers is not None
-        return _set_aside(root, rel, self.leftovers)
+        return set_aside(root, rel, self.leftovers)
 
     def verify(
         self, root: Path, details: Mapping[str, Any] | None, *, thorough: bool = False
@@ -580,8 +585,9 @@ class _Move(Op):
         problems = []
         if inventory.entry_of(source) is not None:
             problems.append(Problem(self.src_path, "is still there"))
+        read = self._read_drift(target) if thorough else []
         if not problems and not copied and inventory.unchanged(target, self.inventory):
-            return []  # every path below it as inventoried
+            return read  # every path below it as inventoried
         if inventory.entry_of(target) is None:
             return [*problems, Problem(self.dst_path, "is missing")]
         found = inventory.drift(target, self.inventory, ignore=self.ignore)
@@ -594,7 +600,20 @@ class _Move(Op):
                 problems.append(
                     Problem(self._under(self.dst, rel), "checksum differs from the copy")
                 )
-        return problems
+        reported = {p.path for p in problems}
+        return problems + [p for p in read if p.path not in reported]
+
+    def _read_drift(self, target: str) -> list[Problem]:
+        """Files the plan read whose bytes differ from what it read (checked by checksum)."""
+        found = []
+        # A plan of an earlier version has no checksums: nothing to compare then.
+        for index, digest in zip(self.watch, self.watch_sha256, strict=False):
+            rel = self.inventory[index].rel
+            path = target if rel == TOP else f"{target}/{rel}"
+            if inventory.entry_of(path) is not None and inventory.sha256_file(path) != digest:
+                message = "differs from what the plan read (its index record came from that)"
+                found.append(Problem(self._under(self.dst, rel), message))
+        return found
 
     def _moving(
         self,
@@ -612,6 +631,7 @@ class _Move(Op):
             self.inventory,
             ignore=self.ignore,
             watch=self.watch,
+            watch_sha256=self.watch_sha256,
             times=times,
             undo=undo,
             leftovers=leftovers,
@@ -639,6 +659,8 @@ class _Move(Op):
             data["ignore"] = list(self.ignore)
         if self.watch:
             data["watch"] = list(self.watch)
+        if self.watch_sha256:
+            data["watch_sha256"] = list(self.watch_sha256)
         return data
 
     @classmethod
@@ -649,6 +671,7 @@ class _Move(Op):
             Inventory.from_json(data["inventory"]),
             ignore=tuple(data.get("ignore", ())),
             watch=tuple(data.get("watch", ())),
+            watch_sha256=tuple(data.get("watch_sha256", ())),
             **_common(data),
         )
 
@@ -865,7 +888,7 @@ class DeleteFile(_File):
         elif current is not None:
             if self.leftovers is None:
                 raise StepRefused(Problem(self.path, f"was changed {self.since()}"))
-            details = {"aside": [_set_aside(root, self.path, self.leftovers)]}
+            details = {"aside": [set_aside(root, self.path, self.leftovers)]}
         self.restore_times(root)
         return details
 
@@ -1138,10 +1161,34 @@ class AppendIndex(_Index):
         return all(self._present(root))
 
     def recover(self, root: Path) -> bool:
+        """Done, or not started: an append cut short leaves torn bytes in one file and whole
+        blocks in others; both are cut (records appended since are kept), so an unfinished
+        step never leaves a record behind for rollback to miss."""
         with file_lock(_path(root, self.lock)):
             for spec in self.files:
                 self._cut_torn_append(_path(root, spec.path), spec)
-        return self.is_applied(root)
+            if self.is_applied(root):
+                return True
+            self._cut_blocks(root)
+        return False
+
+    def _cut_blocks(self, root: Path, *, quietly: bool = False) -> None:
+        for spec in self.files:
+            with contextlib.suppress(*((OSError,) if quietly else ())):
+                self._cut_block(_path(root, spec.path), spec)
+
+    @staticmethod
+    def _cut_block(path: Path, spec: IndexFile) -> None:
+        block = _ours(path, spec)
+        if block is None:
+            return
+        start, end, size = block
+        if start == spec.prior_size and end == size:
+            restore_prior(path, spec.existed, spec.prior_size, spec.prior_mtime_ns)
+        else:
+            content = path.read_bytes()
+            mode = os.stat(path).st_mode & 0o7777
+            atomic_write_bytes(path, content[:start] + content[end:], mode=mode)
 
     @staticmethod
     def _cut_torn_append(path: Path, spec: IndexFile) -> None:
@@ -1167,23 +1214,35 @@ class AppendIndex(_Index):
         if problems:
             raise StepRefused(problems[0])
         with file_lock(_path(root, self.lock)):
-            sync = getattr(os, "fdatasync", os.fsync)
-            for spec in self.files:
-                path = _path(root, spec.path)
-                if _ours(path, spec) is not None:
-                    continue
-                with open(path, "a+b") as handle:
-                    end = handle.seek(0, os.SEEK_END)
-                    payload = spec.payload
-                    if end:
-                        handle.seek(end - 1)
-                        if handle.read(1) != b"\n":
-                            payload = b"\n" + payload
-                    handle.write(payload)
-                    handle.flush()
-                    sync(handle.fileno())
+            try:
+                self._append_all(root)
+            except OSError:
+                # A full disk on the third file: the first two lose their block again, and
+                # a torn tail is cut, so the step stays "not started" (never half done).
+                for spec in self.files:
+                    with contextlib.suppress(OSError):
+                        self._cut_torn_append(_path(root, spec.path), spec)
+                self._cut_blocks(root, quietly=True)
+                raise
         self.restore_times(root)
         return None
+
+    def _append_all(self, root: Path) -> None:
+        sync = getattr(os, "fdatasync", os.fsync)
+        for spec in self.files:
+            path = _path(root, spec.path)
+            if _ours(path, spec) is not None:
+                continue
+            with open(path, "a+b") as handle:
+                end = handle.seek(0, os.SEEK_END)
+                payload = spec.payload
+                if end:
+                    handle.seek(end - 1)
+                    if handle.read(1) != b"\n":
+                        payload = b"\n" + payload
+                handle.write(payload)
+                handle.flush()
+                sync(handle.fileno())
 
     def reverse(self) -> Op:
         return TruncateIndex(self.lock, self.files, times=self.times, undo=not self.undo)

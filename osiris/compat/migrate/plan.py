@@ -355,6 +355,7 @@ class _Planner:
             for i, e in enumerate(taken)
             if i and e.kind == "f" and e.rel.rpartition("/")[2] in layout.PARSED_FILES
         )
+        top = self.root.joinpath(*src.parts)
         op = kind(
             src,
             dst,
@@ -362,6 +363,7 @@ class _Planner:
             times=self.times(src.parent, dst.parent),
             ignore=skip + later,
             watch=read,
+            watch_sha256=tuple(inventory.sha256_file(f"{top}/{taken[i].rel}") for i in read),
         )
         self.claim(dst, src)
         self.need_dir(dst.parent)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -442,6 +443,43 @@ def test_a_torn_append_is_cut_and_done_again(root: Path) -> None:
     assert (root / "index/runs.jsonl").read_text() == '{"run_id":"old"}\n'
     op.apply(root)
     assert (root / "index/runs.jsonl").read_text() == '{"run_id":"old"}\n' + RECORDS
+
+
+def test_an_append_cut_short_between_files_leaves_no_record_behind(root: Path) -> None:
+    # A kill (or a full disk) after the first file's append: its whole block, the second's
+    # torn bytes, and a record another run appended since the kill.
+    (root / "index").mkdir()
+    (root / "index/runs.jsonl").write_text('{"run_id":"old"}\n')
+    op = index_op(root, "index/runs.jsonl", "index/a.jsonl", "index/b.jsonl")
+    with open(root / "index/runs.jsonl", "a") as handle:
+        handle.write(RECORDS + '{"run_id":"later"}\n')
+    (root / "index/a.jsonl").write_text(RECORDS[:10])
+    assert not op.recover(root)  # not started again: rollback has nothing to undo
+    assert (root / "index/runs.jsonl").read_text() == '{"run_id":"old"}\n{"run_id":"later"}\n'
+    assert not (root / "index/a.jsonl").exists() and not (root / "index/b.jsonl").exists()
+    op.apply(root)  # and a resumed apply appends every file once
+    assert (root / "index/b.jsonl").read_text() == RECORDS
+
+
+def test_a_failed_write_takes_back_the_files_already_appended(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (root / "index").mkdir()
+    (root / "index/runs.jsonl").write_text('{"run_id":"old"}\n')
+    op = index_op(root, "index/runs.jsonl", "index/a.jsonl", "index/b.jsonl")
+
+    def full_disk(path, mode="r", *args, **kwargs):
+        if str(path).endswith("b.jsonl") and "a" in mode:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(ops, "open", full_disk, raising=False)
+    with pytest.raises(OSError, match="No space left"):
+        op.apply(root)
+    monkeypatch.undo()
+    assert (root / "index/runs.jsonl").read_text() == '{"run_id":"old"}\n'
+    assert not (root / "index/a.jsonl").exists()
+    assert not op.is_applied(root) and not op.recover(root)
 
 
 def test_an_index_rewritten_since_the_plan_is_refused(root: Path) -> None:
