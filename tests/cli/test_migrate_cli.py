@@ -260,3 +260,19 @@ def test_a_busy_project_lock_is_refused(root: Path) -> None:
     with project_lock(root / ".osiris", wait=False):
         refused = migrate(root, "apply", "--yes")
     assert refused.code == 2 and "another osiris process holds this lock" in refused.err
+
+
+def test_a_forced_rollback_sets_aside_pointers_to_builds_it_moved_back(root: Path) -> None:
+    assert migrate(root, "apply", "--yes").code == 0
+    pointer = root / ".osiris/index/last_compile.txt"
+    build = next(p for p in (root / "build").rglob("manifest.yaml"))
+    # Written after the migration (another compile of a migrated build's pipeline).
+    pointer.write_text(f"{build.relative_to(root)}\nabc\nprod\n")
+    assert migrate(root, "rollback", "--yes").code == 2
+    forced = migrate(root, "rollback", "--yes", "--force", "--json")
+    assert forced.code == 0
+    dropped = forced.json()["dropped_pointers"]
+    assert len(dropped) == 1 and dropped[0].startswith(".osiris/index/last_compile.txt (named ")
+    assert not pointer.exists()
+    kept = next((root / ".osiris/legacy/rollback-leftovers").rglob("last_compile.txt"))
+    assert kept.read_text() == f"{build.relative_to(root)}\nabc\nprod\n"

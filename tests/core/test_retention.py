@@ -462,3 +462,27 @@ def test_without_a_grace_period_migrated_runs_age_like_any_other(
     _migrate(contract, old, ago(1))
     plan = plan_retention(contract, RetentionPolicy(7, 0, None, 0), now=NOW)
     assert actions_of(plan) == [(RUN_LOGS, "old")]
+
+
+def test_an_index_path_outside_the_project_is_never_removed(
+    contract: FilesystemContract,
+) -> None:
+    outside = Path("/elsewhere/victim")
+    outside.mkdir(parents=True)
+    (outside / "events.jsonl").write_text('{"event": "run_start"}\n')
+    RunIndexWriter(contract.index_dir).append(
+        RunRecord(
+            run_id="tampered",
+            pipeline_slug="orders",
+            profile="dev",
+            started_at=utc_now_iso(ago(90)),
+            finished_at=utc_now_iso(ago(90)),
+            status="success",
+            run_logs_path=str(outside),
+            aiop_path="../../elsewhere/victim",
+        )
+    )
+    plan = plan_retention(contract, RetentionPolicy(0, 0, 0), now=NOW)
+    assert plan.actions == ()
+    clean(contract, RetentionPolicy(0, 0, 0), now=NOW)
+    assert (outside / "events.jsonl").exists()

@@ -29,7 +29,7 @@ from osiris.core.run_index import (
     utc_now_iso,
 )
 from osiris.core.run_order import newest_first
-from osiris.errors import NotFound, UsageError
+from osiris.errors import NotFound, OperationFailed, UsageError
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = Path("/project")
@@ -681,3 +681,33 @@ def test_reverse_fold_equals_forward_fold(batches):
             assert reader.query(pipeline=slug) == [r for r in expected if r.pipeline_slug == slug]
         assert reader.query(tag="a") == [r for r in expected if "a" in r.tags]
         assert reader.warnings == []
+
+
+def test_a_torn_per_pipeline_file_never_hides_a_run(writer, reader):
+    writer.append(record("r1", started_at=T0))
+    writer.append(record("r2", started_at="2025-10-07T13:00:00.000Z"))
+    # A kill tore r2's line in by_pipeline/orders.jsonl; runs.jsonl holds it whole.
+    by_pipeline = INDEX / "by_pipeline" / "orders.jsonl"
+    lines = by_pipeline.read_bytes().splitlines(keepends=True)
+    by_pipeline.write_bytes(lines[0] + lines[1][:20])
+    writer.append(record("r3", started_at="2025-10-07T14:00:00.000Z"))  # seals the torn line
+    assert ids(reader.query(pipeline="orders")) == ["r3", "r2", "r1"]
+    assert reader.warnings == ["by_pipeline/orders.jsonl: skipped a damaged line 2"]
+
+
+def test_a_failed_append_takes_back_every_file(writer, monkeypatch):
+    writer.append(record("r1"))
+    before = {p: p.read_bytes() for p in INDEX.rglob("*.jsonl")}
+    real_open = open
+
+    def full_disk(path, mode="r", *args, **kwargs):
+        if str(path).endswith("by_pipeline/orders.jsonl") and "a" in mode:
+            raise OSError(28, "No space left on device")
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", full_disk)
+    with pytest.raises(OperationFailed, match=r"could not be written \(No space left") as failed:
+        writer.append(record("r2"))
+    monkeypatch.undo()
+    assert failed.value.exit_code == 1
+    assert {p: p.read_bytes() for p in INDEX.rglob("*.jsonl")} == before

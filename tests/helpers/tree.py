@@ -22,7 +22,7 @@ from pathlib import Path
 class FileInfo:
     """One entry of a snapshot. `digest` is the sha256 of a file's bytes (None otherwise)."""
 
-    kind: str  # "file" | "dir" | "link"
+    kind: str  # "file" | "dir" | "link" | "other"
     mode: int  # permission bits (stat.S_IMODE of lstat)
     mtime_ns: int
     size: int = 0  # bytes of a file; 0 for folders and links
@@ -48,6 +48,8 @@ def _info(path: Path) -> FileInfo:
         return FileInfo("link", mode, mtime, link_target=os.readlink(path))
     if stat.S_ISDIR(st.st_mode):
         return FileInfo("dir", mode, mtime)
+    if not stat.S_ISREG(st.st_mode):
+        return FileInfo("other", mode, mtime)  # a FIFO or device: never opened
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return FileInfo("file", mode, mtime, size=st.st_size, digest=digest)
 

@@ -504,3 +504,23 @@ def test_a_destination_taken_after_the_plan_makes_it_stale(
     assert f"{moved.describe()}: changed since the plan" in str(stale.value)
     changed = diff_trees(before, snapshot(project.base_path), modes=True, mtimes=True).paths
     assert not changed - {".osiris", ".osiris/lock"}  # only the project lock was taken
+
+
+@pytest.mark.allow_legacy_writes
+def test_verify_finds_a_same_size_edit_of_a_file_the_plan_read(
+    disk_project: FilesystemContract,
+) -> None:
+    project = disk_project
+    planned = plan(project)
+    status = next(project.base_path.glob("logs/run_*/status.json"))
+    stat = status.stat()
+    status.write_bytes(status.read_bytes().replace(b"true", b"TRUE"))
+    os.utime(status, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    result = apply(project, planned)
+    report = verify(project, result.migration_id)
+    assert [
+        p.endswith(
+            "/status.json: differs from what the plan read (its index record came from that)"
+        )
+        for p in report.problems
+    ] == [True]
