@@ -105,6 +105,11 @@ _ENVIRONMENT = {
     errno.ENOSPC: ("no space left on the device", EXIT_FAILED, "free some space, then try again"),
     errno.EDQUOT: ("the disk quota is exhausted", EXIT_FAILED, "free some space, then try again"),
     errno.EIO: ("an input/output error (a failing disk?)", EXIT_FAILED, "check the disk"),
+    errno.EFBIG: (
+        "the file would grow past the size limit (ulimit -f)",
+        EXIT_FAILED,
+        "raise the limit or free space, then try again",
+    ),
     errno.EROFS: (
         "the file system is read-only",
         EXIT_BAD_INPUT,

@@ -46,6 +46,9 @@ def atomic_write_bytes(
                 os.fsync(handle.fileno())
         os.chmod(tmp_name, 0o644 if mode is None else mode)
         os.replace(tmp_name, path)
+    except OSError as exc:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise named(exc, path) from exc
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
@@ -60,6 +63,14 @@ def atomic_write_text(path: Path, text: str, *, mode: int | None = None) -> None
 def canonical_json(value: Any) -> str:
     """Sorted keys, compact separators, UTF-8 friendly: the one canonical JSON form."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def named(exc: OSError, path: Path | str | None) -> OSError:
+    """`exc` with the file it happened to, for the one-line error (a failed `write` on an
+    open file names none)."""
+    if exc.filename is not None or path is None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror, str(path))
 
 
 def open_regular(path: Path | str) -> BinaryIO:
@@ -128,13 +139,14 @@ def append_jsonl_files(batches: dict[Path, list[dict[str, Any]]], *, fsync: bool
                 sync = getattr(os, "fdatasync", os.fsync)
                 for handle, _ in handles:
                     sync(handle.fileno())
-        except OSError:
+        except OSError as exc:
             # A full disk (or any failed write) must leave no torn or partial record behind:
             # every file goes back to its size before this append.
             for handle, end in handles:
                 with contextlib.suppress(OSError):
                     handle.truncate(end)
-            raise
+            failed = Path(handles[-1][0].name) if handles else next(iter(batches), None)
+            raise named(exc, failed) from exc
     finally:
         for handle, _ in handles:
             handle.close()

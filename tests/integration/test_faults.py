@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -90,27 +91,57 @@ def index_lines_parse(project: Path) -> None:
 # -- a full disk ----------------------------------------------------------------------------
 
 
+def _runs_after_a_full_disk(project: Path, ran: CliResult) -> None:
+    assert ran.code in (0, 1), ran.err
+    if ran.code:
+        named = one_error_line(ran).split(": ")[1]
+        assert "/" in named, ran.err  # names the file, then what happened
+    index_lines_parse(project)
+    assert run("runs", "list", "--json", cwd=project).code == 0
+    again = run("run", "--last-compile", "--json", cwd=project)
+    assert again.code == 0, again.err
+    ids = [r["run_id"] for r in run("runs", "list", "--json", cwd=project).json()]
+    assert len(ids) == len(set(ids)) and again.json()["run_id"] == ids[0]
+
+
+INCREMENTAL = {"ids": {"run_id_format": ["incremental", "ulid"]}}
+
+
 @pytest.mark.parametrize("leave", [0, 3_000, 12_000, 40_000, 160_000])
 def test_a_full_disk_during_a_run_leaves_no_torn_record(tmp_path: Path, leave: int) -> None:
     with tmpfs(tmp_path / "disk", "2m") as disk:
-        project = make_orders_project(
-            disk / "proj", config={"ids": {"run_id_format": ["incremental", "ulid"]}}
-        )
+        project = make_orders_project(disk / "proj", config=INCREMENTAL)
         assert run("compile", "pipelines/orders.yaml", cwd=project).code == 0
         assert run("run", "--last-compile", cwd=project).code == 0
         filler = fill(disk, leave)
         ran = run("run", "--last-compile", cwd=project)
-        assert ran.code in (0, 1), ran.err
-        if ran.code:
-            assert one_error_line(ran).count(":") >= 2  # names the file and what happened
         filler.unlink()
-        index_lines_parse(project)
-        listed = run("runs", "list", "--json", cwd=project)
-        assert listed.code == 0
-        again = run("run", "--last-compile", "--json", cwd=project)
-        assert again.code == 0, again.err
-        ids = [r["run_id"] for r in run("runs", "list", "--json", cwd=project).json()]
-        assert len(ids) == len(set(ids)) and again.json()["run_id"] == ids[0]
+        _runs_after_a_full_disk(project, ran)
+
+
+def _file_size_limit(limit: int) -> None:  # in the child, before exec
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past it fails with EFBIG instead
+
+
+@pytest.mark.parametrize("limit", [1_000, 2_500, 4_000, 8_000])
+def test_a_file_size_limit_during_a_run_leaves_no_torn_record(tmp_path: Path, limit: int) -> None:
+    # Without root (no tmpfs), RLIMIT_FSIZE makes writes fail as a full disk does.
+    project = make_orders_project(tmp_path / "proj", config=INCREMENTAL)
+    assert run("compile", "pipelines/orders.yaml", cwd=project).code == 0
+    for _ in range(3):
+        assert run("run", "--last-compile", cwd=project).code == 0
+    done = subprocess.run(
+        [sys.executable, "-m", "osiris", "run", "--last-compile"],
+        cwd=project,
+        env=osiris_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: _file_size_limit(limit),
+        check=False,
+    )
+    _runs_after_a_full_disk(project, CliResult(done.returncode, done.stdout, done.stderr))
 
 
 @pytest.mark.parametrize("leave", [4_000, 30_000, 90_000])
