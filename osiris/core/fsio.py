@@ -104,6 +104,18 @@ def pretty_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
+def append_sealed(handle: BinaryIO, payload: bytes) -> None:
+    """Append `payload` to a file open for appending, ending a torn last line first (a
+    crash's torn bytes stay one damaged line instead of swallowing the first new record)."""
+    end = handle.seek(0, os.SEEK_END)
+    if end:
+        handle.seek(end - 1)
+        if handle.read(1) != b"\n":
+            payload = b"\n" + payload
+    handle.write(payload)
+    handle.flush()
+
+
 def append_jsonl(path: Path, records: Iterable[dict[str, Any]], *, fsync: bool = True) -> None:
     """Append one compact JSON line per record in a single write, then flush (and sync)."""
     append_jsonl_files({Path(path): list(records)}, fsync=fsync)
@@ -126,14 +138,8 @@ def append_jsonl_files(batches: dict[Path, list[dict[str, Any]]], *, fsync: bool
                     continue
                 path.parent.mkdir(parents=True, exist_ok=True)
                 handle = open(path, "a+b")  # noqa: SIM115 - closed in the finally below
-                end = handle.seek(0, os.SEEK_END)
-                handles.append((handle, end))
-                if end:
-                    handle.seek(end - 1)
-                    if handle.read(1) != b"\n":
-                        payload = b"\n" + payload
-                handle.write(payload)
-                handle.flush()
+                handles.append((handle, handle.seek(0, os.SEEK_END)))
+                append_sealed(handle, payload)
             if fsync:
                 # fdatasync persists the data and the new size, which is all an append needs.
                 sync = getattr(os, "fdatasync", os.fsync)

@@ -25,11 +25,7 @@ def file_lock(lock_path: Path, *, wait: bool = True) -> Iterator[None]:
         try:
             fcntl.flock(fd, flags)
         except BlockingIOError as exc:
-            raise LockBusy(
-                "another osiris process holds this lock",
-                path=lock_path,
-                hint="wait for it to finish, then try again",
-            ) from exc
+            raise _busy(lock_path) from exc
         try:
             yield
         finally:
@@ -61,9 +57,13 @@ def refuse_if_held(lock_path: Path) -> None:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            raise LockBusy(
-                "another osiris process holds this lock",
-                path=lock_path,
-                hint="wait for it to finish, then try again",
-            ) from exc
+            raise _busy(lock_path) from exc
         fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _busy(lock_path: Path) -> LockBusy:
+    return LockBusy(
+        "another osiris process holds this lock",
+        path=lock_path,
+        hint="wait for it to finish, then try again",
+    )

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, NamedTuple, Protocol
 from osiris.compat.migrate import inventory
 from osiris.compat.migrate.inventory import TOP, Entry, Inventory
 from osiris.core.fs_rename import rename_noreplace
-from osiris.core.fsio import atomic_write_bytes, fsync_dir, json_bytes
+from osiris.core.fsio import append_sealed, atomic_write_bytes, fsync_dir, json_bytes
 from osiris.core.lock import file_lock
 from osiris.core.run_index import IndexPaths
 
@@ -1179,16 +1179,7 @@ class AppendIndex(_Index):
 
     @staticmethod
     def _cut_block(path: Path, spec: IndexFile) -> None:
-        block = _ours(path, spec)
-        if block is None:
-            return
-        start, end, size = block
-        if start == spec.prior_size and end == size:
-            restore_prior(path, spec.existed, spec.prior_size, spec.prior_mtime_ns)
-        else:
-            content = path.read_bytes()
-            mode = os.stat(path).st_mode & 0o7777
-            atomic_write_bytes(path, content[:start] + content[end:], mode=mode)
+        remove_block(path, spec, keep_later=True)
 
     @staticmethod
     def _cut_torn_append(path: Path, spec: IndexFile) -> None:
@@ -1234,14 +1225,7 @@ class AppendIndex(_Index):
             if _ours(path, spec) is not None:
                 continue
             with open(path, "a+b") as handle:
-                end = handle.seek(0, os.SEEK_END)
-                payload = spec.payload
-                if end:
-                    handle.seek(end - 1)
-                    if handle.read(1) != b"\n":
-                        payload = b"\n" + payload
-                handle.write(payload)
-                handle.flush()
+                append_sealed(handle, spec.payload)
                 sync(handle.fileno())
 
     def reverse(self) -> Op:
@@ -1279,18 +1263,7 @@ class TruncateIndex(_Index):
         with file_lock(_path(root, self.lock)):
             for spec in self.files:
                 path = _path(root, spec.path)
-                block = _ours(path, spec)
-                if block is None:
-                    continue
-                start, end, size = block
-                if start == spec.prior_size and end == size:
-                    restore_prior(path, spec.existed, spec.prior_size, spec.prior_mtime_ns)
-                elif self.leftovers is None:
-                    raise StepRefused(Problem(spec.path, f"holds records appended {self.since()}"))
-                else:
-                    content = path.read_bytes()
-                    mode = os.stat(path).st_mode & 0o7777
-                    atomic_write_bytes(path, content[:start] + content[end:], mode=mode)
+                if remove_block(path, spec, keep_later=self.leftovers is not None):
                     kept.append(str(spec.path))
         self.restore_times(root)
         return {"kept": kept} if kept else None
@@ -1303,6 +1276,24 @@ class TruncateIndex(_Index):
 
     def describe(self) -> str:
         return f"remove the migrated run records from {', '.join(str(f.path) for f in self.files)}"
+
+
+def remove_block(path: Path, spec: IndexFile, *, keep_later: bool) -> bool:
+    """Take the appended block out of an index file; True when records appended after it
+    were kept (`keep_later`), StepRefused when they would be lost."""
+    block = _ours(path, spec)
+    if block is None:
+        return False
+    start, end, size = block
+    if start == spec.prior_size and end == size:
+        restore_prior(path, spec.existed, spec.prior_size, spec.prior_mtime_ns)
+        return False
+    if not keep_later:
+        raise StepRefused(Problem(spec.path, "holds records appended since the migration"))
+    content = path.read_bytes()
+    mode = os.stat(path).st_mode & 0o7777
+    atomic_write_bytes(path, content[:start] + content[end:], mode=mode)
+    return True
 
 
 def restore_prior(path: Path, existed: bool, prior_size: int, prior_mtime_ns: int | None) -> None:
