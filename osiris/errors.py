@@ -42,6 +42,10 @@ class OsirisError(Exception):
             text += f" (hint: {self.hint})"
         return text
 
+    def lines(self) -> list[str]:
+        """What the CLI prints: one line per problem."""
+        return [self.one_line()]
+
     def __str__(self) -> str:
         return self.one_line()
 
@@ -60,6 +64,19 @@ class UsageError(OsirisError):
 
 class PipelineError(OsirisError):
     """An OML file is invalid (compile refused)."""
+
+
+class PipelineProblems(PipelineError):
+    """Several problems of one pipeline, reported together (one line each)."""
+
+    def __init__(self, problems: list[PipelineError]) -> None:
+        flat = [p for problem in problems for p in getattr(problem, "problems", [problem])]
+        first = flat[0]
+        super().__init__(first.message, path=first.path, key=first.key, hint=first.hint)
+        self.problems = flat
+
+    def lines(self) -> list[str]:
+        return [problem.one_line() for problem in self.problems]
 
 
 class NotFound(OsirisError):

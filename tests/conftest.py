@@ -6,6 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+# The database fixtures (postgres_schema, mysql_database) for every test module.
+pytest_plugins = ["tests.helpers.databases"]
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_user_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:

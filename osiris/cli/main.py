@@ -39,6 +39,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Retention: remove old run logs and AIOP annexes.",
     ),
     "migrate": ("osiris.cli.migrate", "migrate", "Move a legacy project to the contract layout."),
+    "connections": (
+        "osiris.cli.connections",
+        "connections",
+        "List and check the named connections (osiris_connections.yaml).",
+    ),
+    "components": (
+        "osiris.cli.components",
+        "components",
+        "List the components and show their config keys.",
+    ),
 }
 
 
@@ -105,7 +115,8 @@ def main(argv: list[str] | None = None) -> None:
     except OsirisError as exc:
         if debug:
             raise
-        _print_error(exc.one_line())
+        for line in exc.lines():
+            _print_error(line)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)

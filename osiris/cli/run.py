@@ -28,6 +28,11 @@ def parse_tags(value: str | None) -> tuple[str, ...]:
 @click.option(
     "--pipeline", metavar="SLUG", help="Run this pipeline's latest build for the profile."
 )
+@click.option(
+    "--manifest",
+    type=click.Path(path_type=Path),
+    help="Run this compiled build (its manifest.yaml or folder), e.g. one Osiris 0.5 compiled.",
+)
 @click.option("-p", "--profile", help="Profile (default: filesystem.profiles.default).")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="OML parameter.")
 @click.option("--tags", help="Comma-separated tags recorded in the index (never in paths).")
@@ -47,6 +52,7 @@ def run(
     file: Path | None,
     use_last_compile: bool,
     pipeline: str | None,
+    manifest: Path | None,
     profile: str | None,
     params: tuple[str, ...],
     tags: str | None,
@@ -57,9 +63,16 @@ def run(
     fs_mode: str | None,
     as_json: bool,
 ) -> None:
-    """Run FILE (OML or manifest.yaml), --last-compile, or --pipeline SLUG."""
+    """Run FILE (OML or manifest.yaml), --manifest PATH, --last-compile, or --pipeline SLUG."""
     from osiris.compat.mode import resolve_mode, run_for_mode
     from osiris.core.oml import parse_param_args
+    from osiris.core.run_target import require_manifest
+    from osiris.errors import UsageError
+
+    if manifest is not None:
+        if file is not None:
+            raise UsageError("give FILE or --manifest, not both", hint="osiris run --manifest PATH")
+        file = require_manifest(manifest)
 
     flags = {"ids.run_id_format": run_id_format, "compat.mode": fs_mode}
     resolved, contract = load_project(ctx, flags=flags)

@@ -151,6 +151,8 @@ def _render_record(record: RunRecord, paths: dict[str, RunPath]) -> None:
         ("branch", record.branch or "-"),
         ("git commit", record.git_commit or "-"),
     ]
+    if record.error:
+        rows.insert(0, ("error", record.error))
     for label, value in rows:
         out.print(f"  {label:<14} {escape(str(value))}")
     labels = {"run_logs": "run logs", "aiop": "aiop", "build_manifest": "manifest"}

@@ -25,7 +25,6 @@ from osiris.compat.legacy_writer import (
     LegacyCompile,
     Source,
     free_run_session_id,
-    session_cfgs,
     write_aiop,
     write_compile,
 )
@@ -252,10 +251,6 @@ class DualRunOutputs:
         session_id = mirror.mirror_dir.name
         root = self.contract.base_path
         try:
-            if record.build_manifest_path:
-                build_dir = self.contract.absolute(record.build_manifest_path).parent
-                for rel, source in session_cfgs(build_dir).items():
-                    mirror.linker.put(mirror.mirror_dir / rel, source)
             write_aiop(
                 root,
                 session_id,

@@ -291,8 +291,6 @@ def session_to_record(
         status, extra = "failed", {"legacy_status": "interrupted"}
     if session.failed_in == "compile":
         extra["legacy_status"] = "failed_compile"
-    if session.error:
-        extra["error"] = session.error
     if session.pipeline_from not in ("events", "manifest"):
         extra["legacy_pipeline_from"] = session.pipeline_from
     aiop = session.aiop
@@ -306,6 +304,7 @@ def session_to_record(
         started_at=utc_now_iso(session.started_at) if session.started_at else None,
         finished_at=utc_now_iso(session.finished_at) if session.finished_at else None,
         status=status,
+        error=session.error or None,
         duration_ms=session.duration_ms,
         rows_in=session.rows_in,
         rows_out=session.rows_out,

@@ -207,16 +207,6 @@ def write_compile(
 # -- run sessions and their AIOP (legacy-layout.md §2, §4) ----------------------------------
 
 
-def session_cfgs(build_dir: Path) -> dict[str, Source]:
-    """The `cfg/<step_id>.json` files a run session holds: those of the build it ran."""
-    cfg_dir = build_dir / layout.TREE_CFG
-    return {
-        f"{layout.SESSION_CFG}/{path.name}": path
-        for path in sorted(cfg_dir.glob("*.json"))
-        if path.is_file()
-    }
-
-
 def _ndjson(records: list[dict[str, Any]]) -> bytes:
     return "".join(canonical_json(r) + "\n" for r in records).encode("utf-8")
 
@@ -372,11 +362,7 @@ class LegacyRunOutputs:
         return []
 
     def finish(self, plan: RunPlan, pack: AiopPack, record: RunRecord) -> list[str]:
-        manifest = record.build_manifest_path
         try:
-            if manifest:
-                for rel, source in session_cfgs(self.contract.absolute(manifest).parent).items():
-                    write_file(plan.run_dir / rel, source)
             write_aiop(self.root, plan.run_id, pack, record, files=pack_files(pack))
         except OSError as exc:
             return [f"the legacy AIOP of {plan.run_id} is incomplete: {exc}"]

@@ -265,10 +265,12 @@ def run_for_mode(
         tags=tags,
         verbose=verbose,
         outputs=outputs_for(mode, contract, run_ids),
+        project_dir=resolved.project_dir,
     )
+    settings = request.step_settings(target.build)  # bad input stops here, nothing written
     plan = plan_run(target.build, request, dry_run=dry_run)
     if dry_run:
         return ModeRun(request.sink.fs_mode, target, plan, None, warnings=warnings)
-    result = execute(target.build, request, plan)
+    result = execute(target.build, request, plan, settings)
     copied = copy_run_logs(result, out) if out else None
     return ModeRun(request.sink.fs_mode, target, plan, result, copied, warnings + result.warnings)

@@ -20,6 +20,7 @@ import yaml
 
 from osiris import __version__
 from osiris.core import foreign_records, yaml_load
+from osiris.core.connections import load_connections
 from osiris.core.fs_config import ResolvedConfig
 from osiris.core.fs_paths import FilesystemContract, inside, manifest_slug
 from osiris.core.fsio import atomic_write_bytes, canonical_json, fsync_dir, pretty_json
@@ -68,6 +69,10 @@ class LoadedBuild:
     pipeline_slug: str
     profile: str | None
     order: list[dict[str, Any]]  # manifest steps, each {id, component, driver, cfg_path, needs}
+
+    def cfg_bytes(self, step: dict[str, Any]) -> bytes:
+        """The bytes of a step's cfg file as the build holds them."""
+        return inside(self.build_dir, step["cfg_path"]).read_bytes()
 
 
 def _fingerprint(value: Any) -> str:
@@ -222,7 +227,12 @@ def prepare_build(
     oml_path = Path(oml_path).resolve()
     oml_rel = contract.relative(oml_path)
     pipeline = load_pipeline(
-        oml_path, profile=profile, cli_params=cli_params, env=env, display=oml_rel
+        oml_path,
+        profile=profile,
+        cli_params=cli_params,
+        env=env,
+        display=oml_rel,
+        connections=lambda: load_connections(resolved.project_dir, env=env, required=False),
     )
     artifacts = resolved.config.filesystem.artifacts.model_dump()
     notes = [
@@ -496,10 +506,16 @@ def _load_cfg(build_dir: Path, step: dict[str, Any], manifest_path: Path) -> dic
     if not isinstance(cfg, dict):
         raise PipelineError("damaged cfg: not a JSON object", path=cfg_file)
     component = cfg.get("component") or step.get("component") or step.get("driver")
+    if component not in SPECS:
+        raise PipelineError(
+            f"step {step['id']} uses the component {component!r}, which this Osiris does not have",
+            path=manifest_path,
+            key=f"steps.{step['id']}.component",
+            hint=f"components here: {', '.join(sorted(SPECS))} (osiris components list)",
+        )
     if isinstance(cfg.get("config"), dict):
         config = cfg["config"]
     else:  # legacy cfgs keep the config keys beside component and mode
         config = {k: v for k, v in cfg.items() if k not in ("component", "mode")}
-    if component in SPECS:
-        config = SPECS[component].with_defaults(config)
+    config = SPECS[component].with_defaults(config)
     return {"component": component, "mode": cfg.get("mode"), "config": config}

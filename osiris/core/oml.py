@@ -7,10 +7,11 @@ Every problem is one `PipelineError` naming the file, the step and the key, e.g.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -18,11 +19,12 @@ from typing import Any, NoReturn
 import yaml
 
 from osiris.core import yaml_load
+from osiris.core.connections import CONNECTIONS_FILE, REFERENCE_KEY, Connections
 from osiris.core.fs_paths import slugify
-from osiris.core.registry import SPECS, ComponentSpec
+from osiris.core.registry import SPECS, ComponentSpec, family
 from osiris.core.secrets import is_env_ref, is_secret_key
 from osiris.drivers.base import table_name
-from osiris.errors import NotFound, PipelineError, UsageError
+from osiris.errors import NotFound, OsirisError, PipelineError, PipelineProblems, UsageError
 
 MODES = ("read", "transform", "write")
 TOP_LEVEL_KEYS = (
@@ -47,7 +49,8 @@ REFUSED_KEYS = {
 PARAM_ENV_PREFIX = "OSIRIS_PARAM_"
 _OML_VERSION = re.compile(r"0\.\d+(\.\d+)?")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_STEP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+# Upstream step ids may hold dots (`Extract.Orders`); the table is `df_Extract_Orders`.
+_STEP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _PARAM_REF = re.compile(r"\$\{params\.([^}]*)\}")
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
@@ -160,6 +163,7 @@ def load_pipeline(
     env: Mapping[str, str] | None = None,
     display: str | None = None,
     specs: Mapping[str, ComponentSpec] | None = None,
+    connections: Callable[[], Connections | None] | None = None,
 ) -> Pipeline:
     """Read and validate an OML file, resolving params for `profile`."""
     where = display or str(path)
@@ -170,6 +174,7 @@ def load_pipeline(
         cli_params=cli_params,
         env=env,
         specs=specs,
+        connections=connections,
     )
 
 
@@ -181,21 +186,57 @@ def validate_pipeline(
     cli_params: Mapping[str, str] | None = None,
     env: Mapping[str, str] | None = None,
     specs: Mapping[str, ComponentSpec] | None = None,
+    connections: Callable[[], Connections | None] | None = None,
 ) -> Pipeline:
-    """Validate parsed OML and resolve its params (precedence: pipeline.md "Params")."""
-    check = _Checker(where, specs if specs is not None else SPECS)
+    """Validate parsed OML and resolve its params (precedence: pipeline.md "Params").
+
+    `connections` gives the project's named connections when a step names one (None: no
+    step may)."""
+    check = _Checker(where, specs if specs is not None else SPECS, connections)
     return check.pipeline(
         dict(document), profile, dict(cli_params or {}), os.environ if env is None else env
     )
 
 
 class _Checker:
-    def __init__(self, where: str, specs: Mapping[str, ComponentSpec]) -> None:
+    def __init__(
+        self,
+        where: str,
+        specs: Mapping[str, ComponentSpec],
+        connections: Callable[[], Connections | None] | None = None,
+    ) -> None:
         self.where = where
         self.specs = specs
+        self._connections = connections
+        self._loaded: Connections | None = None
+
+    def connection_settings(self, reference: str, key: str) -> set[str]:
+        """The setting names the connection `reference` gives (exit 2 when it names none)."""
+        if self._loaded is None:
+            loaded = self._connections() if self._connections else None
+            if loaded is None:
+                self.fail(
+                    f"names the connection {reference}, but the project has no {CONNECTIONS_FILE}",
+                    key,
+                    "create it beside osiris.yaml (see docs/connections.md)",
+                )
+            self._loaded = loaded
+        try:
+            return set(self._loaded.find(reference).settings())
+        except OsirisError as exc:
+            self.fail(exc.message, key, exc.hint)
 
     def fail(self, message: str, key: str | None = None, hint: str | None = None) -> NoReturn:
         raise PipelineError(message, path=self.where, key=key, hint=hint)
+
+    @staticmethod
+    def collect(check: Callable[..., Any], *args: Any) -> list[PipelineError]:
+        """The problem `check(*args)` raises, as a list (empty when there is none)."""
+        try:
+            check(*args)
+        except PipelineError as exc:
+            return [exc]
+        return []
 
     def pipeline(
         self,
@@ -317,7 +358,16 @@ class _Checker:
         if not isinstance(raw_steps, list) or not raw_steps:
             self.fail("must be a non-empty list of steps", "steps")
         ids = self.step_ids(raw_steps)
-        steps = [self.step(index, raw, ids, params) for index, raw in enumerate(raw_steps)]
+        steps: list[OmlStep] = []
+        problems: list[PipelineError] = []
+        for index, raw in enumerate(raw_steps):
+            # Every step is checked, so one compile reports all of a pipeline's problems.
+            try:
+                steps.append(self.step(index, raw, ids, params))
+            except PipelineError as exc:
+                problems.append(exc)
+        if problems:
+            raise problems[0] if len(problems) == 1 else PipelineProblems(problems)
         return self.execution_order(steps)
 
     def step_ids(self, raw_steps: list[Any]) -> list[str]:
@@ -357,7 +407,7 @@ class _Checker:
         where = f"steps[{index}] ({step_id})"
         for key in raw:
             if key not in STEP_KEYS:
-                self.fail("unknown key", f"{where}: {key}", f"step keys: {', '.join(STEP_KEYS)}")
+                self.fail("unknown key", f"{where}: {key}", _did_you_mean(key, STEP_KEYS))
         component = raw.get("component")
         if not isinstance(component, str) or not component:
             self.fail("required key missing", f"{where}: component")
@@ -366,7 +416,7 @@ class _Checker:
             self.fail(
                 f"unknown component '{component}'",
                 f"{where}: component",
-                f"available: {', '.join(sorted(self.specs))}",
+                _did_you_mean(component, sorted(self.specs), "see osiris components list"),
             )
         mode = raw.get("mode")
         if mode is None:
@@ -376,7 +426,7 @@ class _Checker:
                 f"{component} supports: {', '.join(spec.modes)}",
             )
         if mode not in MODES:
-            self.fail(f"unknown mode {mode!r}", f"{where}: mode", f"modes: {', '.join(MODES)}")
+            self.fail(f"unknown mode {mode!r}", f"{where}: mode", _did_you_mean(str(mode), MODES))
         if mode not in spec.modes:
             self.fail(
                 f"{component} does not support mode '{mode}'",
@@ -448,20 +498,54 @@ class _Checker:
             config = {}
         if not isinstance(config, dict):
             self.fail("must be a mapping", f"{where}: config")
-        self.literal_secrets(config, f"{where}: config")
+        problems = self.collect(self.literal_secrets, config, f"{where}: config")
         for key in config:
             if key not in spec.config:
-                self.fail(
+                accepted = f"{spec.name} accepts: {', '.join(spec.config)}"
+                problems += self.collect(
+                    self.fail,
                     "unknown key",
                     f"{where}: config.{key}",
-                    f"{spec.name} accepts: {', '.join(spec.config)}",
+                    _did_you_mean(key, list(spec.config), accepted),
                 )
+        if problems:
+            raise problems[0] if len(problems) == 1 else PipelineProblems(problems)
         resolved: dict[str, Any] = {}
         for key, value in config.items():
             resolved[key] = self.substitute(value, params, f"{where}: config.{key}")
+        given = set(resolved)
+        reference = resolved.get(REFERENCE_KEY)
+        if isinstance(reference, str) and spec.config.get(REFERENCE_KEY) is not None:
+            problem = spec.config[REFERENCE_KEY].problem(reference)
+            if problem:
+                self.fail(problem, f"{where}: config.{REFERENCE_KEY}")
+            wanted = family(spec.name)
+            if reference.strip().split(".", 1)[0] != f"@{wanted}":
+                self.fail(
+                    f"{spec.name} takes a {wanted} connection, not {reference}",
+                    f"{where}: config.{REFERENCE_KEY}",
+                    f'name one of your {wanted} connections: "@{wanted}.<alias>"',
+                )
+            supplied = self.connection_settings(reference, f"{where}: config.{REFERENCE_KEY}")
+            given |= supplied & set(spec.connection_keys)
+        for key in spec.settings_required:
+            if key not in given:
+                self.fail(
+                    "required key missing",
+                    f"{where}: config.{key}",
+                    f'name a connection (connection: "@{spec.name.split(".")[0]}.<alias>") '
+                    f"or give {', '.join(spec.settings_required)}",
+                )
+        if spec.one_of and sum(k in given for k in spec.one_of) != 1:
+            self.fail(
+                f"give exactly one of {', '.join(spec.one_of)}",
+                f"{where}: config",
+                f"for example {spec.one_of[0]}: ...",
+            )
         for key, key_spec in spec.config.items():
             if key_spec.required and key not in resolved:
-                self.fail(
+                problems += self.collect(
+                    self.fail,
                     "required key missing",
                     f"{where}: config.{key}",
                     f"{spec.name} needs: {', '.join(_required(spec))}",
@@ -474,7 +558,9 @@ class _Checker:
                 resolved[key] = value
             problem = key_spec.problem(value)
             if problem:
-                self.fail(problem, f"{where}: config.{key}")
+                problems += self.collect(self.fail, problem, f"{where}: config.{key}")
+        if problems:
+            raise problems[0] if len(problems) == 1 else PipelineProblems(problems)
         return spec.with_defaults(resolved)
 
     def literal_secrets(self, value: Any, key: str) -> None:
@@ -518,6 +604,15 @@ class _Checker:
                 f"give it a default, set {PARAM_ENV_PREFIX}{name.upper()} or pass --param {name}=",
             )
         return value
+
+
+def _did_you_mean(name: str, known: Iterable[str], otherwise: str | None = None) -> str:
+    """`did you mean 'x'?` for a misspelt name, else `otherwise` (or the known names)."""
+    known = list(known)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return otherwise or f"known: {', '.join(known)}"
 
 
 def _required(spec: ComponentSpec) -> list[str]:

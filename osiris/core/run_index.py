@@ -100,6 +100,7 @@ class RunRecord:
     started_at: str | None = None
     finished_at: str | None = None
     status: str = "unknown"
+    error: str | None = None  # why a failed run failed: step id and the error, one line
     duration_ms: int | None = None
     rows_in: int | None = None
     rows_out: int | None = None

@@ -11,6 +11,7 @@ import yaml
 
 from osiris.core import yaml_load
 from osiris.core.compiler import (
+    MANIFEST_FILE,
     LoadedBuild,
     compile_pipeline,
     find_oml,
@@ -36,6 +37,22 @@ class OmlCompiler(Protocol):
     """Compiles an OML file (for the rollout mode in force) and returns its manifest path."""
 
     def __call__(self, oml: Path, *, profile: str | None, cli_params: dict[str, str]) -> Path: ...
+
+
+def require_manifest(path: Path) -> Path:
+    """`path` (a build folder or its manifest.yaml) as a manifest, or exit 2 saying why."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / MANIFEST_FILE
+    if not path.is_file():
+        raise NotFound("no such manifest", path=path, hint="give a build's manifest.yaml")
+    if _file_kind(path) != "manifest":
+        raise UsageError(
+            "is an OML pipeline, not a compiled manifest",
+            path=path,
+            hint=f"`osiris run {path}` compiles and runs it",
+        )
+    return path
 
 
 def _file_kind(path: Path) -> str:

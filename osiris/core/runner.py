@@ -6,6 +6,7 @@ record. DuckDB is imported only here and in the drivers, never at CLI start-up.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -17,13 +18,16 @@ from typing import Any, Protocol
 
 from osiris.core import aiop
 from osiris.core.compiler import LoadedBuild
+from osiris.core.data_plane import data_plane
 from osiris.core.fs_paths import FilesystemContract, RunNaming, current_user, safe_token
+from osiris.core.fsio import atomic_write_bytes, pretty_json
 from osiris.core.gitinfo import git_info
 from osiris.core.registry import driver_for
 from osiris.core.run_ids import CounterStore, RunIdGenerator
 from osiris.core.run_index import RunIndexWriter, RunRecord, utc_now_iso
 from osiris.core.run_log import RunLog, WriteObserver, open_run_log
-from osiris.core.secrets import env_ref_values, mask, redact, resolve_env_refs
+from osiris.core.secrets import mask, redact
+from osiris.core.step_config import StepSettings, resolve_steps
 from osiris.drivers.base import StepContext, table_name
 from osiris.errors import OperationFailed, UsageError
 
@@ -38,10 +42,15 @@ class RunRequest:
     verbose: bool = False
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     outputs: RunOutputs | None = None  # None: the contract layout (ContractOutputs)
+    project_dir: Path | None = None  # where osiris_connections.yaml is; None: base_path
 
     @property
     def sink(self) -> RunOutputs:
         return self.outputs or ContractOutputs(self.contract, self.run_id_format)
+
+    def step_settings(self, build: LoadedBuild) -> dict[str, StepSettings]:
+        """Every step's resolved settings; raises (exit 2) before anything is written."""
+        return resolve_steps(build, self.project_dir or self.contract.base_path, self.env)
 
 
 @dataclass(frozen=True)
@@ -167,8 +176,17 @@ def plan_run(build: LoadedBuild, request: RunRequest, *, dry_run: bool = False) 
     return request.sink.place(plan)
 
 
-def execute(build: LoadedBuild, request: RunRequest, plan: RunPlan) -> RunResult:
-    """Run every step in order and write run logs, AIOP pack and index record."""
+def execute(
+    build: LoadedBuild,
+    request: RunRequest,
+    plan: RunPlan,
+    settings: dict[str, StepSettings] | None = None,
+) -> RunResult:
+    """Run every step in order and write run logs, AIOP pack and index record.
+
+    `settings` are the steps' resolved settings (`RunRequest.step_settings`), resolved here
+    when not given."""
+    settings = request.step_settings(build) if settings is None else settings
     contract = request.contract
     sink = request.sink
     clock = time.monotonic()
@@ -196,7 +214,7 @@ def execute(build: LoadedBuild, request: RunRequest, plan: RunPlan) -> RunResult
         run_log.touch("metrics.jsonl")  # a run whose first step fails has no metric
         interrupted: BaseException | None = None
         try:
-            error = _run_steps(build, request, run_log)
+            error = _run_steps(build, request, settings, run_log)
         except KeyboardInterrupt as exc:
             interrupted, error = exc, "interrupted by the user"
         status = "success" if error is None else "failed"
@@ -224,7 +242,7 @@ def execute(build: LoadedBuild, request: RunRequest, plan: RunPlan) -> RunResult
             run_log.event("run_error", error=error)
         run_log.event("run_end", status=status, duration_ms=duration_ms)
         pack = aiop.build_pack(run_log.events, run_log.metrics)
-    record = _index_record(build, request, plan, pack, status, duration_ms)
+    record = _index_record(build, request, plan, pack, status, duration_ms, error)
     warnings = [*sink.notes, *sink.finish(plan, pack, record)]
     if interrupted is not None:
         raise interrupted
@@ -238,27 +256,33 @@ def execute(build: LoadedBuild, request: RunRequest, plan: RunPlan) -> RunResult
     )
 
 
-def _run_steps(build: LoadedBuild, request: RunRequest, run_log: RunLog) -> str | None:
-    import duckdb  # heavy: imported only when a run really executes
-
+def _run_steps(
+    build: LoadedBuild,
+    request: RunRequest,
+    settings: dict[str, StepSettings],
+    run_log: RunLog,
+) -> str | None:
     failure: str | None = None
-    connection = duckdb.connect(":memory:")
-    try:
+    for step in build.order:
+        # As upstream's run folders: every step's cfg (references as written, secrets masked).
+        cfg = mask(json.loads(build.cfg_bytes(step)))
+        run_log.write_json(f"cfg/{step['id']}.json", cfg)
+    with data_plane() as connection:
         for step in build.order:
             step_id = step["id"]
-            cfg = build.cfgs[step_id]
             if failure is not None:
                 run_log.event("step_skipped", step_id=step_id, reason="an earlier step failed")
                 continue
-            failure = _run_step(step, cfg, connection, request, run_log)
-    finally:
-        connection.close()
+            failure = _run_step(
+                step, build.cfgs[step_id], settings[step_id], connection, request, run_log
+            )
     return failure
 
 
 def _run_step(
     step: dict[str, Any],
     cfg: dict[str, Any],
+    settings: StepSettings,
     connection: Any,
     request: RunRequest,
     run_log: RunLog,
@@ -266,23 +290,24 @@ def _run_step(
     step_id = step["id"]
     run_log.event("step_start", step_id=step_id, component=cfg["component"], mode=cfg["mode"])
     run_log.debug(f"step {step_id} config: {mask(cfg['config'])}")
+    artifacts = run_log.artifacts_dir(step_id)
+    atomic_write_bytes(artifacts / "cleaned_config.json", pretty_json(settings.cleaned).encode())
     started = time.monotonic()
     try:
-        config = resolve_env_refs(cfg["config"], request.env)
         context = StepContext(
             step_id=step_id,
-            config=config,
+            config=settings.config,
             connection=connection,
             inputs={need: table_name(need) for need in step.get("needs", [])},
             base_path=request.contract.base_path,
-            artifacts_dir=run_log.artifacts_dir(step_id),
-            log=run_log.log,
+            artifacts_dir=artifacts,
+            log=lambda message: run_log.log(redact(message, set(settings.secrets))),
         )
         result = driver_for(cfg["component"]).run(context)
     except Exception as exc:
-        # A ${ENV} value can come back quoted in an error (e.g. DuckDB echoing the query).
-        secrets = env_ref_values(cfg["config"], request.env)
-        message = redact(f"{type(exc).__name__}: {exc}", secrets)
+        # A secret can come back quoted in an error (a DSN, DuckDB echoing the query).
+        message = redact(_one_line(exc), set(settings.secrets))
+        run_log.report_artifacts(step_id)
         run_log.event("step_error", step_id=step_id, error=message)
         run_log.log(f"step {step_id} failed: {message}", level="ERROR")
         return f"step {step_id} failed: {message}"
@@ -302,6 +327,12 @@ def _run_step(
     return None
 
 
+def _one_line(exc: BaseException) -> str:
+    """`Type: message` on one line (database errors often span several)."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def _index_record(
     build: LoadedBuild,
     request: RunRequest,
@@ -309,6 +340,7 @@ def _index_record(
     pack: aiop.AiopPack,
     status: str,
     duration_ms: int,
+    error: str | None,
 ) -> RunRecord:
     contract = request.contract
     return RunRecord(
@@ -321,6 +353,7 @@ def _index_record(
         started_at=utc_now_iso(plan.started_at),
         finished_at=utc_now_iso(),
         status=status,
+        error=error,
         duration_ms=duration_ms,
         rows_in=pack.summary["rows_in"],
         rows_out=pack.summary["rows_out"],

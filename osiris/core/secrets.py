@@ -28,7 +28,7 @@ _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]+:)[^@\s
 # `password=...`, `"token": "..."` and the like inside free text.
 _KEY_VALUE = re.compile(
     r"(?P<head>[\"']?(?P<key>[A-Za-z_][A-Za-z0-9_]*)[\"']?\s*[:=]\s*[\"']?)"
-    r"(?P<value>[^\s\"',;&}]+)"
+    r"(?P<value>[^\s\"',;&})]+)"
 )
 
 
@@ -104,6 +104,17 @@ def env_ref_values(config: Any, env: Mapping[str, str]) -> set[str]:
     if not isinstance(config, str):
         return set()
     return {env[name] for name in ENV_REF.findall(config) if env.get(name)}
+
+
+def secret_values(settings: Mapping[str, Any]) -> set[str]:
+    """The values of every secret key in `settings` (nested mappings too), to redact."""
+    found: set[str] = set()
+    for key, value in settings.items():
+        if isinstance(value, Mapping):
+            found |= secret_values(value)
+        elif is_secret_key(str(key)) and isinstance(value, str) and value:
+            found.add(value)
+    return found
 
 
 def redact(text: str, values: set[str]) -> str:

@@ -19,6 +19,17 @@ def table_name(step_id: str) -> str:
     return "df_" + _TABLE_UNSAFE.sub("_", step_id)
 
 
+def quote(name: str) -> str:
+    """A DuckDB identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def table_columns(connection: Any, table: str) -> list[tuple[str, str]]:
+    """(name, DuckDB type) of every column of `table`, in order."""
+    rows = connection.execute(f"DESCRIBE {quote(table)}").fetchall()
+    return [(row[0], row[1]) for row in rows]
+
+
 @dataclass
 class StepContext:
     """What a driver gets: its step, resolved config, upstream tables and places to write."""

@@ -112,16 +112,19 @@ def test_bad_oml_is_one_line_without_traceback(project: Path) -> None:
     assert "Traceback" not in err
 
 
-def test_unknown_component_lists_the_available_ones(project: Path) -> None:
+def test_every_problem_is_one_line_with_did_you_mean(project: Path) -> None:
     oml = project / "pipelines" / "orders.yaml"
-    oml.write_text(oml.read_text().replace("filesystem.csv_extractor", "mysql.extractor"))
-    code, _, err = osiris(*compile_args(project))
-    assert code == 2
-    assert err.strip() == (
+    text = oml.read_text().replace("filesystem.csv_extractor", "filesystem.csv_extracter")
+    oml.write_text(text.replace("duckdb.processor", "duckdb.procesor"))
+    code, out, err = osiris(*compile_args(project))
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
         "error: pipelines/orders.yaml: steps[0] (extract-orders): component: unknown component "
-        "'mysql.extractor' (hint: available: duckdb.processor, filesystem.csv_extractor, "
-        "filesystem.csv_writer)"
-    )
+        "'filesystem.csv_extracter' (hint: did you mean 'filesystem.csv_extractor'?)",
+        "error: pipelines/orders.yaml: steps[1] (aggregate): component: unknown component "
+        "'duckdb.procesor' (hint: did you mean 'duckdb.processor'?)",
+    ]
+    assert not (project / "build").exists()
 
 
 def test_bad_param_syntax_exits_2(project: Path) -> None:

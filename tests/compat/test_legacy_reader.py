@@ -733,8 +733,9 @@ def test_run_sessions_become_legacy_records(full: tuple) -> None:
         assert record.pipeline_slug == session.pipeline_slug
         expected = info.session(sid)
         # A failed run's record carries its first error message.
-        extra = {k: v for k, v in record.extra.items() if k != "error"}
-        assert ("error" in record.extra) == (expected.status == "failed")
+        extra = record.extra
+        assert (record.error is not None) == (expected.status == "failed")
+        assert record.to_dict()["error"] == record.error
         if expected.status == "interrupted":
             assert (record.status, extra) == ("failed", {"legacy_status": "interrupted"})
         else:

@@ -147,12 +147,14 @@ def test_invalid_step_id() -> None:
     assert error_of(doc).startswith(f"{WHERE}: steps[0]: id: '../evil' is not a valid step id")
 
 
-def test_unknown_component_lists_the_available_ones() -> None:
-    doc = with_step(orders_doc(), 0, component="mysql.extractor")
+def test_a_misspelt_component_gets_a_did_you_mean() -> None:
+    doc = with_step(orders_doc(), 0, component="filesystem.csv_extracter")
     assert error_of(doc) == (
-        f"{WHERE}: steps[0] (extract-orders): component: unknown component 'mysql.extractor' "
-        "(hint: available: duckdb.processor, filesystem.csv_extractor, filesystem.csv_writer)"
+        f"{WHERE}: steps[0] (extract-orders): component: unknown component "
+        "'filesystem.csv_extracter' (hint: did you mean 'filesystem.csv_extractor'?)"
     )
+    doc = with_step(orders_doc(), 0, component="kafka.consumer")
+    assert error_of(doc).endswith("(hint: see osiris components list)")
 
 
 def test_mode_must_be_supported_by_the_component() -> None:
@@ -213,8 +215,30 @@ def test_unknown_config_key_lists_the_accepted_ones() -> None:
     doc = with_step(orders_doc(), 0, config={"path": "data/orders.csv", "sep": ";"})
     assert error_of(doc) == (
         f"{WHERE}: steps[0] (extract-orders): config.sep: unknown key "
-        "(hint: filesystem.csv_extractor accepts: path, delimiter, header, encoding)"
+        "(hint: filesystem.csv_extractor accepts: connection, path, delimiter, header, "
+        "encoding, columns, skip_rows, limit, parse_dates, dtype, na_values, chunk_size, "
+        "skip_blank_lines, comment, compression)"
     )
+
+
+def test_a_misspelt_config_key_gets_a_did_you_mean() -> None:
+    doc = with_step(orders_doc(), 0, config={"path": "data/orders.csv", "delimeter": ";"})
+    assert error_of(doc) == (
+        f"{WHERE}: steps[0] (extract-orders): config.delimeter: unknown key "
+        "(hint: did you mean 'delimiter'?)"
+    )
+
+
+def test_every_problem_of_every_step_is_reported_at_once() -> None:
+    doc = with_step(orders_doc(), 0, mode="raed", config={"pth": "x.csv"})
+    doc = with_step(doc, 1, config={"query": "SELECT 1", "qurey": "x"})
+    with pytest.raises(PipelineError) as info:
+        validate(doc)
+    assert info.value.lines() == [
+        f"{WHERE}: steps[0] (extract-orders): mode: unknown mode 'raed' "
+        "(hint: did you mean 'read'?)",
+        f"{WHERE}: steps[1] (aggregate): config.qurey: unknown key (hint: did you mean 'query'?)",
+    ]
 
 
 @pytest.mark.parametrize(

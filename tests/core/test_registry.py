@@ -18,17 +18,31 @@ from osiris.core.registry import (
 from osiris.errors import PipelineError
 
 
-def test_available_components() -> None:
-    assert available() == ["duckdb.processor", "filesystem.csv_extractor", "filesystem.csv_writer"]
+def test_available_components_are_upstreams_and_postgres() -> None:
+    assert available() == [
+        "duckdb.processor",
+        "filesystem.csv_extractor",
+        "filesystem.csv_writer",
+        "graphql.extractor",
+        "mysql.extractor",
+        "mysql.writer",
+        "postgres.extractor",
+        "postgres.writer",
+        "posthog.extractor",
+        "supabase.extractor",
+        "supabase.writer",
+    ]
 
 
-def test_unknown_component_lists_the_available_ones() -> None:
+def test_a_misspelt_component_gets_a_did_you_mean() -> None:
     with pytest.raises(PipelineError) as info:
-        get_spec("mysql.extractor")
+        get_spec("mysql.extracter")
     assert info.value.one_line() == (
-        "unknown component 'mysql.extractor' (hint: available: duckdb.processor, "
-        "filesystem.csv_extractor, filesystem.csv_writer)"
+        "unknown component 'mysql.extracter' (hint: did you mean 'mysql.extractor'?)"
     )
+    with pytest.raises(PipelineError) as info:
+        get_spec("kafka.consumer")
+    assert info.value.hint == "see osiris components list"
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))

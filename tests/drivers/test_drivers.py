@@ -8,16 +8,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from osiris.core.registry import driver_for, get_spec
-from osiris.drivers.base import StepContext, StepResult, table_name
+from osiris.drivers.base import StepResult
 from tests.helpers.projects import ORDERS, orders_csv
-
-
-@pytest.fixture
-def con() -> duckdb.DuckDBPyConnection:
-    connection = duckdb.connect(":memory:")
-    yield connection
-    connection.close()
+from tests.helpers.steps import run_step
 
 
 def run(
@@ -28,15 +21,7 @@ def run(
     base: Path,
     needs: tuple[str, ...] = (),
 ) -> StepResult:
-    ctx = StepContext(
-        step_id=step_id,
-        config=get_spec(component).with_defaults(config),
-        connection=con,
-        inputs={need: table_name(need) for need in needs},
-        base_path=base,
-        artifacts_dir=base / "artifacts" / step_id,
-    )
-    return driver_for(component).run(ctx)
+    return run_step(component, config, con, base, step_id, needs)
 
 
 def extract(con: duckdb.DuckDBPyConnection, base: Path, step_id: str = "src", **config: Any):

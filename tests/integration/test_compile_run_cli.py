@@ -243,9 +243,9 @@ def test_a_failing_sql_step_is_recorded_everywhere_and_writes_no_output(project:
     assert data["error"].startswith("step aggregate failed: BinderException: ")
     assert "no_such_column" in data["error"]
 
-    # Index: one record, failed, in both files, the same as printed.
+    # Index: one record, failed, with its error, in both files, the same as printed.
     index = project / ".osiris/index"
-    assert jsonl(index / "runs.jsonl") == [{k: v for k, v in data.items() if k != "error"}]
+    assert jsonl(index / "runs.jsonl") == [data]
     assert jsonl(index / "by_pipeline/broken.jsonl") == jsonl(index / "runs.jsonl")
 
     # Run logs: the failed step, the skipped one, and the run framed by run_start/run_end.
@@ -398,7 +398,7 @@ def test_json_prints_the_index_record_plus_error(project: Path) -> None:
     data = run_json(project, DEMO_PIPELINE, *INCREMENTAL)
     assert set(data) == RECORD_KEYS | {"error"}
     assert data["error"] is None
-    assert index_records(project) == [{k: v for k, v in data.items() if k != "error"}]
+    assert index_records(project) == [data]
     for key in ("run_logs_path", "aiop_path", "build_manifest_path"):
         assert not Path(data[key]).is_absolute() and (project / data[key]).exists()
     assert data["started_at"].endswith("Z") and data["finished_at"].endswith("Z")
@@ -468,10 +468,19 @@ def test_a_run_failing_at_its_first_step_still_has_every_log_file(project: Path)
     run_dir = project / result.json()["run_logs_path"]
     assert sorted(p.name for p in run_dir.iterdir()) == [
         "artifacts",
+        "cfg",
         "events.jsonl",
         "manifest.yaml",
         "metrics.jsonl",
         "osiris.log",
         "status.json",
     ]
+    # Every step's cfg, as upstream keeps them; the failed step's cleaned config.
+    assert sorted(p.name for p in (run_dir / "cfg").iterdir()) == [
+        "aggregate.json",
+        "extract-orders.json",
+        "write-broken.json",
+    ]
+    cleaned = json.loads((run_dir / "artifacts/extract-orders/cleaned_config.json").read_text())
+    assert cleaned["path"] == "data/missing.csv"
     assert (run_dir / "metrics.jsonl").read_bytes() == b""

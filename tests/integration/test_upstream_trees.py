@@ -67,8 +67,17 @@ V057_EU_RUN = "run-000003_01M8XKMGEZNATPMCEHH40A3WQW"  # OML name "Orders Report
 V057_MISPLACED_PACK = "run-000002_01M8XKKPG2SAX24QTMQEY7XYK2"  # prod run, pack under aiop/dev
 
 
+# What the fixtures' osiris_connections.yaml reads (their `.env` is not in the repository).
+MYSQL_ENV = {
+    "MYSQL_HOST": "127.0.0.1",
+    "MYSQL_USER": "root",
+    "MYSQL_PASSWORD": "",
+    "MYSQL_DATABASE": "osiris_upstream_fixture",
+}
+
+
 def cli(project: Path, *args: str, mode: str | None = None) -> CliResult:
-    env = {"OSIRIS_FS_CONTRACT": mode} if mode else None
+    env = {**MYSQL_ENV, "OSIRIS_FS_CONTRACT": mode} if mode else MYSQL_ENV
     return osiris("--project", str(project), *args, env=env)
 
 

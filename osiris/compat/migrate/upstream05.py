@@ -196,6 +196,7 @@ class Normalizer:
                     started_at=folder.started_at,
                     finished_at=folder.finished_at,
                     status=folder.status if folder.status in ("success", "failed") else "failed",
+                    error=facts.error or None,
                     duration_ms=facts.duration_ms,
                     run_logs_path=str(run_dir),
                     build_manifest_path=self._run_build(folder.path),
@@ -203,7 +204,6 @@ class Normalizer:
                     extra={
                         MIGRATED_FROM: UPSTREAM_05,
                         "indexed_by": "osiris migrate",
-                        **({"error": facts.error} if facts.error else {}),
                     },
                 )
             )
