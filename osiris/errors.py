@@ -7,6 +7,7 @@ Exit codes are decided here and only here: 0 ok, 1 the operation failed,
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 
 EXIT_OK = 0
@@ -79,6 +80,18 @@ class PipelineProblems(PipelineError):
         return [problem.one_line() for problem in self.problems]
 
 
+class ConfigProblems(ConfigError):
+    """Several problems of osiris.yaml, reported together (one line each)."""
+
+    def __init__(self, problems: list[ConfigError]) -> None:
+        first = problems[0]
+        super().__init__(first.message, path=first.path, key=first.key, hint=first.hint)
+        self.problems = problems
+
+    def lines(self) -> list[str]:
+        return [problem.one_line() for problem in self.problems]
+
+
 class NotFound(OsirisError):
     """A run, build or pointer the user named does not exist."""
 
@@ -91,6 +104,12 @@ class OperationFailed(OsirisError):
     """The operation ran and failed (e.g. a pipeline step failed)."""
 
     exit_code = EXIT_FAILED
+
+
+class Interrupted(OsirisError):
+    """Ctrl-C stopped the command after it recorded where it stopped."""
+
+    exit_code = EXIT_INTERRUPTED
 
 
 class PlanConflict(OsirisError):
@@ -144,6 +163,10 @@ def environment_error(exc: OSError) -> OsirisError | None:
     if known is None:
         return None
     message, code, hint = known
-    error = OsirisError(message, path=exc.filename, hint=hint)
+    path = exc.filename
+    if code == EXIT_BAD_INPUT and isinstance(path, str) and not os.path.lexists(path):
+        # A file that could not be created (often our own temp file): the folder is the issue.
+        path, message = os.path.dirname(path), f"this folder cannot be written: {message}"
+    error = OsirisError(message, path=path, hint=hint)
     error.exit_code = code
     return error

@@ -46,6 +46,12 @@ def show_pack(ctx: click.Context, run_id: str, as_json: bool) -> None:
     pack = catalog.pack(run_id)
     text = catalog.pack_json(pack)
     warn(catalog.warnings)
+    damage = _json_damage(text)
+    if damage:
+        shown = display_path(pack.path, dirs.base_path)
+        click.echo(
+            f"warning: {shown}: the pack's JSON is damaged ({damage}); shown as it is", err=True
+        )
     if as_json:
         click.echo(text, nl=not text.endswith("\n"))
         return
@@ -59,12 +65,13 @@ def show_pack(ctx: click.Context, run_id: str, as_json: bool) -> None:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
-    help="Zip file to write (default: ./<run_id>-aiop.zip); an existing file is refused.",
+    type=click.Path(),
+    help="Zip file to write, or a folder to write into (an existing one, or one given with a "
+    "trailing /). Default: ./<run_id>-aiop.zip. An existing file is refused.",
 )
 @json_option
 @click.pass_context
-def export_pack(ctx: click.Context, run_id: str, output: Path | None, as_json: bool) -> None:
+def export_pack(ctx: click.Context, run_id: str, output: str | None, as_json: bool) -> None:
     """Zip a run's pack; a missing pack is first rebuilt from the run's logs."""
     from osiris.core import aiop_export, run_sources
 
@@ -86,3 +93,14 @@ def export_pack(ctx: click.Context, run_id: str, output: Path | None, as_json: b
     if result.regenerated:
         out.print(f"rebuilt the missing pack from the run logs into {data['pack']}")
     out.print(f"exported {len(result.files)} files of run {result.run_id} to {result.zip_path}")
+
+
+def _json_damage(text: str) -> str | None:
+    """Where `text` stops being JSON ("line 3, column 7: ..."), or None when it is JSON."""
+    import json
+
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
+    return None

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+from osiris.errors import Interrupted
 
 if TYPE_CHECKING:
     from osiris.core.fs_config import ResolvedConfig
@@ -80,3 +83,12 @@ def console(*, stderr: bool = False):
         # Piped output has no screen to wrap at: keep every column (rich would assume 80).
         out.width = PIPED_WIDTH
     return out
+
+
+@contextmanager
+def stopped_by_ctrl_c(message: str, hint: str | None = None) -> Iterator[None]:
+    """Ctrl-C inside the block ends the command with exit 130 and `message`."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted(message, hint=hint) from None

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from osiris.cli.common import emit_json, fs_mode_option, json_option, load_project
+from osiris.cli.common import (
+    emit_json,
+    fs_mode_option,
+    json_option,
+    load_project,
+    stopped_by_ctrl_c,
+)
 
 
 @click.command("compile")
@@ -49,14 +55,15 @@ def compile_command(
     cli_params = parse_param_args(params)
     resolved, contract = load_project(ctx, flags={"compat.mode": fs_mode})
     mode = resolve_mode(resolved)
-    result = compile_for_mode(
-        mode.mode,
-        find_oml(file, contract),
-        resolved=resolved,
-        contract=contract,
-        profile=profile,
-        cli_params=cli_params,
-    )
+    with stopped_by_ctrl_c("compile stopped by Ctrl-C; no build or pointer was changed"):
+        result = compile_for_mode(
+            mode.mode,
+            find_oml(file, contract),
+            resolved=resolved,
+            contract=contract,
+            profile=profile,
+            cli_params=cli_params,
+        )
     exported = export_build(result.build_dir, out) if out is not None else None
     pointers = [contract.relative(p) for p in result.pointers]
     legacy = result.legacy
@@ -95,6 +102,8 @@ def compile_command(
     profile_text = f" [profile {result.profile}]" if result.profile else ""
     status = " (unchanged)" if not result.created else ""
     click.echo(f"compiled {result.pipeline_slug}{profile_text}{status}")
+    if result.pipeline_name and result.pipeline_name != result.pipeline_slug:
+        click.echo(f"  slug:      {result.pipeline_slug} (from the name '{result.pipeline_name}')")
     click.echo(f"  build:     {contract.relative(result.build_dir)}")
     click.echo(f"  manifest:  {result.manifest_hash}")
     click.echo(f"  pointers:  {', '.join(pointers)}")

@@ -89,4 +89,15 @@ def _display(path: Path) -> str:
 def validate(ctx: click.Context) -> None:
     """Check osiris.yaml (and OSIRIS_* overrides): exit 0 if valid, else 2 with the problem."""
     resolved, _ = load_project(ctx, strict=True)
+    for warning in _upstream_warnings(resolved):
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"{_display(resolved.project_dir / CONFIG_FILENAME)}: valid")
+
+
+def _upstream_warnings(resolved: ResolvedConfig) -> list[str]:
+    from osiris.core.config_file import read_config_file
+    from osiris.core.fs_config import upstream_keys
+
+    if resolved.config_file is None:
+        return []
+    return upstream_keys(read_config_file(resolved.config_file))

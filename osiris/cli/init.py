@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from osiris.core.scaffold import init_project
+from osiris.core.scaffold import SAMPLE_FILES, init_project
 
 
 def _shown(path: Path, root: Path) -> str:
@@ -22,12 +22,14 @@ def _shown(path: Path, root: Path) -> str:
 @click.option(
     "--force", is_flag=True, help="Rewrite an existing osiris.yaml (kept as osiris.yaml.bak)."
 )
+@click.option("--bare", is_flag=True, help="No sample pipeline and data.")
 @click.pass_context
-def init(ctx: click.Context, path: Path | None, git: bool, force: bool) -> None:
-    """Create an Osiris project in PATH (default: --project, else the current folder)."""
+def init(ctx: click.Context, path: Path | None, git: bool, force: bool, bare: bool) -> None:
+    """Create an Osiris project in PATH (default: --project, else the current folder),
+    with a sample pipeline and its data unless --bare."""
     app = ctx.find_root().obj
     target = path or (app.project if app else None) or Path.cwd()
-    report = init_project(target, force=force, git=git)
+    report = init_project(target, force=force, git=git, sample=not bare)
     click.echo(f"Osiris project in {report.root}")
     for item in report.created:
         click.echo(f"  created    {_shown(item, report.root)}")
@@ -38,4 +40,10 @@ def init(ctx: click.Context, path: Path | None, git: bool, force: bool) -> None:
     click.echo(f"  {report.gitignore:<10} .gitignore (osiris block)")
     if report.git_initialized:
         click.echo("  created    git repository")
-    click.echo("Next: add OML files to pipelines/; `osiris config show` lists every setting.")
+    sample = report.root / SAMPLE_FILES[0]
+    if sample in report.created:
+        click.echo(
+            f"Next: osiris compile {SAMPLE_FILES[0]} -p dev && osiris run --last-compile -p dev"
+        )
+    else:
+        click.echo("Next: add OML files to pipelines/; `osiris config show` lists every setting.")

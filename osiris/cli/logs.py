@@ -88,6 +88,11 @@ def show_logs(
     catalog, dirs = open_catalog(ctx)
     view = read_log(catalog.log_folder(run_id), which, tail=tail)
     warn(catalog.warnings)
+    if which != "osiris":
+        damaged = sum(1 for line in view.lines if not isinstance(_parsed(line), dict))
+        if damaged:
+            shown = display_path(view.path, dirs.base_path)
+            click.echo(f"warning: {shown}: {damaged} damaged line(s), shown as they are", err=True)
     if as_json:
         lines: list[Any] = view.lines if which == "osiris" else [_parsed(x) for x in view.lines]
         emit_json(

@@ -65,6 +65,15 @@ class LazyGroup(click.Group):
         module_name, attribute, _ = entry
         return getattr(importlib.import_module(module_name), attribute)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        # click suggests close names from `self.commands`, which a lazy group leaves empty.
+        name = args[0] if args else ""
+        if name in COMMANDS or name.startswith("-"):
+            return super().resolve_command(ctx, args)
+        raise click.exceptions.NoSuchCommand(name, possibilities=list(COMMANDS), ctx=ctx)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
@@ -94,11 +103,11 @@ def cli(ctx: click.Context, project: Path | None, debug: bool) -> None:
     ctx.obj = AppContext(project=project, debug=debug)
 
 
-def _print_error(text: str) -> None:
+def _print_error(text: str, label: str = "error") -> None:
     from rich.console import Console
     from rich.markup import escape
 
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(text)}")
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]{label}:[/] {escape(text)}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -115,11 +124,16 @@ def main(argv: list[str] | None = None) -> None:
     except OsirisError as exc:
         if debug:
             raise
+        label = "interrupted" if exc.exit_code == EXIT_INTERRUPTED else "error"
         for line in exc.lines():
-            _print_error(line)
+            _print_error(line, label)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
+    except click.exceptions.Abort as exc:
+        # click turns Ctrl-C (and end of input at a prompt) into Abort.
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            _print_error("stopped by Ctrl-C", "interrupted")
+        else:
+            click.echo("Aborted.", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
         exc.show()

@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from osiris.cli.common import console, emit_json, json_option, load_project
+from osiris.cli.common import (
+    console,
+    emit_json,
+    json_option,
+    load_project,
+    stopped_by_ctrl_c,
+)
 from osiris.errors import EXIT_FAILED
 
 if TYPE_CHECKING:
@@ -64,7 +70,12 @@ def clean(
         contract, run_logs_days=logs_days, aiop_keep_runs=keep_runs, annex_days=annex_days
     )
     show_progress = not as_json and not dry_run and sys.stderr.isatty()
-    with _progress(show_progress) as progress:
+    stopped = stopped_by_ctrl_c(
+        "maintenance clean stopped by Ctrl-C; a folder it was removing is hidden from every "
+        "listing",
+        hint="run `osiris maintenance clean` again to finish it",
+    )
+    with _progress(show_progress) as progress, stopped:
         report = retention.clean(contract, policy, dry_run=dry_run, trash=trash, progress=progress)
     if as_json:
         emit_json(report.to_dict())
@@ -111,15 +122,30 @@ def _render(report: CleanReport) -> None:
         out.print("Nothing to clean.")
         return
     shown = plan.actions if report.dry_run else report.removed
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    table.add_column("path", overflow="fold")
-    table.add_column("kind", no_wrap=True)
-    table.add_column("size", no_wrap=True, justify="right")
-    table.add_column("reason", overflow="fold")
-    for action in shown:
-        path = action.to_dict(plan.base_path)["path"] + (" (link)" if action.is_link else "")
-        table.add_row(escape(path), action.kind, _size(action.size), escape(action.reason))
-    out.print(table)
+    rows = [
+        (
+            action.to_dict(plan.base_path)["path"] + (" (link)" if action.is_link else ""),
+            action.kind,
+            _size(action.size),
+            action.reason,
+        )
+        for action in shown
+    ]
+    widest = max(len(path) for path, *_ in rows)
+    if widest + 40 > out.width:
+        # A path is never cut: too wide for a table, each gets its own line.
+        for path, kind, size, reason in rows:
+            out.print(path, markup=False, overflow="ignore", crop=False)
+            out.print(f"    {kind}  {size}  {reason}", markup=False)
+    else:
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        table.add_column("path", no_wrap=True)
+        table.add_column("kind", no_wrap=True)
+        table.add_column("size", no_wrap=True, justify="right")
+        table.add_column("reason")
+        for path, kind, size, reason in rows:
+            table.add_row(escape(path), kind, size, escape(reason))
+        out.print(table)
     if report.dry_run:
         count = _paths(len(plan.actions))
         out.print(f"Dry run: removing {count} would free {_size(plan.total_bytes)}.")

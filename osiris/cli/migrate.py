@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from osiris.cli.common import console, emit_json, json_option, load_project
-from osiris.errors import EXIT_FAILED, UsageError, VerificationFailed
+from osiris.errors import EXIT_FAILED, Interrupted, UsageError, VerificationFailed
 
 if TYPE_CHECKING:
     from osiris.compat.migrate import Plan, StatusReport
@@ -155,6 +155,25 @@ def _render_plan(
     out.print(f"{len(plan.ops)} steps, fingerprint {plan.fingerprint[:12]}.{hint}", markup=False)
 
 
+@contextmanager
+def _stopped_by_ctrl_c(contract: FilesystemContract) -> Iterator[None]:
+    """Ctrl-C: one line saying where the migration stopped and the ways out."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        from osiris.compat import migrate as api
+        from osiris.compat.migrate.engine import unfinished_error
+
+        pending = api.unfinished(contract)
+        if pending is None or pending.journal is None:
+            raise Interrupted(
+                "stopped by Ctrl-C; no migration is left half-done",
+                hint="`osiris migrate status` shows where the project stands",
+            ) from None
+        error = unfinished_error(contract, pending)
+        raise Interrupted(error.message, path=error.path, hint=error.hint) from None
+
+
 @migrate.command("plan")
 @click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan to FILE."
@@ -224,7 +243,7 @@ def apply_command(ctx: click.Context, plan_file: Path | None, yes: bool, as_json
     if (pending is not None or not reviewed.is_empty) and not _confirmed(question, yes):
         console().print("Nothing was changed.")
         return
-    with _progress(not as_json, "migrating") as progress:
+    with _progress(not as_json, "migrating") as progress, _stopped_by_ctrl_c(contract):
         result = api.apply(contract, reviewed, progress=progress)
     from osiris.core import retention
 
@@ -270,7 +289,7 @@ def rollback_command(
     if not _confirmed(f"Roll back {which}?", yes):
         console().print("Nothing was changed.")
         return
-    with _progress(not as_json, "rolling back") as progress:
+    with _progress(not as_json, "rolling back") as progress, _stopped_by_ctrl_c(contract):
         result = api.rollback(contract, migration_id, force=force, progress=progress)
     if as_json:
         emit_json({**result.to_json(), "fs_mode": fs_mode})

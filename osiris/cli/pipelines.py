@@ -84,6 +84,8 @@ def tag(
             [
                 {
                     "run_id": c.run_id,
+                    "pipeline_slug": c.pipeline_slug,
+                    "tags": list(c.after),  # as `runs list --json` shows them from now on
                     "before": list(c.before),
                     "after": list(c.after),
                     "changed": c.changed,

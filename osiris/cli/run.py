@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,9 @@ if TYPE_CHECKING:
 
 
 def parse_tags(value: str | None) -> tuple[str, ...]:
-    return tuple(sorted({t.strip() for t in (value or "").split(",") if t.strip()}))
+    from osiris.core.tags import parse_tags as checked
+
+    return checked((value or "").split(","))
 
 
 @click.command("run")
@@ -35,6 +38,11 @@ def parse_tags(value: str | None) -> tuple[str, ...]:
 )
 @click.option("-p", "--profile", help="Profile (default: filesystem.profiles.default).")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="OML parameter.")
+@click.option(
+    "--set-latest",
+    is_flag=True,
+    help="With --param: also make this build the pipeline's latest (--last-compile).",
+)
 @click.option("--tags", help="Comma-separated tags recorded in the index (never in paths).")
 @click.option("--run-id-format", help="Override ids.run_id_format, e.g. incremental,ulid.")
 @click.option(
@@ -44,6 +52,7 @@ def parse_tags(value: str | None) -> tuple[str, ...]:
     "--dry-run", is_flag=True, help="Resolve everything and print the paths; write nothing."
 )
 @click.option("--verbose", is_flag=True, help="Also write debug.log.")
+@click.option("-q", "--quiet", is_flag=True, help="No step lines while the run goes.")
 @fs_mode_option
 @json_option
 @click.pass_context
@@ -55,11 +64,13 @@ def run(
     manifest: Path | None,
     profile: str | None,
     params: tuple[str, ...],
+    set_latest: bool,
     tags: str | None,
     run_id_format: str | None,
     out: Path | None,
     dry_run: bool,
     verbose: bool,
+    quiet: bool,
     fs_mode: str | None,
     as_json: bool,
 ) -> None:
@@ -89,6 +100,8 @@ def run(
         verbose=verbose,
         dry_run=dry_run,
         out=out,
+        set_latest=set_latest,
+        progress=None if quiet or as_json else _progress_printer(),
     )
     if outcome.result is None:
         _render_dry_run(contract, outcome.target, outcome.plan, outcome.fs_mode, as_json)
@@ -96,6 +109,20 @@ def run(
     _render_result(outcome.result, outcome.copied_to, outcome.warnings, as_json)
     if not outcome.result.ok:
         ctx.exit(EXIT_FAILED)
+
+
+def _progress_printer() -> Callable[[str], None]:
+    """Step lines on stderr as the run goes: styled on a terminal, plain otherwise."""
+    err = console(stderr=True)
+    if not err.is_terminal:
+        return lambda line: click.echo(line, err=True)
+    from rich.markup import escape
+
+    def show(line: str) -> None:
+        colour = "red" if " failed: " in line else "yellow" if "interrupted" in line else "dim"
+        err.print(f"[{colour}]{escape(line)}[/]")
+
+    return show
 
 
 def _render_dry_run(

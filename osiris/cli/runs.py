@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from osiris.core.run_index import RunRecord
     from osiris.core.run_sources import ProjectDirs, RunCatalog, RunPath
 
-STATUSES = ("success", "failed", "unknown")
+STATUSES = ("success", "failed", "interrupted", "unknown")
+_ERROR_CELL = 40  # characters of a failed run's error in `runs list`; `runs show` has it all
 _STATUS_STYLE = {"success": "green", "failed": "red"}
 
 
@@ -164,7 +165,7 @@ def _render_record(record: RunRecord, paths: dict[str, RunPath]) -> None:
 
 
 # Columns a narrow terminal drops first, so that run ids never need to be cut.
-_OPTIONAL = ("tags", "rows", "duration", "profile", "started", "source")
+_OPTIONAL = ("tags", "error", "rows", "duration", "profile", "started", "source")
 
 
 def runs_table(records: Iterable[RunRecord], width: int) -> ColumnsTable:
@@ -180,8 +181,23 @@ def runs_table(records: Iterable[RunRecord], width: int) -> ColumnsTable:
         "duration": [format_duration(r.duration_ms) for r in records],
         "rows": [format_rows(r.rows_in, r.rows_out) for r in records],
         "tags": [", ".join(r.tags) for r in records],
+        **error_column([r.error for r in records]),
     }
     return columns_table(columns, width, optional=_OPTIONAL)
+
+
+def error_column(errors: list[str | None]) -> dict[str, list[str]]:
+    """An `error` column, only when some run has an error: its start, cut at a word."""
+    if not any(errors):
+        return {}
+    return {"error": [_short(e) if e else "" for e in errors]}
+
+
+def _short(text: str) -> str:
+    if len(text) <= _ERROR_CELL:
+        return text
+    cut = text[: _ERROR_CELL - 1].rsplit(" ", 1)[0]
+    return cut.rstrip(":,") + "…"
 
 
 def source_column(sources: list[str]) -> dict[str, list[str]]:

@@ -6,6 +6,7 @@ The mode comes from `--fs-mode` > env `OSIRIS_FS_CONTRACT` > `compat.mode` > `co
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +66,7 @@ class ModeCompile:
     manifest_short: str
     build: CompileResult | None  # modes contract and dual
     legacy: LegacyCompile | None  # modes legacy and dual (None when the mirror failed)
+    pipeline_name: str = ""  # the OML `name` the slug was made of
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -102,8 +104,12 @@ def compile_for_mode(
     contract: FilesystemContract,
     profile: str | None,
     cli_params: dict[str, str],
+    set_pointers: bool = True,
 ) -> ModeCompile:
-    """Compile an OML file into the layout(s) of `mode`; the contract side first in dual."""
+    """Compile an OML file into the layout(s) of `mode`; the contract side first in dual.
+
+    `set_pointers=False` leaves the contract's `latest`/`last_compile` pointers as they
+    are (the legacy layout's `.last_compile.json` is written as upstream writes it)."""
     prepared = prepare_build(
         oml_path, resolved=resolved, contract=contract, profile=profile, cli_params=cli_params
     )
@@ -113,11 +119,12 @@ def compile_for_mode(
         "profile": prepared.profile,
         "manifest_hash": prepared.manifest_hash,
         "manifest_short": contract.manifest_short(prepared.manifest_hash),
+        "pipeline_name": str(prepared.as_loaded().manifest.get("name") or ""),
     }
     if mode == "legacy":
         legacy = write_compile(prepared, contract.base_path, fs_mode=mode)
         return ModeCompile(**common, build=None, legacy=legacy, notes=list(prepared.notes))
-    build = write_build(prepared, contract)
+    build = write_build(prepared, contract, set_pointers=set_pointers)
     if mode == "contract":
         return ModeCompile(**common, build=build, legacy=None, notes=build.notes)
     mirror = mirror_compile(prepared, build, contract)
@@ -159,6 +166,7 @@ def resolve_run_target(
     profile_flag: str | None,
     params: dict[str, str],
     dry_run: bool = False,
+    set_latest: bool = False,
 ) -> tuple[run_target.RunTarget, list[str]]:
     """`run_target.resolve_target` with the compile and last-compile lookup of `mode`.
 
@@ -172,9 +180,17 @@ def resolve_run_target(
     own_layout = mode == "legacy"
     fallback_on = own_layout or resolved.config.compat.read_fallback
 
-    def compile_oml(oml: Path, *, profile: str | None, cli_params: dict[str, str]) -> Path:
+    def compile_oml(
+        oml: Path, *, profile: str | None, cli_params: dict[str, str], set_pointers: bool
+    ) -> Path:
         compiled = compile_for_mode(
-            mode, oml, resolved=resolved, contract=contract, profile=profile, cli_params=cli_params
+            mode,
+            oml,
+            resolved=resolved,
+            contract=contract,
+            profile=profile,
+            cli_params=cli_params,
+            set_pointers=set_pointers,
         )
         warnings.extend(compiled.warnings)
         return compiled.manifest_path
@@ -201,6 +217,7 @@ def resolve_run_target(
             profile_flag=profile_flag,
             params=params,
             dry_run=dry_run,
+            set_latest=set_latest,
             compile_oml=compile_oml,
             last_compiled=last_compiled,
         )
@@ -245,8 +262,12 @@ def run_for_mode(
     verbose: bool = False,
     dry_run: bool = False,
     out: Path | None = None,
+    set_latest: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> ModeRun:
-    """`osiris run`: find the build, then run it into the layout of `mode` (or only plan it)."""
+    """`osiris run`: find the build, then run it into the layout of `mode` (or only plan it).
+
+    `progress` gets each step's start and end line as the run goes."""
     target, warnings = resolve_run_target(
         mode,
         resolved=resolved,
@@ -257,6 +278,7 @@ def run_for_mode(
         profile_flag=profile_flag,
         params=params,
         dry_run=dry_run,
+        set_latest=set_latest,
     )
     run_ids = list(resolved.config.ids.run_id_format)
     request = RunRequest(
@@ -266,6 +288,7 @@ def run_for_mode(
         verbose=verbose,
         outputs=outputs_for(mode, contract, run_ids),
         project_dir=resolved.project_dir,
+        progress=progress,
     )
     settings = request.step_settings(target.build)  # bad input stops here, nothing written
     plan = plan_run(target.build, request, dry_run=dry_run)

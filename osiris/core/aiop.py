@@ -62,6 +62,8 @@ def _steps(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             )
         elif name == "step_error":
             step.update(status="failed", error=event.get("error"))
+        elif name == "step_interrupted":
+            step.update(status="interrupted")
         elif name == "step_skipped":
             step.update(status="skipped", reason=event.get("reason"))
     return list(steps.values())

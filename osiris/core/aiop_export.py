@@ -45,11 +45,14 @@ def export_pack(
     catalog: RunCatalog,
     contract: FilesystemContract,
     run_id_or_prefix: str,
-    out: Path | None,
+    out: str | None,
     *,
     cwd: Path,
 ) -> PackExport:
-    """Zip a run's AIOP pack; a missing pack is first rebuilt from the run's logs and kept."""
+    """Zip a run's AIOP pack; a missing pack is first rebuilt from the run's logs and kept.
+
+    `out` is the zip file, or a folder to write `<run_id>-aiop.zip` into: one that exists,
+    or one written with a trailing slash (created when missing)."""
     try:
         pack: RunFolder | None = catalog.pack(run_id_or_prefix)
     except AmbiguousRunId:
@@ -119,9 +122,17 @@ def _pack_home(catalog: RunCatalog, contract: FilesystemContract, folder: RunFol
     return contract.aiop_run_dir(naming)
 
 
-def _zip_destination(out: Path | None, run_id: str, cwd: Path) -> Path:
+def _zip_destination(out: str | None, run_id: str, cwd: Path) -> Path:
     name = f"{run_id}-aiop.zip"
-    destination = cwd / name if out is None else (out / name if out.is_dir() else out)
+    if out is None:
+        destination = cwd / name
+    elif out.endswith(("/", os.sep)) or Path(out).is_dir():
+        folder = cwd / out
+        if not folder.is_dir():
+            _make_folder(folder)
+        destination = folder / name
+    else:
+        destination = cwd / out
     if os.path.lexists(destination):
         raise UsageError(
             "already exists; an export never overwrites a file",
@@ -131,6 +142,12 @@ def _zip_destination(out: Path | None, run_id: str, cwd: Path) -> Path:
     if not destination.parent.is_dir():
         raise UsageError("no such folder", path=destination.parent, hint="create it first")
     return destination
+
+
+def _make_folder(folder: Path) -> None:
+    if os.path.lexists(folder):
+        raise UsageError("is a file, not a folder", path=folder, hint="name a folder")
+    folder.mkdir(parents=True)
 
 
 def zip_folder(folder: Path, destination: Path, *, root: str) -> tuple[str, ...]:

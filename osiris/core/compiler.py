@@ -267,8 +267,10 @@ def compile_pipeline(
     profile: str | None,
     cli_params: dict[str, str],
     env: Mapping[str, str] | None = None,
+    set_pointers: bool = True,
 ) -> CompileResult:
-    """Compile an OML file into its build folder and point `latest`/`last_compile` at it.
+    """Compile an OML file into its build folder and (unless `set_pointers` is false)
+    point `latest`/`last_compile` at it.
 
     The profile is validated before anything is written. Compiling identical inputs again
     writes no build file.
@@ -281,11 +283,14 @@ def compile_pipeline(
         cli_params=cli_params,
         env=env,
     )
-    return write_build(prepared, contract)
+    return write_build(prepared, contract, set_pointers=set_pointers)
 
 
-def write_build(prepared: PreparedBuild, contract: FilesystemContract) -> CompileResult:
-    """Write a prepared build unless an identical one exists, then update the pointers."""
+def write_build(
+    prepared: PreparedBuild, contract: FilesystemContract, *, set_pointers: bool = True
+) -> CompileResult:
+    """Write a prepared build unless an identical one exists, then (unless `set_pointers`
+    is false) update the pointers."""
     build_dir, files, notes = prepared.build_dir, prepared.files, list(prepared.notes)
     created = not _is_complete(build_dir, files)
     if created:
@@ -294,9 +299,11 @@ def write_build(prepared: PreparedBuild, contract: FilesystemContract) -> Compil
         created = _write_build(build_dir, files)
     manifest_path = build_dir / MANIFEST_FILE
     slug, digest = prepared.pipeline_slug, prepared.manifest_hash
-    RunIndexWriter(contract.index_dir).write_pointer(
-        slug, contract.relative(manifest_path), digest, prepared.profile
-    )
+    pointers = [contract.latest_pointer(slug), contract.last_compile_pointer]
+    if set_pointers:
+        RunIndexWriter(contract.index_dir).write_pointer(
+            slug, contract.relative(manifest_path), digest, prepared.profile
+        )
     return CompileResult(
         pipeline_slug=slug,
         profile=prepared.profile,
@@ -305,7 +312,7 @@ def write_build(prepared: PreparedBuild, contract: FilesystemContract) -> Compil
         build_dir=build_dir,
         manifest_path=manifest_path,
         created=created,
-        pointers=[contract.latest_pointer(slug), contract.last_compile_pointer],
+        pointers=pointers if set_pointers else [],
         oml_path=prepared.oml_path,
         notes=notes,
     )

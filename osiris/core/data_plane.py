@@ -1,12 +1,14 @@
-"""The data plane of a run: one in-memory DuckDB database shared by its steps.
+"""The data plane of a run: one DuckDB database shared by its steps.
 
-Its memory is capped so a run's footprint does not grow with its row count: past the
-cap DuckDB spills to a private temporary folder (never into the project), which is
-removed when the run ends.
+Its memory is capped so a run's footprint does not grow with its row count. The database
+is a file in a private temporary folder (never in the project), removed when the run
+ends: an in-memory database kept every table's blocks in memory past the cap (peak RSS
+grew from 249 MB at 1M rows to 317 MB at 3M), a file lets DuckDB write them out.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,13 +21,13 @@ MEMORY_LIMIT = "128MB"
 
 @contextmanager
 def data_plane() -> Iterator[Any]:
-    """A fresh DuckDB connection with capped memory; closed and its spill folder gone
-    afterwards."""
+    """A fresh DuckDB database with capped memory; closed and its folder gone afterwards."""
     import duckdb  # heavy: imported only when a run really executes
 
     with tempfile.TemporaryDirectory(prefix="osiris-duckdb-") as spill:
         connection = duckdb.connect(
-            ":memory:", config={"memory_limit": MEMORY_LIMIT, "temp_directory": spill}
+            os.path.join(spill, "run.duckdb"),
+            config={"memory_limit": MEMORY_LIMIT, "temp_directory": spill},
         )
         try:
             yield connection

@@ -34,7 +34,8 @@ from osiris.core.config_file import (
     read_config_file,
     resolve_base_path,
 )
-from osiris.errors import ConfigError, ProjectNotFound
+from osiris.core.config_keys import UPSTREAM_KEYS, did_you_mean, unknown_keys
+from osiris.errors import ConfigError, ConfigProblems, ProjectNotFound
 
 DEFAULT_PROFILES = ["dev", "staging", "prod", "ml", "finance", "incident_debug"]
 RUN_ID_TOKENS = ("incremental", "ulid", "iso_ulid", "uuidv4", "snowflake")
@@ -59,7 +60,8 @@ _PROFILE_NAME = re.compile(r"[A-Za-z0-9]+(?:[_-][A-Za-z0-9]+)*")
 
 
 class _Section(BaseModel):
-    # Unknown keys are tolerated for forward compatibility (contract.md §2).
+    # Unknown keys are checked before validation (config_keys.py): typos are errors, keys
+    # upstream releases write are warnings.
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
@@ -331,6 +333,7 @@ def build_config(
     empty environment variable.
     """
     merged = _without_nulls(file_data)
+    _refuse_unknown_keys(merged, config_file)
     origins = {key: "file" for key in _flatten_dict(merged)}
     for var, dotted in ENV_OVERRIDES.items():
         if var == "OSIRIS_BASE_PATH" and env.get("OSIRIS_FILESYSTEM_BASE", "") != "":
@@ -361,6 +364,36 @@ def build_config(
             hint="see docs/samples/osiris.filesystem.yaml for every key and its allowed values",
         ) from None
     return config, origins
+
+
+def _refuse_unknown_keys(data: Mapping[str, Any], config_file: Path | None) -> None:
+    """A key no version knows is a typo: one error line each, with "did you mean"."""
+    problems = []
+    for key, known in unknown_keys(data, OsirisConfig):
+        if key in UPSTREAM_KEYS:
+            continue  # `upstream_keys` reports these as warnings
+        close = did_you_mean(key, known)
+        section = key.rpartition(".")[0]
+        hint = (
+            f"did you mean '{section + '.' if section else ''}{close}'?"
+            if close
+            else f"the keys here are: {', '.join(known)}"
+        )
+        problems.append(
+            ConfigError("unknown key", path=str(config_file or CONFIG_FILENAME), key=key, hint=hint)
+        )
+    if problems:
+        raise ConfigProblems(problems)
+
+
+def upstream_keys(data: Mapping[str, Any]) -> list[str]:
+    """Warnings for the keys of a file that only upstream releases use (this version
+    ignores them), one line each naming the release."""
+    return [
+        f"{key}: written by {UPSTREAM_KEYS[key]}; this version ignores it"
+        for key, _ in unknown_keys(_without_nulls(data), OsirisConfig)
+        if key in UPSTREAM_KEYS
+    ]
 
 
 def _without_nulls(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -34,9 +34,15 @@ def _collapse(text: str) -> str:
 
 
 def slugify(name: str) -> str:
-    """The one pipeline slug: lower-case, `[a-z0-9_-]` only, no doubled or edge separators."""
-    slug = _collapse(_UNSAFE_SLUG.sub("-", name.strip().lower())).strip("-_")
-    return slug
+    """The one pipeline slug: lower-case, `[a-z0-9_-]` only, no doubled or edge separators.
+
+    Other scripts are transliterated first (`ünïcode pipe` -> `unicode-pipe`,
+    `Привет мир` -> `privet-mir`) rather than dropped."""
+    if not name.isascii():
+        from anyascii import anyascii  # only names that need it pay for the import
+
+        name = anyascii(name)
+    return _collapse(_UNSAFE_SLUG.sub("-", name.strip().lower())).strip("-_")
 
 
 def manifest_slug(manifest: Mapping[str, Any]) -> str:

@@ -23,6 +23,7 @@ from osiris.core.connections import CONNECTIONS_FILE, REFERENCE_KEY, Connections
 from osiris.core.fs_paths import slugify
 from osiris.core.registry import SPECS, ComponentSpec, family
 from osiris.core.secrets import is_env_ref, is_secret_key
+from osiris.core.yaml_lines import key_lines, line_of
 from osiris.drivers.base import table_name
 from osiris.errors import NotFound, OsirisError, PipelineError, PipelineProblems, UsageError
 
@@ -165,17 +166,33 @@ def load_pipeline(
     specs: Mapping[str, ComponentSpec] | None = None,
     connections: Callable[[], Connections | None] | None = None,
 ) -> Pipeline:
-    """Read and validate an OML file, resolving params for `profile`."""
+    """Read and validate an OML file, resolving params for `profile`; each problem names
+    its line (`pipelines/x.yaml:12: steps[1] (agg): config.query: ...`)."""
     where = display or str(path)
-    return validate_pipeline(
-        read_oml(path, display=where),
-        where=where,
-        profile=profile,
-        cli_params=cli_params,
-        env=env,
-        specs=specs,
-        connections=connections,
-    )
+    document = read_oml(path, display=where)
+    try:
+        return validate_pipeline(
+            document,
+            where=where,
+            profile=profile,
+            cli_params=cli_params,
+            env=env,
+            specs=specs,
+            connections=connections,
+        )
+    except PipelineError as exc:
+        _add_lines(exc, Path(path).read_text(encoding="utf-8"), where)
+        raise
+
+
+def _add_lines(error: PipelineError, text: str, where: str) -> None:
+    lines = key_lines(text)
+    for problem in getattr(error, "problems", [error]):
+        line = line_of(lines, problem.key) if problem.key else None
+        if line is not None and problem.path == where:
+            problem.path = f"{where}:{line}"
+    if isinstance(error, PipelineProblems):
+        error.path = error.problems[0].path
 
 
 def validate_pipeline(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -12,11 +11,13 @@ from typing import TYPE_CHECKING, Any
 from osiris.core.profile_map import ProfileMap
 from osiris.core.run_index import (
     UPDATE_KIND,
+    AmbiguousRunId,
     RunIndexWriter,
     RunRecord,
     read_pointer,
     utc_now_iso,
 )
+from osiris.core.tags import parse_tags
 from osiris.errors import NotFound, OsirisError, UsageError
 
 if TYPE_CHECKING:
@@ -112,8 +113,6 @@ def _build_hash(manifest: Path, profiles: ProfileMap) -> str | None:
 
 # -- tags ---------------------------------------------------------------------------------
 
-_TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-
 
 @dataclass(frozen=True)
 class TagChange:
@@ -140,11 +139,11 @@ def tag_runs(
     remove: Sequence[str] = (),
 ) -> list[TagChange]:
     """Add and remove tags of a pipeline's latest run (or one run, or all) as index updates."""
-    _check_tags(add, remove)
+    add, remove = _check_tags(add, remove)
     if run_id is not None and all_runs:
         raise UsageError("--run and --all exclude each other", hint="pass one of them")
     if run_id is not None:
-        records = [catalog.get(run_id)]
+        records = [_run_of(catalog, pipeline_slug, run_id)]
         if records[0].pipeline_slug != pipeline_slug:
             raise UsageError(
                 f"run '{records[0].run_id}' belongs to pipeline '{records[0].pipeline_slug}', "
@@ -184,15 +183,26 @@ def tag_runs(
     return changes
 
 
-def _check_tags(add: Sequence[str], remove: Sequence[str]) -> None:
+def _run_of(catalog: RunCatalog, pipeline_slug: str, run_id: str) -> RunRecord:
+    """The run `run_id` names, looked for in the pipeline first: run ids count per
+    pipeline, so another pipeline's run of the same id is not ambiguous here."""
+    if "/" not in run_id:
+        try:
+            return catalog.get(f"{pipeline_slug}/{run_id}")
+        except NotFound as exc:
+            if isinstance(exc, AmbiguousRunId):
+                raise
+    return catalog.get(run_id)
+
+
+def _check_tags(
+    add: Sequence[str], remove: Sequence[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The tags to add and to remove, in the one tag model (tags.py)."""
     if not add and not remove:
         raise UsageError("nothing to do", hint="pass --add TAG and/or --remove TAG")
-    bad = next((t for t in (*add, *remove) if not _TAG.fullmatch(t)), None)
-    if bad is not None:
-        raise UsageError(
-            f"tag '{bad}' is not allowed",
-            hint="use letters, digits, '.', '_' and '-', starting with a letter or digit",
-        )
+    add, remove = parse_tags(add), parse_tags(remove)
     both = sorted(set(add) & set(remove))
     if both:
         raise UsageError(f"tag '{both[0]}' is both added and removed", hint="pass it once")
+    return add, remove

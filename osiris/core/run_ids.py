@@ -15,7 +15,7 @@ from pathlib import Path
 from ulid import ULID
 
 from osiris.core.run_index import utc_now_iso
-from osiris.errors import ConfigError, OperationFailed
+from osiris.errors import ConfigError, OperationFailed, OsirisError
 
 SUPPORTED_TOKENS = ("incremental", "ulid", "iso_ulid", "uuidv4", "snowflake")
 
@@ -172,7 +172,14 @@ def _damaged(exc: sqlite3.DatabaseError) -> bool:
     )
 
 
-def _unusable(db_path: Path, exc: sqlite3.DatabaseError) -> OperationFailed:
+def _unusable(db_path: Path, exc: sqlite3.DatabaseError) -> OsirisError:
+    if "readonly" in str(exc).lower():
+        # The user's situation (a read-only folder or file), not a failure of the run.
+        return OsirisError(
+            "the run counters cannot be written: the file or its folder is read-only",
+            path=db_path,
+            hint="run from a writable copy of the project, or fix the permissions",
+        )
     return OperationFailed(
         f"the run counters cannot be used: {exc}",
         path=db_path,

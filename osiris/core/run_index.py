@@ -15,6 +15,7 @@ from osiris.core import foreign_records
 from osiris.core.fsio import append_jsonl_files, atomic_write_text
 from osiris.core.lock import file_lock
 from osiris.core.run_order import MIGRATED, Newest, migrated_bound
+from osiris.core.tags import stored_tags
 from osiris.errors import NotFound, OperationFailed, UsageError
 
 CONTRACT_DIRS = ("run_logs", "aiop", "build")
@@ -73,16 +74,6 @@ def _as_int(value: Any) -> int | None:
         return None
 
 
-def _as_tags(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        items: Iterable[Any] = value.split("+")
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        items = value
-    else:
-        return ()
-    return tuple(sorted({str(item) for item in items if str(item)}))
-
-
 def _is_safe_segment(value: str) -> bool:
     return bool(_SAFE_SEGMENT.fullmatch(value)) and value not in (".", "..")
 
@@ -117,7 +108,7 @@ class RunRecord:
     extra: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "tags", _as_tags(self.tags))
+        object.__setattr__(self, "tags", stored_tags(self.tags))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunRecord:
@@ -233,7 +224,7 @@ class RunIndexWriter:
     def append_update(self, run_id: str, pipeline_slug: str, **fields: Any) -> None:
         """Append later facts about a run (e.g. its full new `tags`); readers fold them in."""
         if "tags" in fields:
-            fields["tags"] = list(_as_tags(fields["tags"]))
+            fields["tags"] = list(stored_tags(fields["tags"]))
         self.append_many(
             [
                 {
@@ -324,18 +315,44 @@ def _line_number(handle: BinaryIO, offset: int) -> int:
 
 
 class AmbiguousRunId(NotFound):
-    """A run id prefix matches more than one run; `candidates` holds them, newest first."""
+    """A run id (or prefix) matches more than one run; `candidates` holds them, newest first."""
 
     def __init__(self, prefix: str, candidates: list[RunRecord]) -> None:
-        shown = ", ".join(c.run_id for c in candidates[:_MAX_LISTED])
+        shown = ", ".join(f"{c.pipeline_slug}/{c.run_id}" for c in candidates[:_MAX_LISTED])
         more = len(candidates) - _MAX_LISTED
         if more > 0:
             shown += f" and {more} more"
         super().__init__(
             f"run id '{prefix}' matches {len(candidates)} runs: {shown}",
-            hint="type more of the run id",
+            hint="type more of the run id, or PIPELINE/RUN_ID as listed",
         )
         self.candidates = candidates
+
+
+def split_run_ref(text: str) -> tuple[str | None, str]:
+    """`PIPELINE/RUN_ID` or `RUN_ID` (lower-cased) -> (pipeline or None, run id or prefix)."""
+    wanted = text.strip().lower()
+    pipeline, slash, run_id = wanted.rpartition("/")
+    if slash and pipeline and run_id:
+        return pipeline, run_id
+    if not wanted:
+        raise UsageError("a run id is needed", hint="osiris runs list shows run ids")
+    return None, wanted
+
+
+def _shown(path: Path, base_path: Path) -> str:
+    """A file as a warning names it: relative to the project when inside it."""
+    try:
+        return path.relative_to(base_path).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _run_key(data: Mapping[str, Any]) -> tuple[str, str]:
+    """What names one run: run ids count per pipeline, so two pipelines share `run-000001`."""
+    if foreign_records.is_upstream_05(data):
+        data = foreign_records.normalized(data)  # updates name the slug its folders use
+    return str(data.get("pipeline_slug") or ""), data["run_id"]
 
 
 class RunIndexReader:
@@ -423,25 +440,30 @@ class RunIndexReader:
         return parse_moment(record.finished_at)
 
     def get(self, run_id_or_prefix: str) -> RunRecord:
-        """The run with this id (any case), else the only run whose id starts with it."""
+        """The run with this id (any case), else the only run whose id starts with it.
+
+        Run ids count per pipeline, so `PIPELINE/RUN_ID` picks one pipeline's run; an id
+        two pipelines share raises `AmbiguousRunId` naming both, as a shared prefix does."""
         self.warnings = []
-        wanted = run_id_or_prefix.strip().lower()
-        if not wanted:
-            raise UsageError("a run id is needed", hint="osiris runs list shows run ids")
+        pipeline, wanted = split_run_ref(run_id_or_prefix)
+        exact: list[RunRecord] = []
         candidates: list[RunRecord] = []
         for record in self._runs(self.paths.runs):
+            if pipeline is not None and record.pipeline_slug.lower() != pipeline:
+                continue
             run_id = record.run_id.lower()
             if run_id == wanted:
-                return self._portable_record(record)
-            if run_id.startswith(wanted):
+                exact.append(record)
+            elif run_id.startswith(wanted):
                 candidates.append(record)
-        if not candidates:
+        chosen = exact or candidates
+        if not chosen:
             raise NotFound(
                 f"no run '{run_id_or_prefix}' in the index", hint="osiris runs list shows run ids"
             )
-        if len(candidates) > 1:
-            raise AmbiguousRunId(run_id_or_prefix, candidates)
-        return self._portable_record(candidates[0])
+        if len(chosen) > 1:
+            raise AmbiguousRunId(run_id_or_prefix, chosen)
+        return self._portable_record(chosen[0])
 
     def resolve_path(self, rel_or_abs: str | None, *, lexical: bool = False) -> Path | None:
         """The absolute path a record's path names in this project; None when it has none or
@@ -487,28 +509,28 @@ class RunIndexReader:
         if not path.exists():
             return
         with open(path, "rb") as handle:
-            pending: dict[str, dict[str, Any]] = {}
-            done: set[str] = set()
+            pending: dict[tuple[str, str], dict[str, Any]] = {}
+            done: set[tuple[str, str]] = set()
             for offset, line in _reverse_lines(handle):
                 if not line.strip():
                     continue
                 data = _parse_line(line)
                 if data is None:
-                    where = path.relative_to(self.paths.index_dir).as_posix()
+                    where = _shown(path, self.base_path)
                     number = _line_number(handle, offset)
                     self.warnings.append(f"{where}: skipped a damaged line {number}")
                     continue
-                run_id = data["run_id"]
-                if run_id in done:
+                run = _run_key(data)
+                if run in done:
                     continue
                 is_update = data.get("kind") == UPDATE_KIND
-                merged = pending.setdefault(run_id, {})
+                merged = pending.setdefault(run, {})
                 for key, value in data.items():
                     if not (is_update and key in _UPDATE_ENVELOPE):
                         merged.setdefault(key, value)
                 if not is_update:
-                    del pending[run_id]
-                    done.add(run_id)
+                    del pending[run]
+                    done.add(run)
                     yield RunRecord.from_dict(merged)
 
     def _portable_record(self, record: RunRecord) -> RunRecord:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
@@ -38,9 +39,11 @@ from osiris.core.run_index import (
     RunIndexReader,
     RunRecord,
     parse_moment,
+    split_run_ref,
 )
 from osiris.core.run_order import newest_first, order_key
-from osiris.errors import NotFound, OsirisError, UsageError
+from osiris.core.tags import stored_tags
+from osiris.errors import NotFound, OsirisError
 
 if TYPE_CHECKING:
     from osiris.core.fs_paths import FilesystemContract
@@ -67,6 +70,10 @@ class RunFilter:
     tag: str | None = None
     since: datetime | None = None
     limit: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.tag is not None:  # tags are lower-case (tags.py)
+            object.__setattr__(self, "tag", self.tag.strip().lower())
 
     def matches(self, item: RunRecord | RunFolder) -> bool:
         """True when a record or folder passes every filter (the limit is not applied here)."""
@@ -216,11 +223,12 @@ class ContractSource:
         except AmbiguousRunId:
             raise
         except NotFound:
-            wanted = _wanted(run_id_or_prefix)
+            pipeline, wanted = split_run_ref(run_id_or_prefix)
             matches = [
                 r
                 for r in (self._unindexed() if self._started_by_upstream() else [])
                 if folder_key(r.run_id).startswith(folder_key(wanted))
+                and pipeline in (None, r.pipeline_slug.lower())
             ]
             exact = [r for r in matches if folder_key(r.run_id) == folder_key(wanted)]
             if len(exact or matches) == 1:
@@ -266,7 +274,7 @@ class ContractSource:
         by_run: dict[str, list[RunFolder]] = {}
         for found in facts:
             by_run.setdefault(folder_key(found.run_id), []).append(found)
-        best = [min(group, key=_pack_rank) for group in by_run.values()]
+        best = [pack for group in by_run.values() for pack in _best_packs(group)]
         return self._joined(best, run_filter, prefix)
 
     def pack_of(self, record: RunRecord) -> RunFolder | None:
@@ -292,29 +300,31 @@ class ContractSource:
             wanted = prefix.strip().lower()
             facts = [f for f in facts if f.run_id.lower().startswith(wanted)]
         records = self.records_for(facts)
-        joined = [_join(f, records.get(folder_key(f.run_id))) for f in facts]
+        joined = [_join(f, _record_of(f, records.get(folder_key(f.run_id), []))) for f in facts]
         return sorted((f for f in joined if run_filter.matches(f)), key=order_key, reverse=True)
 
-    def records_for(self, folders: Sequence[RunFolder]) -> dict[str, RunRecord]:
-        """The index records of these folders' runs by `folder_key`, read back only as needed."""
-        wanted = {folder_key(f.run_id) for f in folders}
+    def records_for(self, folders: Sequence[RunFolder]) -> dict[str, list[RunRecord]]:
+        """The index records of these folders' runs by `folder_key` (one per pipeline that
+        used the id), read back only as needed."""
+        needed = Counter(folder_key(f.run_id) for f in folders)
         starts = [parse_moment(f.started_at) for f in folders]
         known = [s for s in starts if s is not None]
         # A folder without a start time could be anywhere in the index: no cutoff then.
         cutoff = min(known) if known and len(known) == len(starts) else None
-        found: dict[str, RunRecord] = {}
+        found: dict[str, dict[str, RunRecord]] = {}
         limit = _FIRST_BATCH
-        while wanted - found.keys():
+        while any(len(found.get(key, ())) < count for key, count in needed.items()):
             batch = self.reader.query(limit=limit)
             for record in batch:
-                if folder_key(record.run_id) in wanted:
-                    found.setdefault(folder_key(record.run_id), record)
+                key = folder_key(record.run_id)
+                if key in needed:
+                    found.setdefault(key, {}).setdefault(record.pipeline_slug, record)
             oldest = parse_moment(batch[-1].finished_at or batch[-1].started_at) if batch else None
             if len(batch) < limit or (cutoff and oldest and oldest < cutoff - _CLOCK_SLACK):
                 break
             limit *= 4
         self.warnings = list(self.reader.warnings)
-        return found
+        return {key: list(by_slug.values()) for key, by_slug in found.items()}
 
 
 @dataclass(frozen=True)
@@ -351,10 +361,10 @@ class RunCatalog:
     def runs(self, run_filter: RunFilter) -> list[RunRecord]:
         """Runs of every source passing the filter, newest first, at most `run_filter.limit`."""
         self.warnings = []
-        merged: dict[str, RunRecord] = {}
+        merged: dict[tuple[str, str], RunRecord] = {}
         for source in self.sources:
             for record in source.runs(run_filter):
-                merged.setdefault(record.run_id.lower(), record)
+                merged.setdefault(_run_key(record), record)
             self._collect(source)
         found = newest_first(merged.values())
         return found[: run_filter.limit] if run_filter.limit else found
@@ -362,27 +372,27 @@ class RunCatalog:
     def get(self, run_id_or_prefix: str) -> RunRecord:
         """The run with this exact id in any source, else the only run starting with it."""
         self.warnings = []
-        wanted = _wanted(run_id_or_prefix)
-        matches: dict[str, RunRecord] = {}
+        _, wanted = split_run_ref(run_id_or_prefix)
+        matches: dict[tuple[str, str], RunRecord] = {}
         for source in self.sources:
             try:
-                record = source.get(run_id_or_prefix)
+                found = [source.get(run_id_or_prefix)]
             except AmbiguousRunId as exc:
-                for candidate in exc.candidates:
-                    matches.setdefault(candidate.run_id.lower(), candidate)
-                continue
+                found = exc.candidates
             except NotFound:
-                continue
+                found = []
             finally:
                 self._collect(source)
-            if record.run_id.lower() == wanted:
-                return record
-            matches.setdefault(record.run_id.lower(), record)
-        if not matches:
+            for record in found:
+                matches.setdefault(_run_key(record), record)
+        # An exact id beats the longer ids it is a prefix of.
+        exact = [r for r in matches.values() if r.run_id.lower() == wanted]
+        chosen = exact or list(matches.values())
+        if not chosen:
             raise NotFound(f"no run '{run_id_or_prefix}' in the index", hint=RUNS_HINT)
-        if len(matches) > 1:
-            raise AmbiguousRunId(run_id_or_prefix, list(matches.values()))
-        return next(iter(matches.values()))
+        if len(chosen) > 1:
+            raise AmbiguousRunId(run_id_or_prefix, chosen)
+        return chosen[0]
 
     def source_of(self, item: RunRecord | RunFolder) -> RunSource:
         """The source an item's paths resolve in: the one named as its `source`, else the first."""
@@ -484,21 +494,23 @@ class RunCatalog:
         what: str,
         listing: Callable[[RunSource, str], Iterable[RunFolder]],
     ) -> RunFolder:
-        wanted = _wanted(run_id_or_prefix)
+        pipeline, wanted = split_run_ref(run_id_or_prefix)
         found: list[RunFolder] = []
         for source in self.sources:
-            found.extend(listing(source, wanted))
+            found.extend(
+                f for f in listing(source, wanted) if pipeline in (None, f.pipeline_slug.lower())
+            )
             self._collect(source)
         exact = [f for f in found if f.run_id.lower() == wanted]
-        if exact:
-            return exact[0]
-        if len(found) > 1:
-            raise AmbiguousRunId(run_id_or_prefix, [RunRecord(run_id=f.run_id) for f in found])
+        chosen = exact or found
+        if len(chosen) > 1:
+            candidates = [RunRecord(run_id=f.run_id, pipeline_slug=f.pipeline_slug) for f in chosen]
+            raise AmbiguousRunId(run_id_or_prefix, candidates)
         if not found:
             raise NotFound(
                 f"no run '{run_id_or_prefix}' in the index or any {what}", hint=RUNS_HINT
             )
-        return found[0]
+        return chosen[0]
 
 
 def catalog_for(dirs: ProjectDirs) -> RunCatalog:
@@ -589,11 +601,8 @@ def _dir_root(base_path: Path, configured: str) -> Path:
 # -- reading folders ----------------------------------------------------------------------
 
 
-def _wanted(run_id_or_prefix: str) -> str:
-    wanted = run_id_or_prefix.strip().lower()
-    if not wanted:
-        raise UsageError("a run id is needed", hint=RUNS_HINT)
-    return wanted
+def _run_key(record: RunRecord) -> tuple[str, str]:
+    return record.pipeline_slug.lower(), record.run_id.lower()
 
 
 def display_path(path: Path, base_path: Path) -> str:
@@ -694,7 +703,7 @@ def log_facts(path: Path) -> RunFolder:
         status=_text(end.get("status")) or _text(status.get("status")) or UNFINISHED,
         started_at=_text(start.get("ts")),
         finished_at=_text(end.get("ts")),
-        tags=_tags(start.get("tags")),
+        tags=_listed_tags(start.get("tags")),
     )
 
 
@@ -735,7 +744,7 @@ def pack_facts(path: Path) -> RunFolder:
         status=_text(summary.get("status")) or "unknown",
         started_at=_text(summary.get("started_at")),
         finished_at=_text(summary.get("completed_at")),
-        tags=_tags(summary.get("tags")),
+        tags=_listed_tags(summary.get("tags")),
     )
 
 
@@ -761,10 +770,26 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _tags(value: Any) -> tuple[str, ...]:
-    return (
-        tuple(sorted({t for t in value if isinstance(t, str)})) if isinstance(value, list) else ()
-    )
+def _listed_tags(value: Any) -> tuple[str, ...]:
+    # Events and summaries hold a list; anything else there is damage, not tags.
+    return stored_tags(value) if isinstance(value, list) else ()
+
+
+def _best_packs(group: list[RunFolder]) -> list[RunFolder]:
+    """The packs of one run id: the best of each pipeline that used it (a placeholder
+    names no pipeline, so it never counts as another run)."""
+    slugs = {f.pipeline_slug for f in group if f.pipeline_slug}
+    if len(slugs) <= 1:
+        return [min(group, key=_pack_rank)]
+    return [min((f for f in group if f.pipeline_slug == s), key=_pack_rank) for s in slugs]
+
+
+def _record_of(folder: RunFolder, records: list[RunRecord]) -> RunRecord | None:
+    """The record of a folder among those of its run id: its pipeline's, else the only one."""
+    mine = [r for r in records if r.pipeline_slug == folder.pipeline_slug]
+    if mine or len(records) != 1:
+        return mine[0] if mine else None
+    return records[0]
 
 
 def _join(facts: RunFolder, record: RunRecord | None) -> RunFolder:

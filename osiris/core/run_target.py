@@ -36,7 +36,9 @@ class RunTarget:
 class OmlCompiler(Protocol):
     """Compiles an OML file (for the rollout mode in force) and returns its manifest path."""
 
-    def __call__(self, oml: Path, *, profile: str | None, cli_params: dict[str, str]) -> Path: ...
+    def __call__(
+        self, oml: Path, *, profile: str | None, cli_params: dict[str, str], set_pointers: bool
+    ) -> Path: ...
 
 
 def require_manifest(path: Path) -> Path:
@@ -144,12 +146,15 @@ def resolve_target(
     profile_flag: str | None,
     params: dict[str, str],
     dry_run: bool = False,
+    set_latest: bool = False,
     compile_oml: OmlCompiler | None = None,
     last_compiled: Callable[[], Path] | None = None,
 ) -> RunTarget:
     """Find (compiling an OML file first) the build to run; exactly one source is allowed.
 
-    With `dry_run`, an OML file is compiled in memory only, so nothing is written.
+    With `dry_run`, an OML file is compiled in memory only, so nothing is written. A run
+    with `params` (a one-off) keeps the pipeline's `latest` and `last_compile` pointers
+    where they are unless `set_latest` asks to move them.
     `compile_oml` and `last_compiled` replace the contract's compile and last-compile
     pointer, so another layout (the compat modes) can supply its own.
     """
@@ -191,10 +196,18 @@ def resolve_target(
             file, resolved=resolved, contract=contract, profile=profile_flag, cli_params=params
         )
         return RunTarget(prepared.as_loaded(), "oml")
+    set_pointers = set_latest or not params
     if compile_oml is None:
         manifest = compile_pipeline(
-            file, resolved=resolved, contract=contract, profile=profile_flag, cli_params=params
+            file,
+            resolved=resolved,
+            contract=contract,
+            profile=profile_flag,
+            cli_params=params,
+            set_pointers=set_pointers,
         ).manifest_path
     else:
-        manifest = compile_oml(file, profile=profile_flag, cli_params=params)
+        manifest = compile_oml(
+            file, profile=profile_flag, cli_params=params, set_pointers=set_pointers
+        )
     return RunTarget(_load(contract, manifest), "oml")

@@ -10,7 +10,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +22,7 @@ from osiris.core.data_plane import data_plane
 from osiris.core.fs_paths import FilesystemContract, RunNaming, current_user, safe_token
 from osiris.core.fsio import atomic_write_bytes, pretty_json
 from osiris.core.gitinfo import git_info
+from osiris.core.interrupts import interrupting, sigint_deferred
 from osiris.core.registry import driver_for
 from osiris.core.run_ids import CounterStore, RunIdGenerator
 from osiris.core.run_index import RunIndexWriter, RunRecord, utc_now_iso
@@ -29,7 +30,9 @@ from osiris.core.run_log import RunLog, WriteObserver, open_run_log
 from osiris.core.secrets import mask, redact
 from osiris.core.step_config import StepSettings, resolve_steps
 from osiris.drivers.base import StepContext, table_name
-from osiris.errors import OperationFailed, UsageError
+from osiris.errors import Interrupted, OperationFailed, UsageError
+
+INTERRUPTED = "interrupted"  # a run stopped by Ctrl-C: its status everywhere, exit 130
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class RunRequest:
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     outputs: RunOutputs | None = None  # None: the contract layout (ContractOutputs)
     project_dir: Path | None = None  # where osiris_connections.yaml is; None: base_path
+    progress: Callable[[str], None] | None = None  # gets each step's start and end line
 
     @property
     def sink(self) -> RunOutputs:
@@ -212,40 +216,21 @@ def execute(
         )
         run_log.log(f"run {plan.run_id} of {build.pipeline_slug} started ({sink.fs_mode} mode)")
         run_log.touch("metrics.jsonl")  # a run whose first step fails has no metric
-        interrupted: BaseException | None = None
-        try:
-            error = _run_steps(build, request, settings, run_log)
-        except KeyboardInterrupt as exc:
-            interrupted, error = exc, "interrupted by the user"
-        status = "success" if error is None else "failed"
-        duration_ms = int((time.monotonic() - clock) * 1000)
-        steps_done = sum(1 for e in run_log.events if e["event"] == "step_complete")
-        # Legacy readers take status from these keys (legacy-layout.md §2), so one file serves both.
-        run_log.write_json(
-            "status.json",
-            {
-                "run_id": plan.run_id,
-                "status": status,
-                "ok": status == "success",
-                "exit_code": 0 if status == "success" else 1,
-                "steps_completed": steps_done,
-                "steps_total": len(build.order),
-                "reason": error,
-                "session_path": contract.relative(plan.run_dir),
-                "events_jsonl_exists": True,
-            },
+        error, interrupted = _run_steps(build, request, settings, run_log)
+        # A second Ctrl-C waits until the run is recorded, so no record is torn.
+        with sigint_deferred():
+            status = INTERRUPTED if interrupted else "success" if error is None else "failed"
+            duration_ms = int((time.monotonic() - clock) * 1000)
+            _finish_log(run_log, build, plan, contract, status, error, duration_ms)
+            pack = aiop.build_pack(run_log.events, run_log.metrics)
+    with sigint_deferred():
+        record = _index_record(build, request, plan, pack, status, duration_ms, error)
+        warnings = [*sink.notes, *sink.finish(plan, pack, record)]
+    if interrupted:
+        raise Interrupted(
+            f"run {plan.run_id} of {build.pipeline_slug} stopped by Ctrl-C; recorded as "
+            f"{INTERRUPTED} in {contract.relative(plan.run_dir)}"
         )
-        run_log.log(f"run {plan.run_id} finished: {status} in {duration_ms} ms")
-        if error is None:
-            run_log.event("run_complete")
-        else:
-            run_log.event("run_error", error=error)
-        run_log.event("run_end", status=status, duration_ms=duration_ms)
-        pack = aiop.build_pack(run_log.events, run_log.metrics)
-    record = _index_record(build, request, plan, pack, status, duration_ms, error)
-    warnings = [*sink.notes, *sink.finish(plan, pack, record)]
-    if interrupted is not None:
-        raise interrupted
     return RunResult(
         record=record,
         run_dir=plan.run_dir,
@@ -256,27 +241,86 @@ def execute(
     )
 
 
+def _finish_log(
+    run_log: RunLog,
+    build: LoadedBuild,
+    plan: RunPlan,
+    contract: FilesystemContract,
+    status: str,
+    error: str | None,
+    duration_ms: int,
+) -> None:
+    steps_done = sum(1 for e in run_log.events if e["event"] == "step_complete")
+    # Legacy readers take status from these keys (legacy-layout.md §2), so one file serves both.
+    run_log.write_json(
+        "status.json",
+        {
+            "run_id": plan.run_id,
+            "status": status,
+            "ok": status == "success",
+            "exit_code": {"success": 0, INTERRUPTED: 130}.get(status, 1),
+            "steps_completed": steps_done,
+            "steps_total": len(build.order),
+            "reason": error,
+            "session_path": contract.relative(plan.run_dir),
+            "events_jsonl_exists": True,
+        },
+    )
+    run_log.log(f"run {plan.run_id} finished: {status} in {duration_ms} ms")
+    if error is None:
+        run_log.event("run_complete")
+    else:
+        run_log.event("run_error", error=error)
+    run_log.event("run_end", status=status, duration_ms=duration_ms)
+
+
 def _run_steps(
     build: LoadedBuild,
     request: RunRequest,
     settings: dict[str, StepSettings],
     run_log: RunLog,
-) -> str | None:
-    failure: str | None = None
+) -> tuple[str | None, bool]:
+    """Run the steps in order; returns the run's error (None: success) and whether
+    Ctrl-C stopped it."""
     for step in build.order:
         # As upstream's run folders: every step's cfg (references as written, secrets masked).
         cfg = mask(json.loads(build.cfg_bytes(step)))
         run_log.write_json(f"cfg/{step['id']}.json", cfg)
-    with data_plane() as connection:
-        for step in build.order:
+    failure: str | None = None
+    with data_plane() as connection, interrupting(connection) as pressed:
+        for index, step in enumerate(build.order):
             step_id = step["id"]
             if failure is not None:
                 run_log.event("step_skipped", step_id=step_id, reason="an earlier step failed")
                 continue
-            failure = _run_step(
-                step, build.cfgs[step_id], settings[step_id], connection, request, run_log
-            )
-    return failure
+            try:
+                failure = _run_step(
+                    step, build.cfgs[step_id], settings[step_id], connection, request, run_log
+                )
+                if pressed.is_set():  # the query gave way before Python raised
+                    raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                with sigint_deferred():
+                    _record_interruption(build, index, request, run_log)
+                return f"interrupted by the user (Ctrl-C) during step {step_id}", True
+    return failure, False
+
+
+def _record_interruption(
+    build: LoadedBuild, index: int, request: RunRequest, run_log: RunLog
+) -> None:
+    step_id = build.order[index]["id"]
+    run_log.event("step_interrupted", step_id=step_id)
+    _say(run_log, request, f"step {step_id} interrupted (Ctrl-C)", level="WARNING")
+    for rest in build.order[index + 1 :]:
+        run_log.event("step_skipped", step_id=rest["id"], reason="the run was interrupted")
+
+
+def _say(run_log: RunLog, request: RunRequest, line: str, *, level: str = "INFO") -> None:
+    """A progress line: into the run's osiris.log and to the CLI, the same text."""
+    run_log.log(line, level=level)
+    if request.progress is not None:
+        request.progress(line)
 
 
 def _run_step(
@@ -289,6 +333,7 @@ def _run_step(
 ) -> str | None:
     step_id = step["id"]
     run_log.event("step_start", step_id=step_id, component=cfg["component"], mode=cfg["mode"])
+    _say(run_log, request, f"step {step_id} started ({cfg['component']}, {cfg['mode']})")
     run_log.debug(f"step {step_id} config: {mask(cfg['config'])}")
     artifacts = run_log.artifacts_dir(step_id)
     atomic_write_bytes(artifacts / "cleaned_config.json", pretty_json(settings.cleaned).encode())
@@ -309,7 +354,7 @@ def _run_step(
         message = redact(_one_line(exc), set(settings.secrets))
         run_log.report_artifacts(step_id)
         run_log.event("step_error", step_id=step_id, error=message)
-        run_log.log(f"step {step_id} failed: {message}", level="ERROR")
+        _say(run_log, request, f"step {step_id} failed: {message}", level="ERROR")
         return f"step {step_id} failed: {message}"
     duration_ms = int((time.monotonic() - started) * 1000)
     run_log.report_artifacts(step_id)
@@ -323,7 +368,12 @@ def _run_step(
         rows_out=result.rows_out,
         duration_ms=duration_ms,
     )
-    run_log.log(f"step {step_id} done: {result.rows_in} rows in, {result.rows_out} rows out")
+    _say(
+        run_log,
+        request,
+        f"step {step_id} done: {result.rows_in} rows in, {result.rows_out} rows out, "
+        f"{duration_ms} ms",
+    )
     return None
 
 

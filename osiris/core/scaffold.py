@@ -15,10 +15,19 @@ from osiris.core.fsio import atomic_write_bytes
 from osiris.core.gitignore import git_init, git_toplevel, ignore_patterns, plan_ignore
 from osiris.errors import UsageError
 
+# The sample `osiris init` writes unless --bare: a pipeline and its data, as the README's
+# quick start uses them (shipped under osiris/templates/sample/).
+SAMPLE_FILES = ("pipelines/my_pipeline.yaml", "data/sales.csv")
+
 
 def template_bytes() -> bytes:
     """The commented osiris.yaml `osiris init` writes, shipped as osiris/templates/osiris.yaml."""
     return (resources.files("osiris") / "templates" / CONFIG_FILENAME).read_bytes()
+
+
+def sample_bytes(rel: str) -> bytes:
+    """One file of the sample project (`SAMPLE_FILES`)."""
+    return (resources.files("osiris") / "templates" / "sample" / rel).read_bytes()
 
 
 @dataclass(frozen=True)
@@ -42,11 +51,15 @@ def _free_backup(config_path: Path) -> Path:
     return candidate
 
 
-def init_project(root: Path, *, force: bool = False, git: bool = False) -> InitReport:
+def init_project(
+    root: Path, *, force: bool = False, git: bool = False, sample: bool = True
+) -> InitReport:
     """Create the contract layout in `root`; never deletes, and refuses before writing anything.
 
     An existing osiris.yaml is refused unless `force`, which rewrites it from the template after
-    copying it to the first free `osiris.yaml.bak[.N]`.
+    copying it to the first free `osiris.yaml.bak[.N]`. With `sample`, the sample pipeline
+    and its data are written where no file of that name exists (`pipelines/` holds the
+    sample only when the contract's pipelines folder is `pipelines`).
     """
     root = Path(root).resolve()
     if root.exists() and not root.is_dir():
@@ -94,6 +107,14 @@ def init_project(root: Path, *, force: bool = False, git: bool = False) -> InitR
         shutil.copy2(config_path, backup)  # keeps the user's mode and mtime
         atomic_write_bytes(config_path, template)
         config_status = "rewritten"
+
+    if sample:
+        for rel in SAMPLE_FILES:
+            target = root / rel
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_bytes(target, sample_bytes(rel))
+                created.append(target)
 
     ignore.write()
     git_initialized = git and git_toplevel(root) is None

@@ -74,6 +74,20 @@ def test_show_prints_summary_json(project: Path, ids: dict[str, str]) -> None:
     assert "".join(human[1:]) == summary.read_text("utf-8")
 
 
+def test_show_of_a_damaged_pack_names_the_file_and_where(
+    project: Path, ids: dict[str, str]
+) -> None:
+    folder = pack_dir(project, ids["dev"])
+    (folder / "summary.json").write_text('{"run_id": "x",\n  broken', "utf-8")
+    result = aiop(project, "show", ids["dev"])
+    assert result.code == 0
+    assert result.err == (
+        f"warning: {folder.relative_to(project)}: the pack's JSON is damaged (line 2, column 3: "
+        "Expecting property name enclosed in double quotes); shown as it is\n"
+    )
+    assert result.out.endswith('{"run_id": "x",\n  broken\n')
+
+
 def test_show_a_missing_pack_points_to_export(project: Path, ids: dict[str, str]) -> None:
     folder = pack_dir(project, ids["dev"])
     shutil.rmtree(folder)

@@ -119,9 +119,9 @@ def test_every_problem_is_one_line_with_did_you_mean(project: Path) -> None:
     code, out, err = osiris(*compile_args(project))
     assert (code, out) == (2, "")
     assert err.splitlines() == [
-        "error: pipelines/orders.yaml: steps[0] (extract-orders): component: unknown component "
-        "'filesystem.csv_extracter' (hint: did you mean 'filesystem.csv_extractor'?)",
-        "error: pipelines/orders.yaml: steps[1] (aggregate): component: unknown component "
+        "error: pipelines/orders.yaml:9: steps[0] (extract-orders): component: unknown "
+        "component 'filesystem.csv_extracter' (hint: did you mean 'filesystem.csv_extractor'?)",
+        "error: pipelines/orders.yaml:13: steps[1] (aggregate): component: unknown component "
         "'duckdb.procesor' (hint: did you mean 'duckdb.processor'?)",
     ]
     assert not (project / "build").exists()

@@ -79,7 +79,7 @@ def git(root: Path, *args: str) -> str:
 @pytest.fixture
 def project(tmp_path) -> Path:
     root = tmp_path / "proj"
-    ok("init", str(root))
+    ok("init", "--bare", str(root))
     return root
 
 
@@ -132,8 +132,40 @@ def test_init_keeps_what_is_already_there(tmp_path):
     out = ok("init", str(root))
     assert (root / "pipelines" / "orders.yaml").read_text() == "name: orders\n"
     assert (root / ".gitignore").read_text() == "*.pyc\n.env\n\n" + BLOCK
-    assert "created    pipelines/" not in out
+    assert "created    pipelines/\n" not in out
     assert "updated    .gitignore" in out
+
+
+def test_init_writes_a_sample_pipeline_that_compiles_and_runs(tmp_path, monkeypatch):
+    root = tmp_path / "fresh"
+    out = ok("init", str(root))
+    assert "created    pipelines/my_pipeline.yaml\n" in out
+    assert "created    data/sales.csv\n" in out
+    assert out.endswith(
+        "Next: osiris compile pipelines/my_pipeline.yaml -p dev && "
+        "osiris run --last-compile -p dev\n"
+    )
+    monkeypatch.chdir(root)
+    ok("compile", "pipelines/my_pipeline.yaml", "-p", "dev")
+    ok("run", "--last-compile", "-p", "dev", "--quiet")
+    assert (root / "output/sales_by_country.csv").read_text() == (
+        "country,orders,total\nDE,2,165.75\nFR,2,342.1\nIT,2,99.9\n"
+    )
+
+
+def test_init_bare_writes_no_sample_and_a_sample_never_replaces_a_file(tmp_path):
+    bare = tmp_path / "bare"
+    out = ok("init", "--bare", str(bare))
+    assert not (bare / "pipelines/my_pipeline.yaml").exists() and not (bare / "data").exists()
+    assert out.endswith(
+        "Next: add OML files to pipelines/; `osiris config show` lists every setting.\n"
+    )
+    mine = tmp_path / "mine"
+    (mine / "data").mkdir(parents=True)
+    (mine / "data/sales.csv").write_text("my own data\n")
+    ok("init", str(mine))
+    assert (mine / "data/sales.csv").read_text() == "my own data\n"
+    assert (mine / "pipelines/my_pipeline.yaml").is_file()
 
 
 def test_init_refuses_an_existing_project_and_writes_nothing(project, capsys):
@@ -272,6 +304,7 @@ def test_config_validate_accepts_the_template(project, monkeypatch):
         ("compat: {mode: nope}\n", "compat.mode"),
         ("filesystem: [unclosed\n", "not valid YAML at line 2, column 1"),
         ("- a list\n", "the top level must be a mapping"),
+        ("filesytem: {build_dir: out}\n", "filesytem: unknown key (hint: did you mean"),
     ],
 )
 def test_config_validate_reports_the_problem_in_one_line(project, capsys, text, expected):
@@ -280,6 +313,18 @@ def test_config_validate_reports_the_problem_in_one_line(project, capsys, text, 
     assert code == 2
     assert err.startswith(f"error: {project / 'osiris.yaml'}: ")
     assert expected in err
+
+
+def test_config_validate_warns_of_keys_only_upstream_uses(project):
+    text = (project / "osiris.yaml").read_text() + "logging:\n  level: INFO\nversion: '2.0'\n"
+    (project / "osiris.yaml").write_text(text)
+    result = CliRunner().invoke(cli, ["--project", str(project), "config", "validate"])
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [
+        "warning: logging: written by upstream Osiris 0.3.x and 0.5.x; this version ignores it",
+        "warning: version: written by upstream Osiris 0.3.x and 0.5.x; this version ignores it",
+    ]
+    assert result.stdout.endswith(": valid\n")
 
 
 def test_config_validate_names_a_bad_environment_variable(project, capsys, monkeypatch):

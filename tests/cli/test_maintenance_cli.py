@@ -76,6 +76,20 @@ def test_dry_run_lists_the_actions_and_removes_nothing(project: Path, aged: dict
     assert lines[-1].startswith("Dry run: removing 5 paths would free ")
 
 
+@pytest.mark.parametrize("columns", ["60", "100"])
+def test_a_narrow_terminal_never_cuts_a_path(
+    project: Path, aged: dict[str, Run], columns: str
+) -> None:
+    result = clean(project, "--dry-run", env={"COLUMNS": columns})
+    assert result.code == 0
+    wanted = [aged[d].run_dir.relative_to(project).as_posix() for d in ("d10", "d20", "d30")]
+    lines = result.out.splitlines()
+    for path in wanted:  # each whole, on a line of its own
+        assert path in lines
+        reason = lines[lines.index(path) + 1]
+        assert reason.startswith("    run_logs  ") and "days ago (> 7 days)" in reason
+
+
 def test_dry_run_json(project: Path, aged: dict[str, Run]) -> None:
     data = clean(project, "--dry-run", "--json").json()
     assert data["dry_run"] is True and data["removed"] == 0

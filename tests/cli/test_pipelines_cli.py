@@ -106,7 +106,14 @@ def test_tag_one_run_by_prefix(project: Path, ids: dict[str, str]) -> None:
         "--add", "keep", "--json",
     )  # fmt: skip
     assert result.json() == [
-        {"run_id": ids["dev"], "before": ["nightly"], "after": ["keep"], "changed": True}
+        {
+            "run_id": ids["dev"],
+            "pipeline_slug": "orders-by-country",
+            "tags": ["keep"],
+            "before": ["nightly"],
+            "after": ["keep"],
+            "changed": True,
+        }
     ]
     assert tags_of(project)[ids["dev"]] == ["keep"]
     listed = osiris("--project", str(project), "runs", "list", "--tag", "nightly", "--json")
@@ -175,5 +182,7 @@ def test_tagging_a_pipeline_without_runs_exits_2(project: Path) -> None:
 
 
 def test_tagging_an_ambiguous_prefix_exits_2(project: Path, ids: dict[str, str]) -> None:
+    # Looked for in the pipeline only: its two runs match, the other pipeline's does not.
     result = pipelines(project, "tag", "orders-by-country", "--run", ids["dev"][:2], "--add", "a")
-    assert result.code == 2 and "matches 3 runs" in result.err
+    assert result.code == 2 and "matches 2 runs: orders-by-country/" in result.err
+    assert "broken-orders/" not in result.err

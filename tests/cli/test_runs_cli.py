@@ -65,6 +65,7 @@ def test_list_shows_every_run_newest_first_with_full_ids(
     lines = result.out.splitlines()
     assert lines[0].split() == [
         "run", "id", "pipeline", "profile", "status", "started", "duration", "rows", "tags",
+        "error",
     ]  # fmt: skip
     rows = [line.split() for line in lines[2:]]
     assert [row[0] for row in rows] == [ids["failed"], ids["prod"], ids["dev"]]
@@ -174,7 +175,7 @@ def test_a_damaged_index_line_is_a_warning(project: Path, ids: dict[str, str]) -
         handle.write('{"run_id": \n')
     result = runs(project, "list", "--json")
     assert result.code == 0 and len(result.json()) == 3
-    assert result.err == "warning: runs.jsonl: skipped a damaged line 4\n"
+    assert result.err == "warning: .osiris/index/runs.jsonl: skipped a damaged line 4\n"
 
 
 def _interrupted_migration(project: Path) -> Journal:
@@ -301,7 +302,7 @@ def test_show_an_ambiguous_prefix_lists_the_candidates(project: Path, ids: dict[
     assert len(result.err.splitlines()) == 1
     assert result.err.startswith(f"error: run id '{ids['dev'][:4]}' matches 3 runs: ")
     assert all(run_id in result.err for run_id in ids.values())
-    assert result.err.endswith("(hint: type more of the run id)\n")
+    assert result.err.endswith("(hint: type more of the run id, or PIPELINE/RUN_ID as listed)\n")
 
 
 def test_show_an_unknown_run_exits_2_with_a_hint(project: Path) -> None:

@@ -35,6 +35,30 @@ WRITES = [
     ),
     pytest.param('os.remove("{top}/old.txt")', "{top}/old.txt", True, id="os.remove"),
     pytest.param('shutil.rmtree("{top}")', "{top}", True, id="shutil.rmtree"),
+    pytest.param('os.symlink("/tmp", "{top}/link")', "{top}/link", False, id="os.symlink"),
+    pytest.param(
+        'Path("src.txt").write_text("x"); os.link("src.txt", "{top}/hard")',
+        "{top}/hard",
+        False,
+        id="os.link",
+    ),
+    pytest.param('os.truncate("{top}/old.txt", 0)', "{top}/old.txt", True, id="os.truncate"),
+    pytest.param('os.rmdir("{top}/empty")', "{top}/empty", True, id="os.rmdir"),
+    pytest.param(
+        'Path("src.txt").write_text("x"); shutil.move("src.txt", "{top}/moved.txt")',
+        "{top}/moved.txt",
+        False,
+        id="shutil.move",
+    ),
+    pytest.param(
+        'Path("tree").mkdir(); Path("tree/f").write_text("x"); '
+        'shutil.copytree("tree", "{top}/tree")',
+        "{top}/tree",
+        False,
+        id="shutil.copytree",
+    ),
+    pytest.param('open("{top}/old.txt", "a").close()', "{top}/old.txt", True, id="open-a"),
+    pytest.param('Path("{top}/touched").touch()', "{top}/touched", False, id="Path.touch"),
 ]
 
 
@@ -48,6 +72,7 @@ def make_project(pytester: pytest.Pytester, yaml: str = "") -> None:
     for top in ("logs", "compiled"):
         (pytester.path / top).mkdir()
         (pytester.path / top / "old.txt").write_text("legacy\n")
+        (pytester.path / top / "empty").mkdir()
     (pytester.path / CONFIG_FILENAME).write_text(yaml)
 
 
@@ -78,6 +103,8 @@ def test_contract_mode_refuses_the_write_and_fails_the_test(
     assert "fix: write through the contract layout" in output
     assert "@pytest.mark.allow_legacy_writes" in output
     assert path.exists() is exists_after
+    # Refused before the change: what was there is untouched.
+    assert (pytester.path / top / "old.txt").read_text() == "legacy\n"
 
 
 def test_a_swallowed_refusal_still_fails_the_test(pytester: pytest.Pytester) -> None:
@@ -206,7 +233,7 @@ def test_reads_are_allowed(pytester: pytest.Pytester) -> None:
         pytester,
         'assert open("logs/old.txt").read() == "legacy\\n"\n'
         'assert Path("compiled/old.txt").read_bytes() == b"legacy\\n"\n'
-        'assert os.listdir("logs") == ["old.txt"]\n'
+        'assert sorted(os.listdir("logs")) == ["empty", "old.txt"]\n'
         'os.close(os.open("compiled/old.txt", os.O_RDONLY))',
     )
 

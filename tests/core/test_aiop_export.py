@@ -45,7 +45,7 @@ def test_export_zips_the_pack_in_sorted_order_with_fixed_times(
     (pack / "annex/events.ndjson").write_text("{}\n")
     (pack / "annex/linked.ndjson").symlink_to(tmp_path / "secret")
     catalog = catalog_for(ProjectDirs.from_contract(project))
-    first = export_pack(catalog, project, "r-1", tmp_path / "a.zip", cwd=tmp_path)
+    first = export_pack(catalog, project, "r-1", str(tmp_path / "a.zip"), cwd=tmp_path)
     second = export_pack(catalog, project, "r-1", None, cwd=tmp_path)
     assert second.zip_path == tmp_path / "r-1-aiop.zip"
     assert first.zip_path.read_bytes() == second.zip_path.read_bytes()
@@ -60,9 +60,16 @@ def test_export_zips_the_pack_in_sorted_order_with_fixed_times(
     assert not first.regenerated
     out_dir = tmp_path / "exports"
     out_dir.mkdir()
-    assert export_pack(catalog, project, "r-1", out_dir, cwd=tmp_path).zip_path == (
+    assert export_pack(catalog, project, "r-1", str(out_dir), cwd=tmp_path).zip_path == (
         out_dir / "r-1-aiop.zip"
     )
+    # A trailing slash means a folder, made when missing; relative to the working folder.
+    made = export_pack(catalog, project, "r-1", "new/dir/", cwd=tmp_path)
+    assert made.zip_path == tmp_path / "new/dir/r-1-aiop.zip" and made.zip_path.is_file()
+    assert not (tmp_path / "new/dir").is_file()
+    (tmp_path / "plain").write_text("a file")
+    with pytest.raises(UsageError, match="is a file, not a folder"):
+        export_pack(catalog, project, "r-1", "plain/", cwd=tmp_path)
 
 
 def test_export_never_overwrites(project: FilesystemContract, tmp_path: Path) -> None:
@@ -73,10 +80,10 @@ def test_export_never_overwrites(project: FilesystemContract, tmp_path: Path) ->
     (tmp_path / "taken.zip").write_bytes(b"mine")
     catalog = catalog_for(ProjectDirs.from_contract(project))
     with pytest.raises(UsageError, match="already exists; an export never overwrites a file"):
-        export_pack(catalog, project, "r-1", tmp_path / "taken.zip", cwd=tmp_path)
+        export_pack(catalog, project, "r-1", str(tmp_path / "taken.zip"), cwd=tmp_path)
     assert (tmp_path / "taken.zip").read_bytes() == b"mine"
     with pytest.raises(UsageError, match="no such folder"):
-        export_pack(catalog, project, "r-1", tmp_path / "none/x.zip", cwd=tmp_path)
+        export_pack(catalog, project, "r-1", str(tmp_path / "none/x.zip"), cwd=tmp_path)
 
 
 def test_a_missing_pack_is_rebuilt_from_the_run_logs_into_its_home(
@@ -100,7 +107,7 @@ def test_a_missing_pack_is_rebuilt_from_the_run_logs_into_its_home(
         "summary.json",
     )
     # The rebuilt pack is kept: the next export zips it as it is.
-    again = export_pack(catalog, project, "r-1", tmp_path / "again.zip", cwd=tmp_path)
+    again = export_pack(catalog, project, "r-1", str(tmp_path / "again.zip"), cwd=tmp_path)
     assert not again.regenerated
 
 

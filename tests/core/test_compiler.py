@@ -256,7 +256,7 @@ def test_unknown_profile_writes_nothing(project: Path) -> None:
 
 def test_an_invalid_pipeline_writes_nothing(project: Path) -> None:
     (project / OML).write_text('oml_version: "0.1.0"\nname: x\nsteps: []\n', "utf-8")
-    with pytest.raises(PipelineError, match=r"^pipelines/orders\.yaml: steps: must be"):
+    with pytest.raises(PipelineError, match=r"^pipelines/orders\.yaml:3: steps: must be"):
         compile_in(project)
     assert not (project / "build").exists()
 

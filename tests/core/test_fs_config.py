@@ -6,8 +6,16 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
-from osiris.core.fs_config import ENV_OVERRIDES, OsirisConfig, flatten, load_config
+from osiris.core.fs_config import (
+    ENV_OVERRIDES,
+    OsirisConfig,
+    build_config,
+    flatten,
+    load_config,
+    upstream_keys,
+)
 from osiris.errors import ConfigError, ProjectNotFound
 
 PROJECT = "/work/proj"
@@ -120,18 +128,60 @@ def test_run_id_format_accepts_a_comma_string(fs):
     assert load().config.ids.run_id_format == ["incremental", "ulid"]
 
 
-def test_unknown_keys_are_tolerated_at_every_level(fs):
+def test_a_misspelled_section_is_refused_with_did_you_mean(fs):
+    write_config(fs, "filesytem:\n  build_dir: out\n")
+    with pytest.raises(ConfigError) as caught:
+        load()
+    assert caught.value.exit_code == 2
+    assert caught.value.lines() == [
+        f"{at('osiris.yaml')}: filesytem: unknown key (hint: did you mean 'filesystem'?)"
+    ]
+
+
+def test_every_unknown_key_at_every_level_is_reported_at_once(fs):
     write_config(
         fs,
         """
-        future_section: {x: 1}
         filesystem:
-          future_key: true
+          retention: {run_log_days: 3}
           naming: {future_naming: 3}
-        ids: {future_id: y}
+        ids: {run_id_fromat: [ulid]}
         """,
     )
-    assert flatten(load().config) == CONTRACT_DEFAULTS
+    with pytest.raises(ConfigError) as caught:
+        load()
+    where = at("osiris.yaml")
+    assert caught.value.lines() == [
+        f"{where}: filesystem.retention.run_log_days: unknown key "
+        "(hint: did you mean 'filesystem.retention.run_logs_days'?)",
+        f"{where}: filesystem.naming.future_naming: unknown key (hint: the keys here are: "
+        "manifest_dir, run_dir, aiop_run_dir, run_ts_format, manifest_short_len)",
+        f"{where}: ids.run_id_fromat: unknown key (hint: did you mean 'ids.run_id_format'?)",
+    ]
+
+
+def test_free_form_sections_take_any_key(fs):
+    write_config(fs, "compat:\n  legacy_profiles: {anything: dev}\n")
+    assert load().config.compat.legacy_profiles == {"anything": "dev"}
+
+
+@pytest.mark.parametrize("release", ["v030", "v035", "v057"])
+def test_keys_an_upstream_release_wrote_are_warnings_naming_it(release):
+    source = Path(__file__).resolve().parents[1] / "fixtures/upstream" / release / "osiris.yaml"
+    data = yaml.safe_load(source.read_text("utf-8"))
+    data.get("filesystem", {}).pop("base_path", None)  # the fixture's machine, not ours
+    build_config(data, config_file=None, env={})  # no error: nothing in it is a typo
+    warnings = upstream_keys(data)
+    assert "logging: written by upstream Osiris 0.3.x and 0.5.x; this version ignores it" in (
+        warnings
+    )
+    if release == "v057":
+        assert (
+            "filesystem.mcp_logs_dir: written by upstream Osiris 0.5.x; this version ignores it"
+            in warnings
+        )
+    else:
+        assert "sessions: written by upstream Osiris 0.3.x; this version ignores it" in warnings
 
 
 # -- validation -----------------------------------------------------------------------------

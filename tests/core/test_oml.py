@@ -422,3 +422,35 @@ def test_dates_become_strings(tmp_path: Path) -> None:
     path = tmp_path / "dated.yaml"
     path.write_text(ORDERS_OML + "metadata: {since: 2025-01-31}\n", "utf-8")
     assert load_pipeline(path, env={}).metadata == {"since": "2025-01-31"}
+
+
+def test_every_problem_names_its_line(tmp_path: Path) -> None:
+    oml = tmp_path / "bad.yaml"
+    oml.write_text(
+        'oml_version: "0.1.0"\n'
+        "name: bad\n"
+        "steps:\n"
+        "  - id: extract\n"
+        "    component: filesystem.csv_extractr\n"
+        "    mode: read\n"
+        "    config: {path: data/orders.csv}\n"
+        "  - id: agg\n"
+        "    component: duckdb.processor\n"
+        "    mode: transform\n"
+        "    config:\n"
+        "      qurey: SELECT 1\n"
+        "  - id: write\n"
+        "    component: filesystem.csv_writer\n"
+        "    mode: write\n"
+        "    config: {}\n",
+        "utf-8",
+    )
+    with pytest.raises(PipelineError) as caught:
+        load_pipeline(oml, display="pipelines/bad.yaml")
+    assert [line.split(" (hint")[0] for line in caught.value.lines()] == [
+        "pipelines/bad.yaml:5: steps[0] (extract): component: unknown component "
+        "'filesystem.csv_extractr'",
+        "pipelines/bad.yaml:12: steps[1] (agg): config.qurey: unknown key",
+        # A missing key is at its section's line.
+        "pipelines/bad.yaml:16: steps[2] (write): config.path: required key missing",
+    ]

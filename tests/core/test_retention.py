@@ -486,3 +486,59 @@ def test_an_index_path_outside_the_project_is_never_removed(
     assert plan.actions == ()
     clean(contract, RetentionPolicy(0, 0, 0), now=NOW)
     assert (outside / "events.jsonl").exists()
+
+
+# -- upper-case run ids and the exact boundaries ----------------------------------------------
+
+
+def test_upper_case_run_ids_keep_the_newest_protected_run(contract: FilesystemContract) -> None:
+    # Other versions index upper-case ids: protection compares ids case-blind, so the
+    # pointed pipeline's newest run survives even "take everything" settings.
+    old = make_run(contract, "RUN-01OLD", days=30)
+    newest = make_run(contract, "RUN-02NEW", days=20)
+    pointer(contract, "orders", "dev")
+    plan = plan_retention(contract, RetentionPolicy(0, 1, 0), now=NOW)
+    assert plan.protected == ("RUN-02NEW",)
+    removed = {a.path for a in plan.actions}
+    assert removed == {old.run_dir, old.pack_dir / ANNEX}
+    assert newest.run_dir not in removed and newest.pack_dir / ANNEX not in removed
+    clean(contract, RetentionPolicy(0, 1, 0), now=NOW)
+    assert newest.run_dir.is_dir() and (newest.pack_dir / ANNEX).is_dir()
+    assert not old.run_dir.exists()
+
+
+@pytest.mark.parametrize(
+    ("days_old", "removed"),
+    [(7 - 1 / 86400, False), (7, False), (7 + 1 / 86400, True)],
+    ids=["a second younger", "exactly 7 days", "a second older"],
+)
+def test_run_logs_older_than_the_days_go_exactly_at_the_boundary(
+    contract: FilesystemContract, days_old: float, removed: bool
+) -> None:
+    run = make_run(contract, "edge", days=days_old, pack=False)
+    make_run(contract, "newer", days=0.5, pack=False)
+    plan = plan_retention(contract, RetentionPolicy(7, 0, None), now=NOW)
+    assert (run.run_dir in {a.path for a in plan.actions}) is removed
+
+
+@pytest.mark.parametrize(
+    ("days_old", "removed"),
+    [(14, False), (14 + 1 / 86400, True)],
+    ids=["exactly 14 days", "a second older"],
+)
+def test_annexes_older_than_the_days_go_exactly_at_the_boundary(
+    contract: FilesystemContract, days_old: float, removed: bool
+) -> None:
+    run = make_run(contract, "edge", days=days_old)
+    plan = plan_retention(contract, RetentionPolicy(None, 0, 14), now=NOW)
+    assert (run.pack_dir / ANNEX in {a.path for a in plan.actions}) is removed
+
+
+@pytest.mark.parametrize(("runs", "removed"), [(3, 0), (4, 1)])
+def test_keep_runs_keeps_exactly_that_many_annexes(
+    contract: FilesystemContract, runs: int, removed: int
+) -> None:
+    made = [make_run(contract, f"r{n}", days=n + 1) for n in range(runs)]
+    plan = plan_retention(contract, RetentionPolicy(None, 3, None), now=NOW)
+    assert [a.run_id for a in plan.actions] == [r.run_id for r in made[3:]]
+    assert len(plan.actions) == removed

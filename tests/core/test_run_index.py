@@ -402,9 +402,9 @@ def test_a_torn_last_line_is_skipped_then_sealed(writer, reader):
     with open(INDEX / "runs.jsonl", "ab") as handle:
         handle.write(b'{"run_id":"r4","pipeline_slug":"ord')  # a crash mid-write
     assert ids(reader.query()) == ["r3", "r2", "r1"]
-    assert reader.warnings == ["runs.jsonl: skipped a damaged line 4"]
+    assert reader.warnings == [".osiris/index/runs.jsonl: skipped a damaged line 4"]
     assert ids(reader.query(limit=1)) == ["r3"]
-    assert reader.warnings == ["runs.jsonl: skipped a damaged line 4"]
+    assert reader.warnings == [".osiris/index/runs.jsonl: skipped a damaged line 4"]
 
     writer.append(record("r5"))
     raw = (INDEX / "runs.jsonl").read_bytes()
@@ -412,7 +412,7 @@ def test_a_torn_last_line_is_skipped_then_sealed(writer, reader):
         b'"pipeline_slug":"ord\n' + canonical_json(record("r5").to_dict()).encode() + b"\n"
     )
     assert ids(reader.query()) == ["r5", "r3", "r2", "r1"]
-    assert reader.warnings == ["runs.jsonl: skipped a damaged line 4"]
+    assert reader.warnings == [".osiris/index/runs.jsonl: skipped a damaged line 4"]
 
 
 def test_damaged_lines_anywhere_are_reported_with_their_line_numbers(fs, reader):
@@ -423,9 +423,9 @@ def test_damaged_lines_anywhere_are_reported_with_their_line_numbers(fs, reader)
     fs.create_file(INDEX / "runs.jsonl", contents=text + "\n" + good[3])  # valid, no newline
     assert ids(reader.query()) == ["r3", "r2", "r1", "r0"]
     assert reader.warnings == [
-        "runs.jsonl: skipped a damaged line 6",
-        "runs.jsonl: skipped a damaged line 5",
-        "runs.jsonl: skipped a damaged line 2",
+        ".osiris/index/runs.jsonl: skipped a damaged line 6",
+        ".osiris/index/runs.jsonl: skipped a damaged line 5",
+        ".osiris/index/runs.jsonl: skipped a damaged line 2",
     ]
     assert reader.get("r0").run_id == "r0"
 
@@ -433,7 +433,7 @@ def test_damaged_lines_anywhere_are_reported_with_their_line_numbers(fs, reader)
 def test_damaged_by_pipeline_line_names_its_file(fs, reader):
     fs.create_file(INDEX / "by_pipeline" / "orders.jsonl", contents="{oops\n")
     assert reader.query(pipeline="orders") == []
-    assert reader.warnings == ["by_pipeline/orders.jsonl: skipped a damaged line 1"]
+    assert reader.warnings == [".osiris/index/by_pipeline/orders.jsonl: skipped a damaged line 1"]
 
 
 # --- get ----------------------------------------------------------------------------------
@@ -466,14 +466,14 @@ def test_get_ambiguous_prefix_lists_candidates(many, reader):
         reader.get("run-000001")
     assert ids(info.value.candidates) == ["run-000001_01BBB", "run-000001_01AAA"]
     assert info.value.message == (
-        "run id 'run-000001' matches 2 runs: run-000001_01BBB, run-000001_01AAA"
+        "run id 'run-000001' matches 2 runs: orders/run-000001_01BBB, orders/run-000001_01AAA"
     )
     with pytest.raises(NotFound) as info:
         reader.get("run-0001")
     assert len(info.value.candidates) == 12
     assert info.value.message == (
         "run id 'run-0001' matches 12 runs: "
-        + ", ".join(f"run-0001{i:02d}_x" for i in range(11, 1, -1))
+        + ", ".join(f"orders/run-0001{i:02d}_x" for i in range(11, 1, -1))
         + " and 2 more"
     )
 
@@ -692,7 +692,7 @@ def test_a_torn_per_pipeline_file_never_hides_a_run(writer, reader):
     by_pipeline.write_bytes(lines[0] + lines[1][:20])
     writer.append(record("r3", started_at="2025-10-07T14:00:00.000Z"))  # seals the torn line
     assert ids(reader.query(pipeline="orders")) == ["r3", "r2", "r1"]
-    assert reader.warnings == ["by_pipeline/orders.jsonl: skipped a damaged line 2"]
+    assert reader.warnings == [".osiris/index/by_pipeline/orders.jsonl: skipped a damaged line 2"]
 
 
 def test_a_failed_append_takes_back_every_file(writer, monkeypatch):
@@ -711,3 +711,21 @@ def test_a_failed_append_takes_back_every_file(writer, monkeypatch):
     monkeypatch.undo()
     assert failed.value.exit_code == 1
     assert {p: p.read_bytes() for p in INDEX.rglob("*.jsonl")} == before
+
+
+def test_two_pipelines_sharing_a_run_id_are_two_runs(tmp_path: Path) -> None:
+    # Run ids count per pipeline: both run-000001s are listed, and each keeps its own tags.
+    writer = RunIndexWriter(tmp_path)
+    writer.append(RunRecord(run_id="run-000001", pipeline_slug="orders", status="success"))
+    writer.append(RunRecord(run_id="run-000001", pipeline_slug="users", status="failed"))
+    writer.append_update("run-000001", "orders", tags=["keep"])
+    reader = RunIndexReader(tmp_path, tmp_path)
+    listed = [(r.pipeline_slug, r.status, r.tags) for r in reader.query()]
+    assert listed == [("users", "failed", ()), ("orders", "success", ("keep",))]
+    with pytest.raises(AmbiguousRunId) as info:
+        reader.get("run-000001")
+    assert info.value.message == (
+        "run id 'run-000001' matches 2 runs: users/run-000001, orders/run-000001"
+    )
+    assert reader.get("users/RUN-000001").status == "failed"
+    assert reader.get("orders/run-000001").tags == ("keep",)

@@ -145,7 +145,7 @@ def test_a_prefix_matching_runs_in_two_sources_is_ambiguous(base: Path) -> None:
         "run_1728000000000",
         "run-000002",
     }
-    assert caught.value.hint == "type more of the run id"
+    assert caught.value.hint == "type more of the run id, or PIPELINE/RUN_ID as listed"
 
 
 def test_an_unknown_run_is_not_found_with_a_hint(base: Path) -> None:

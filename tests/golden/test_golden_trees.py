@@ -34,7 +34,7 @@ VOLATILE_KEYS = frozenset(
     | {"branch", "user", "git_commit"}
 )
 ISO_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
-MS = re.compile(r"\b(in|Duration:) \d+ ms")
+MS = re.compile(r"\b(in|Duration:|out,) \d+ ms")
 STEP_ROW_MS = re.compile(r"^(\|(?: [^|]* \|){4}) \d+ \|$")
 
 

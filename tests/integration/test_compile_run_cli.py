@@ -174,7 +174,7 @@ def test_run_an_oml_file_compiles_it_then_runs_the_build(project: Path) -> None:
 
 
 def test_run_text_output_names_the_run_and_its_folders(project: Path) -> None:
-    result = run(project, DEMO_PIPELINE, *INCREMENTAL)
+    result = run(project, DEMO_PIPELINE, *INCREMENTAL, "--quiet")
     assert (result.code, result.err) == (0, "")
     lines = result.out.splitlines()
     assert lines[0] == "success run run-000001 of orders-by-country (profile dev)"
@@ -484,3 +484,99 @@ def test_a_run_failing_at_its_first_step_still_has_every_log_file(project: Path)
     cleaned = json.loads((run_dir / "artifacts/extract-orders/cleaned_config.json").read_text())
     assert cleaned["path"] == "data/missing.csv"
     assert (run_dir / "metrics.jsonl").read_bytes() == b""
+
+
+# -- progress, one-off runs and errors in listings -------------------------------------------
+
+
+def test_each_step_is_shown_as_it_starts_and_ends_and_logged_the_same(project: Path) -> None:
+    result = run(project, DEMO_PIPELINE, *INCREMENTAL)
+    assert result.code == 0, result.err
+    lines = result.err.splitlines()
+    assert [line.split(" (")[0].split(":")[0] for line in lines] == [
+        "step extract-orders started",
+        "step extract-orders done",
+        "step aggregate started",
+        "step aggregate done",
+        "step write-summary started",
+        "step write-summary done",
+    ]
+    assert lines[0] == "step extract-orders started (filesystem.csv_extractor, extract)"
+    assert lines[1].startswith("step extract-orders done: 12 rows in, 12 rows out, ")
+    assert lines[1].endswith(" ms")
+    log = next((project / "run_logs").rglob("osiris.log")).read_text("utf-8")
+    for line in lines:
+        assert log.count(f" {line}\n") == 1
+
+
+@pytest.mark.parametrize("flag", ["--quiet", "-q", "--json"])
+def test_quiet_and_json_runs_print_no_step_lines(project: Path, flag: str) -> None:
+    result = run(project, DEMO_PIPELINE, *INCREMENTAL, flag)
+    assert (result.code, result.err) == (0, "")
+    log = next((project / "run_logs").rglob("osiris.log")).read_text("utf-8")
+    assert "step aggregate done: " in log  # the log keeps them all the same
+
+
+def test_a_failed_step_line_names_the_step_and_the_error(project: Path) -> None:
+    (project / "pipelines/broken.yaml").write_text(BROKEN_OML, "utf-8")
+    result = run(project, "pipelines/broken.yaml", *INCREMENTAL)
+    assert result.code == 1
+    failed = [line for line in result.err.splitlines() if "failed" in line]
+    assert failed == [next(line for line in failed if line.startswith("step aggregate failed: "))]
+    assert "BinderException" in failed[0]
+
+
+def test_a_run_with_params_keeps_the_latest_pointers_unless_asked(project: Path) -> None:
+    compile_demo(project)
+    latest = pointer_manifest(project, f"latest/{DEMO_SLUG}.txt")
+    last = pointer_manifest(project)
+    one_off = run_json(project, DEMO_PIPELINE, "--param", "min_amount=300", *INCREMENTAL)
+    assert one_off["build_manifest_path"] != last  # its own build ...
+    assert (project / one_off["build_manifest_path"]).is_file()
+    assert pointer_manifest(project, f"latest/{DEMO_SLUG}.txt") == latest  # ... not the latest
+    assert pointer_manifest(project) == last
+    again = run_json(project, "--last-compile", *INCREMENTAL)
+    assert again["build_manifest_path"] == last
+
+    chosen = run_json(
+        project, DEMO_PIPELINE, "--param", "min_amount=300", "--set-latest", *INCREMENTAL
+    )
+    assert pointer_manifest(project) == chosen["build_manifest_path"]
+    assert pointer_manifest(project, f"latest/{DEMO_SLUG}.txt") == chosen["build_manifest_path"]
+
+
+def test_runs_list_shows_a_short_error_and_json_the_whole_one(project: Path) -> None:
+    (project / "pipelines/broken.yaml").write_text(BROKEN_OML, "utf-8")
+    failed = run_json(project, "pipelines/broken.yaml", *INCREMENTAL, code=1)
+    run_json(project, DEMO_PIPELINE, *INCREMENTAL)
+    listed = osiris("--project", str(project), "runs", "list", env={"COLUMNS": "200"})
+    header, _, *rows = listed.out.splitlines()
+    assert header.split()[-1] == "error"
+    broken = next(row for row in rows if " broken " in row)
+    assert broken.endswith("step aggregate failed…")  # cut at a word, 40 characters at most
+    assert "…" not in next(row for row in rows if DEMO_SLUG in row)
+    as_json = osiris("--project", str(project), "runs", "list", "--json").json()
+    assert [r["error"] for r in as_json] == [None, failed["error"]]
+    shown = osiris("--project", str(project), "runs", "show", "broken/run-000001")
+    assert f"error          {failed['error']}" in shown.out
+
+
+def test_tags_are_one_model_in_run_list_show_json_and_pipelines_tag(project: Path) -> None:
+    def cli(*args: str) -> CliResult:
+        return osiris("--project", str(project), *args, env={"COLUMNS": "200"})
+
+    ran = run_json(project, DEMO_PIPELINE, "--tags", "Nightly, demo,,nightly", *INCREMENTAL)
+    assert ran["tags"] == ["demo", "nightly"]  # lower-case, unique, sorted
+    assert cli("run", DEMO_PIPELINE, "--tags", "a b").err.startswith("error: tag 'a b'")
+
+    tagged = cli("pipelines", "tag", DEMO_SLUG, "--add", "RELEASE", "--remove", "Demo", "--json")
+    assert tagged.code == 0, tagged.err
+    assert tagged.json()[0]["tags"] == ["nightly", "release"]
+
+    as_json = cli("runs", "list", "--tag", "NIGHTLY", "--json").json()
+    assert [r["tags"] for r in as_json] == [["nightly", "release"]]
+    table = cli("runs", "list", "--tag", "release").out.splitlines()
+    assert table[2].rstrip().endswith("nightly, release")
+    shown = cli("runs", "show", f"{DEMO_SLUG}/run-000001")
+    assert "  tags           nightly, release" in shown.out
+    assert cli("runs", "show", "run-000001", "--json").json()["tags"] == ["nightly", "release"]

@@ -4,12 +4,14 @@ be resumed or undone.
 
 Test hook: with `OSIRIS_MIGRATE_KILL_AFTER_OPS=N` in the environment the process SIGKILLs
 itself right after the N-th step it applies or undoes, before that step's `done` line is
-written (the crash harness uses it to stop a migration at an exact step).
+written (the crash harness uses it to stop a migration at an exact step);
+`OSIRIS_MIGRATE_KILL_SIGNAL=INT` sends SIGINT instead, as a Ctrl-C at that moment would.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -71,6 +73,7 @@ from osiris.errors import (
 # folder it changed; after a crash at most one batch is re-checked step by step.
 BATCH = 5000
 KILL_ENV = "OSIRIS_MIGRATE_KILL_AFTER_OPS"
+KILL_SIGNAL_ENV = "OSIRIS_MIGRATE_KILL_SIGNAL"
 LEFTOVERS = "rollback-leftovers"  # .osiris/legacy/rollback-leftovers/<migration id>/
 NOTHING_TO_MIGRATE = "Nothing to migrate: the project already uses the contract layout."
 # legacy-layout.md §1: the folders finalize removes once the migration emptied them.
@@ -234,6 +237,10 @@ def conflict_error(plan: Plan) -> PlanConflict:
     )
 
 
+def _kill_signal() -> signal.Signals:
+    return signal.SIGINT if os.environ.get(KILL_SIGNAL_ENV) == "INT" else signal.SIGKILL
+
+
 def _kill_after() -> int:
     try:
         return int(os.environ.get(KILL_ENV, "") or 0)
@@ -277,7 +284,7 @@ def _execute(
                 except (StepRefused, OSError) as exc:
                     raise _StepFailed(index, op, exc) from exc
                 if len(ran) + len(finished) + 1 == kill_after:
-                    os.kill(os.getpid(), signal.SIGKILL)
+                    os.kill(os.getpid(), _kill_signal())
                 finished.append((index, op, details))
                 if progress is not None:
                     progress(done_before + len(ran) + len(finished), total)
@@ -310,7 +317,7 @@ def apply(
     first = plan
     if unfinished(project) is None:
         # Nothing to migrate and conflicts are answered before the lock file is even
-        # created, so they write nothing (style.md §7).
+        # created, so they write nothing (a refusal leaves no trace).
         first = plan if plan is not None and not plan.is_empty else plan_project(project)
         _check_fresh(plan, first)
         if first.is_empty:
@@ -345,14 +352,19 @@ def _start(project: FilesystemContract, plan: Plan, progress: Progress | None) -
     migration_id = f"{stamp}-{plan.fingerprint[:8]}"
     folder = project.migrations_dir / migration_id
     folder.mkdir(parents=True)
-    plan.save(folder / PLAN)
     header = {
         "migration_id": migration_id,
         "fingerprint": plan.fingerprint,
         "created_at": now,
         "ops": len(plan.ops),
     }
-    journal = Journal.create(folder, header)
+    try:
+        plan.save(folder / PLAN)
+        journal = Journal.create(folder, header)
+    except BaseException:
+        # Nothing has moved yet: a folder without its journal would only be debris.
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     return _run(project, migration_id, plan, journal, {}, progress, resumed=False)
 
 

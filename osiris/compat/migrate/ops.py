@@ -1,4 +1,4 @@
-"""Migration steps as data (compat.md §4, style.md §5): each checks, applies and undoes itself.
+"""Migration steps as data (compat.md §4): each checks, applies and undoes itself.
 
 Every path is project-relative; a step never follows a symlink and never writes outside the
 project root or through a linked folder.
