@@ -57,7 +57,7 @@ def test_the_contract_source_reads_the_index_and_reports_damage(base: Path) -> N
         handle.write("{torn\n")
     catalog = catalog_for(dirs_of(base))
     assert [r.run_id for r in catalog.runs(RunFilter())] == ["r2", "r1"]
-    assert catalog.warnings == ["runs.jsonl: skipped a damaged line 3"]
+    assert catalog.warnings == [".osiris/index/runs.jsonl: skipped a damaged line 3"]
 
 
 def test_an_empty_project_has_no_runs(base: Path) -> None:
