@@ -98,6 +98,10 @@ def read_jsonl(path: Path, notes: Notes, *, required: bool = True) -> list[dict[
     data = read_bytes(path, notes, required=required)
     if data is None:
         return []
+    whole = _all_objects(data)
+    if whole is not None:
+        return whole
+    # Some line is damaged: line by line, so each note names its line exactly.
     lines = data.split(b"\n")
     last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
     records: list[dict[str, Any]] = []
@@ -112,6 +116,22 @@ def read_jsonl(path: Path, notes: Notes, *, required: bool = True) -> list[dict[
         else:
             notes.add(path, f"skipped a damaged line {number + 1}")
     return records
+
+
+def _all_objects(data: bytes) -> list[dict[str, Any]] | None:
+    """Every line of a JSONL text parsed in one `json.loads` (one call instead of one per
+    line); None unless every non-blank line is a JSON object."""
+    lines = [line.strip() for line in data.split(b"\n") if line.strip()]
+    if not lines:
+        return []
+    # Each line must look like a whole object, so no damaged line can pair up with its
+    # neighbour into valid JSON; the count check catches anything else.
+    if not all(line[:1] == b"{" and line[-1:] == b"}" for line in lines):
+        return None
+    value = parse_json(b"[" + b",".join(lines) + b"]")
+    if not isinstance(value, list) or len(value) != len(lines):
+        return None
+    return value if all(isinstance(item, dict) for item in value) else None
 
 
 def read_json(path: Path, notes: Notes, *, required: bool = True) -> dict[str, Any] | None:
@@ -139,22 +159,40 @@ _ManifestLoader.yaml_implicit_resolvers = {
 }
 
 
+# Thousands of run sessions share a handful of manifests (each run keeps a copy of its
+# compile's): each distinct text is parsed, and hashed per profile, once per process.
+# The parsed manifests are shared, so nothing may change them.
+_PARSED: dict[bytes, tuple[dict[str, Any] | None, str | None]] = {}
+_SHARED: dict[int, dict[str, Any]] = {}  # id -> a parsed manifest (kept alive by _PARSED)
+_HASHED: dict[tuple[int, str | None], str] = {}
+
+
 def read_manifest(path: Path, notes: Notes, *, required: bool) -> dict[str, Any] | None:
+    """A manifest file parsed (None, with a note, when it is not a YAML mapping); the
+    result is shared with every file of the same bytes and must not be changed."""
     data = read_bytes(path, notes, required=required)
     if data is None:
         return None
+    if data not in _PARSED:
+        _PARSED[data] = _parse_manifest(data)
+        if _PARSED[data][0] is not None:
+            _SHARED[id(_PARSED[data][0])] = _PARSED[data][0]
+    value, problem = _PARSED[data]
+    if problem is not None:
+        notes.add(path, problem)
+    return value
+
+
+def _parse_manifest(data: bytes) -> tuple[dict[str, Any] | None, str | None]:
     try:
         value = yaml_load.load(data.decode("utf-8"), _ManifestLoader)
     except yaml_load.YamlRefused as exc:
-        notes.add(path, f"refused: the file {exc}; ignored")
-        return None
+        return None, f"refused: the file {exc}; ignored"
     except (yaml.YAMLError, UnicodeDecodeError, RecursionError):
-        notes.add(path, "not valid YAML; ignored")
-        return None
+        return None, "not valid YAML; ignored"
     if not isinstance(value, dict):
-        notes.add(path, "not a YAML mapping; ignored")
-        return None
-    return value
+        return None, "not a YAML mapping; ignored"
+    return value, None
 
 
 def dig(data: Any, keys: tuple[str, ...]) -> Any:
@@ -195,8 +233,15 @@ def safe_hash(
 ) -> str | None:
     if manifest is None:
         return None
+    shared = _SHARED.get(id(manifest)) is manifest
+    key = (id(manifest), profile)
+    if shared and key in _HASHED:
+        return _HASHED[key]
     try:
-        return manifest_hash(as_compiled(manifest), profile)
+        digest = manifest_hash(as_compiled(manifest), profile)
+        if shared:
+            _HASHED[key] = digest
+        return digest
     except (TypeError, ValueError, RecursionError):
         if notes is not None and path is not None:
             notes.add(path, "holds values that cannot be hashed; no manifest hash")

@@ -318,7 +318,12 @@ def _run_dirs(
     seen: set[Path] = set()
     for path in folders_holding(contract.run_logs_dir, (EVENTS, STATUS)):
         seen.add(path)
-        yield _from_folder(log_facts(path), by_path.get(path), path / EVENTS)
+        record = by_path.get(path)
+        if record is not None and _answers(record):
+            # The index knows all a plan needs: the run's files are not read again.
+            yield _from_folder(RunFolder(run_id=record.run_id, path=path), record, path / EVENTS)
+        else:
+            yield _from_folder(log_facts(path), record, path / EVENTS)
     for path, record in by_path.items():
         if path not in seen and os.path.islink(path) and _inside(path, contract.run_logs_dir):
             yield _from_link(path, record)
@@ -331,6 +336,11 @@ def _packs(
     by_path = _by_path(reader, records, "aiop_path")
     for path in folders_holding(contract.aiop_dir, (SUMMARY,)):
         yield _from_folder(pack_facts(path), by_path.get(path), path / ANNEX)
+
+
+def _answers(record: RunRecord) -> bool:
+    """True when a record holds every fact `_from_folder` takes from a run's files."""
+    return all((record.finished_at, record.started_at, record.pipeline_slug, record.profile))
 
 
 def _from_folder(facts: RunFolder, record: RunRecord | None, fallback: Path) -> _Run:
@@ -467,8 +477,9 @@ def _remove(path: Path, *, trash: bool) -> None:
 
 
 def _tombstones(root: Path, kind: str) -> Iterator[RemoveAction]:
-    """Folders an interrupted clean renamed and did not finish removing."""
-    for dirpath, dirnames, _ in os.walk(root, followlinks=False):
+    """Folders an interrupted clean renamed and did not finish removing: beside a run
+    folder, or (an annex) directly in a pack, so nothing deeper is walked."""
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         for name in sorted(dirnames):
             if is_tombstone(name):
                 path = Path(dirpath) / name
@@ -482,7 +493,8 @@ def _tombstones(root: Path, kind: str) -> Iterator[RemoveAction]:
                     size=_tree_bytes(path),
                     is_link=False,
                 )
-        dirnames[:] = [d for d in dirnames if not is_tombstone(d)]
+        holds_run = any(marker in filenames for marker in (EVENTS, STATUS, SUMMARY))
+        dirnames[:] = [] if holds_run else [d for d in dirnames if not is_tombstone(d)]
 
 
 def _age(now: datetime, moment: datetime) -> str:

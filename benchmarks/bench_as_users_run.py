@@ -1,0 +1,243 @@
+"""The migrator and the run as users run them, next to the floor of the same work.
+
+    python benchmarks/bench_as_users_run.py [--sessions 10000] [--rows 200000] [--repeat 3]
+
+Everything Osiris does here is a real `osiris` process (the console script of this
+install), with byte-compiled modules as a user's install has them (`compileall` first,
+and `PYTHONDONTWRITEBYTECODE` removed from the children's environment).
+
+Migrator: a legacy project made of `--sessions` run sessions cloned from the real run
+sessions upstream v0.3.5 wrote (tests/fixtures/upstream/v035: 11 files, 34-46 event
+lines, a 1.2 KB manifest each; the session id rewritten in every file but the manifest,
+which its runs share as real ones do). Figures:
+
+- apply: `osiris migrate apply --yes`, as a user types it (it plans, then applies),
+  against the floor of reading and parsing each session's events, metrics and status
+  (one `json.loads` per line, as the format requires), parsing each distinct manifest
+  once, and renaming the folder;
+- rollback: `osiris migrate rollback --yes` against a bare rename-back loop;
+- plan: `osiris migrate plan --out plan.json`, per session, and the plan's size.
+
+Run: `osiris run` of csv -> duckdb -> csv on `--rows` rows against a Python process that
+does the same with DuckDB alone (read the CSV, run the query, write the CSV).
+
+Goals (issue 17): apply <= 2x, rollback <= 2x, plan <= 0.3 ms and 0.3 KB per session,
+run <= 1.5x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+import osiris
+
+REPO = Path(__file__).resolve().parents[1]
+UPSTREAM = REPO / "tests" / "fixtures" / "upstream" / "v035"
+OSIRIS = [sys.executable, "-m", "osiris"]
+BASE_MS = 1_800_000_000_000
+
+
+def user_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OSIRIS_")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def osiris_cli(*args: str, cwd: Path) -> float:
+    """Seconds `osiris ARGS` takes in `cwd`; it must succeed."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        [*OSIRIS, *args], cwd=cwd, env=user_env(), capture_output=True, text=True, check=False
+    )
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"osiris {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return elapsed
+
+
+# -- the legacy project ---------------------------------------------------------------------
+
+
+def real_run_sessions() -> list[Path]:
+    """The successful run sessions of the real v0.3.5 tree (the templates to clone)."""
+    found = []
+    for folder in sorted((UPSTREAM / "logs").glob("run_*")):
+        status = folder / "status.json"
+        if status.is_file() and json.loads(status.read_text("utf-8")).get("ok"):
+            found.append(folder)
+    return found
+
+
+def make_project(root: Path, sessions: int) -> list[Path]:
+    """`sessions` clones of the real run sessions under `root/logs`; their folders."""
+    root.mkdir(parents=True)
+    shutil.copy(UPSTREAM / "osiris.yaml", root / "osiris.yaml")
+    templates = real_run_sessions()
+    files = {
+        t: [(p.relative_to(t), p.read_bytes()) for p in sorted(t.rglob("*")) if p.is_file()]
+        for t in templates
+    }
+    folders = []
+    for n in range(sessions):
+        template = templates[n % len(templates)]
+        old, new = template.name.encode(), f"run_{BASE_MS + 1000 * n}".encode()
+        folder = root / "logs" / new.decode()
+        for rel, data in files[template]:
+            target = folder / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # The manifest is the compile's, shared by its runs: kept byte for byte.
+            target.write_bytes(data if rel.name == "manifest.yaml" else data.replace(old, new))
+        folders.append(folder)
+    return folders
+
+
+# -- floors ---------------------------------------------------------------------------------
+
+
+def migrate_floor(folders: list[Path], moved: Path) -> float:
+    """Read and parse what a migration must read, once per session; rename each folder."""
+    start = time.perf_counter()
+    moved.mkdir()
+    manifests: dict[bytes, object] = {}
+    for folder in folders:
+        for name in ("events.jsonl", "metrics.jsonl"):
+            with open(folder / name, "rb") as handle:
+                for line in handle.read().splitlines():
+                    json.loads(line)
+        with open(folder / "status.json", "rb") as handle:
+            json.loads(handle.read())
+        with open(folder / "manifest.yaml", "rb") as handle:
+            raw = handle.read()
+        if raw not in manifests:
+            manifests[raw] = yaml.safe_load(raw)
+        os.rename(folder, moved / folder.name)
+    return time.perf_counter() - start
+
+
+def rename_back(folders: list[Path], moved: Path) -> float:
+    start = time.perf_counter()
+    for folder in folders:
+        os.rename(moved / folder.name, folder)
+    moved.rmdir()
+    return time.perf_counter() - start
+
+
+def measure_migrator(tmp: Path, sessions: int, repeat: int) -> dict[str, float]:
+    root = tmp / "legacy"
+    folders = make_project(root, sessions)
+    moved = tmp / "moved"
+    figures: dict[str, list[float]] = {k: [] for k in ("floor", "apply", "back", "rollback")}
+    plan_s = osiris_cli("migrate", "plan", "--out", str(tmp / "plan.json"), cwd=root)
+    for _ in range(repeat):
+        figures["floor"].append(migrate_floor(folders, moved))
+        figures["back"].append(rename_back(folders, moved))
+        figures["apply"].append(osiris_cli("migrate", "apply", "--yes", cwd=root))
+        figures["rollback"].append(osiris_cli("migrate", "rollback", "--yes", cwd=root))
+        if not all(folder.is_dir() for folder in folders):
+            raise SystemExit("rollback did not restore every session")
+        shutil.rmtree(root / ".osiris")  # the next apply starts from the same tree
+    out = {k: statistics.median(v) for k, v in figures.items()}
+    out["plan per session ms"] = 1000 * plan_s / sessions
+    out["plan per session KB"] = (tmp / "plan.json").stat().st_size / 1000 / sessions
+    return out
+
+
+# -- the run --------------------------------------------------------------------------------
+
+PIPELINE = """\
+oml_version: "0.1.0"
+name: bench
+steps:
+  - id: extract
+    component: filesystem.csv_extractor
+    mode: read
+    config: {path: data/orders.csv}
+  - id: totals
+    component: duckdb.processor
+    mode: transform
+    config: {query: "SELECT country, COUNT(*) AS n, SUM(amount) AS total FROM input_df
+      GROUP BY country ORDER BY country"}
+  - id: write
+    component: filesystem.csv_writer
+    mode: write
+    config: {path: output/totals.csv}
+"""
+BARE = """\
+import duckdb
+con = duckdb.connect()
+con.execute("CREATE TABLE o AS SELECT * FROM read_csv('data/orders.csv', header=true)")
+con.execute("CREATE TABLE t AS SELECT country, COUNT(*) AS n, SUM(amount) AS total FROM o "
+            "GROUP BY country ORDER BY country")
+con.execute("COPY t TO 'output/bare.csv' (HEADER, DELIMITER ',')")
+"""
+
+
+def measure_run(tmp: Path, rows: int, repeat: int) -> dict[str, float]:
+    root = tmp / "run"
+    (root / "data").mkdir(parents=True)
+    (root / "pipelines").mkdir()
+    (root / "output").mkdir()
+    (root / "osiris.yaml").write_text("ids: {run_id_format: [incremental]}\n")
+    (root / "pipelines" / "bench.yaml").write_text(PIPELINE)
+    countries = ("DE", "IT", "FR", "CZ", "PL", "ES")
+    with open(root / "data" / "orders.csv", "w", encoding="utf-8") as handle:
+        handle.write("order_id,country,amount\n")
+        for n in range(rows):
+            handle.write(f"{n},{countries[n % 6]},{n % 1000 + 0.5}\n")
+    osiris_cli("compile", "pipelines/bench.yaml", cwd=root)
+    runs, bare = [], []
+    for _ in range(repeat):
+        runs.append(osiris_cli("run", "--last-compile", "--quiet", cwd=root))
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", BARE], cwd=root, env=user_env(), check=True)
+        bare.append(time.perf_counter() - start)
+    return {"run": statistics.median(runs), "bare duckdb": statistics.median(bare)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=10_000)
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    compileall.compile_dir(Path(osiris.__file__).parent, quiet=1)
+    with tempfile.TemporaryDirectory(prefix="osiris-bench-users-") as tmp:
+        mig = measure_migrator(Path(tmp), args.sessions, args.repeat)
+        run = measure_run(Path(tmp), args.rows, args.repeat)
+    print(
+        f"migrator, {args.sessions:,} sessions cloned from upstream v0.3.5 (median of "
+        f"{args.repeat}):"
+    )
+    print(
+        f"  apply     {mig['apply']:7.2f} s   floor {mig['floor']:6.2f} s   "
+        f"{mig['apply'] / mig['floor']:5.2f}x  (goal <= 2x)"
+    )
+    print(
+        f"  rollback  {mig['rollback']:7.2f} s   floor {mig['back']:6.2f} s   "
+        f"{mig['rollback'] / mig['back']:5.2f}x  (goal <= 2x)"
+    )
+    print(
+        f"  plan      {mig['plan per session ms']:7.3f} ms/session, "
+        f"{mig['plan per session KB']:.2f} KB/session  (goal <= 0.3 ms, 0.3 KB)"
+    )
+    print(f"run, csv -> duckdb -> csv, {args.rows:,} rows:")
+    print(
+        f"  osiris run {run['run']:6.2f} s   bare DuckDB {run['bare duckdb']:6.2f} s   "
+        f"{run['run'] / run['bare duckdb']:5.2f}x  (goal <= 1.5x)"
+    )
+
+
+if __name__ == "__main__":
+    main()
