@@ -13,7 +13,7 @@ import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 
 import yaml
@@ -36,6 +36,11 @@ class Notes:
 
 
 def rel_text(path: Path, root: Path) -> str:
+    if os.sep == "/" and isinstance(path, PurePath) and isinstance(root, PurePath):
+        # Paths are normalised already: the common case needs no pathlib arithmetic.
+        text, base = str(path), str(root).rstrip("/")
+        if text.startswith(base + "/") and "/../" not in text:
+            return text[len(base) + 1 :]
     try:
         return PurePosixPath(Path(path).relative_to(root)).as_posix()
     except ValueError:

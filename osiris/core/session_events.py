@@ -58,7 +58,26 @@ def _text(value: Any) -> str | None:
 
 
 def _named(events: Sequence[Event], *names: str) -> list[Event]:
-    return [e for e in events if isinstance(e.get("event"), str) and e["event"] in names]
+    """The events of these names, in order."""
+    if len(names) != 1:
+        return [e for e in events if isinstance(e.get("event"), str) and e["event"] in names]
+    return _by_name(events).get(names[0], [])
+
+
+# The facts of one session ask for its events by name a dozen times: they are grouped once,
+# for the one list last asked about (sessions are read one after another).
+_LAST: list[Any] = [None, -1, {}]
+
+
+def _by_name(events: Sequence[Event]) -> dict[str, list[Event]]:
+    if _LAST[0] is not events or _LAST[1] != len(events):
+        grouped: dict[str, list[Event]] = {}
+        for event in events:
+            name = event.get("event")
+            if isinstance(name, str):
+                grouped.setdefault(name, []).append(event)
+        _LAST[:] = [events, len(events), grouped]
+    return _LAST[2]
 
 
 def _names(events: Sequence[Event]) -> set[str]:
