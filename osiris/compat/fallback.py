@@ -430,9 +430,13 @@ def newest_build(
     found: list[tuple[datetime, Path]] = []
     for name in names:
         session = read_session(logs / name)
-        usable = session.status == "success" and session.manifest_path is not None
-        if usable and fits(session.pipeline_slug, session.profile):
-            found.append((session.started_at or _OLDEST, session.manifest_path))
+        manifest = session.manifest_path
+        if (
+            session.status == "success"
+            and manifest is not None
+            and fits(session.pipeline_slug, session.profile)
+        ):
+            found.append((session.started_at or _OLDEST, manifest))
     # After the sessions: a top-level copy as new as its compile session loses the tie.
     found += [
         (tree.compiled_at or _OLDEST, tree.manifest_path)

@@ -180,8 +180,9 @@ def read_manifest(path: Path, notes: Notes, *, required: bool) -> dict[str, Any]
         return None
     if data not in _PARSED:
         _PARSED[data] = _parse_manifest(data)
-        if _PARSED[data][0] is not None:
-            _SHARED[id(_PARSED[data][0])] = _PARSED[data][0]
+        shared = _PARSED[data][0]
+        if shared is not None:
+            _SHARED[id(shared)] = shared
     value, problem = _PARSED[data]
     if problem is not None:
         notes.add(path, problem)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from osiris.compat import legacy_layout as layout
 from osiris.compat.legacy_files import (
@@ -298,6 +298,13 @@ def _file_in(folder: Path, name: str) -> Path | None:
 # -- the scan -------------------------------------------------------------------------------
 
 
+class _Warned(Protocol):
+    """What `_Scan.inventory` gathers warnings from: sessions, AIOPs, indexes, trees."""
+
+    @property
+    def warnings(self) -> list[str]: ...
+
+
 class _Scan:
     """One pass over a project root; builds the inventory's lists."""
 
@@ -420,7 +427,9 @@ class _Scan:
                 named.setdefault(card_name["sid"], {})[layout.RUN_CARD] = path
             else:
                 self.unknown(entry, "not an AIOP name")
-        groups = [(AiopVariant.FIRST_RUN, None, first)] if first else []
+        groups: list[tuple[AiopVariant, str | None, dict[str, Path]]] = (
+            [(AiopVariant.FIRST_RUN, None, first)] if first else []
+        )
         groups += [(AiopVariant.SESSION_NAMED, sid, files) for sid, files in sorted(named.items())]
         for variant, named_for, files in groups:
             found = _aiop(
@@ -482,7 +491,8 @@ class _Scan:
         chosen = preferred_aiops(self.aiops)
         sessions = tuple(s.with_aiop(chosen.get(s.session_id)) for s in self.sessions)
         warnings = list(self.notes.lines)
-        for owner in (*sessions, *self.aiops, *self.indexes, *self.compiled):
+        owners: tuple[_Warned, ...] = (*sessions, *self.aiops, *self.indexes, *self.compiled)
+        for owner in owners:
             warnings += owner.warnings
         if self.last_compile is not None:
             warnings += self.last_compile.warnings

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 from osiris.compat import fallback
 from osiris.compat import legacy_layout as layout
@@ -53,6 +54,17 @@ def outputs_for(mode: str, contract: FilesystemContract, run_id_format: list[str
     if mode == "dual":
         return DualRunOutputs(contract, run_id_format)
     return ContractOutputs(contract, run_id_format)
+
+
+class _CompileCommon(TypedDict):
+    """The `ModeCompile` fields every mode fills the same way."""
+
+    fs_mode: str
+    pipeline_slug: str
+    profile: str | None
+    manifest_hash: str
+    manifest_short: str
+    pipeline_name: str
 
 
 @dataclass(frozen=True)
@@ -113,7 +125,7 @@ def compile_for_mode(
     prepared = prepare_build(
         oml_path, resolved=resolved, contract=contract, profile=profile, cli_params=cli_params
     )
-    common = {
+    common: _CompileCommon = {
         "fs_mode": mode,
         "pipeline_slug": prepared.pipeline_slug,
         "profile": prepared.profile,

@@ -442,7 +442,8 @@ def build_identity(
 ) -> tuple[str | None, str]:
     """A build's contract profile and manifest hash; a stored hash that fits no version's
     rule means the manifest was edited after compiling (PipelineError)."""
-    meta = manifest.get("meta") if isinstance(manifest.get("meta"), dict) else {}
+    found = manifest.get("meta")
+    meta: dict[str, Any] = found if isinstance(found, dict) else {}
     label = meta.get("profile") if isinstance(meta.get("profile"), str) else None
     profile = label or None
     if profiles is not None:

@@ -44,9 +44,13 @@ class ConfigKey:
             return f"expected {expected}, got {_type_name(value)} {value!r}"
         if self.choices and value not in self.choices:
             return f"'{value}' is not allowed (choose one of: {', '.join(self.choices)})"
-        if self.type == "path" and "${" not in value:
+        if self.type == "path" and isinstance(value, str) and "${" not in value:
             return _path_problem(value)
-        if self.type == "connection" and not _CONNECTION.fullmatch(value.strip()):
+        if (
+            self.type == "connection"
+            and isinstance(value, str)
+            and not _CONNECTION.fullmatch(value.strip())
+        ):
             return f"'{value}' is not a connection reference (write @family.alias)"
         return None
 

@@ -151,7 +151,8 @@ def is_placeholder(summary: Mapping[str, Any]) -> bool:
 def pack_facts(summary: Mapping[str, Any]) -> dict[str, Any]:
     """What an upstream 0.5.x `summary.json` says: its old AIOP document keeps the status
     under `run`, a placeholder export names the run and pipeline at the top."""
-    run = summary.get("run") if isinstance(summary.get("run"), Mapping) else {}
+    found = summary.get("run")
+    run: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     pipeline = summary.get("pipeline")
     status = run.get("status") or summary.get("status")
     return {

@@ -8,11 +8,11 @@ from __future__ import annotations
 import getpass
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, cast
 
 from osiris.core.config_file import MIGRATIONS_DIR, OSIRIS_DIR
 from osiris.core.fs_config import TOKEN_RE, TOKENS, OsirisConfig, ResolvedConfig
@@ -96,7 +96,8 @@ def render(template: str, values: Mapping[str, object]) -> str:
         if name == "pipeline_slug":
             return slugify(str(raw or ""))
         if name == "tags" and raw is not None and not isinstance(raw, str):
-            return "+".join(sorted(safe_token(t) for t in raw if safe_token(t)))  # type: ignore[union-attr]
+            tags = cast("Iterable[object]", raw)
+            return "+".join(sorted(safe_token(t) for t in tags if safe_token(t)))
         return safe_token(raw)
 
     rendered = TOKEN_RE.sub(substitute, template.replace("\\", "/"))

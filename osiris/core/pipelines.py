@@ -69,7 +69,7 @@ def list_pipelines(contract: FilesystemContract, catalog: RunCatalog) -> list[Pi
                 pointed = contract.absolute(pointer.manifest_path)
             manifests = [p for p in slug_dir.glob("*/manifest.yaml") if p.is_file()]
             if pointed is not None and pointed.is_file():
-                manifest = pointed
+                manifest: Path | None = pointed
             else:
                 manifest = max(manifests, key=lambda p: p.stat().st_mtime_ns, default=None)
             if manifest is None:

@@ -175,7 +175,7 @@ class IndexPaths:
         return self.index_dir / "latest" / f"{_checked_slug(pipeline_slug)}.txt"
 
 
-def _checked_slug(pipeline_slug: str) -> str:
+def _checked_slug(pipeline_slug: object) -> str:
     if not isinstance(pipeline_slug, str) or not _is_safe_segment(pipeline_slug):
         raise ValueError(f"pipeline slug {pipeline_slug!r} cannot be a file name")
     return pipeline_slug
@@ -534,7 +534,7 @@ class RunIndexReader:
                     yield RunRecord.from_dict(merged)
 
     def _portable_record(self, record: RunRecord) -> RunRecord:
-        changes = {}
+        changes: dict[str, Any] = {}
         for name, anchor in _PATH_FIELDS.items():
             value = getattr(record, name)
             portable = self._portable_path(value, (anchor,))

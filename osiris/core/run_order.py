@@ -25,8 +25,11 @@ MIGRATED = "migrated"
 
 
 class Timed(Protocol):
-    run_id: str
-    started_at: str | None
+    @property
+    def run_id(self) -> str: ...
+
+    @property
+    def started_at(self) -> str | None: ...
 
 
 def order_key(item: Timed) -> tuple[datetime, str]:

@@ -569,7 +569,7 @@ def light_dirs(
         data = read_config_file(config_file, cached=True) if config_file else None
     except OsirisError:
         return None
-    if data is None:
+    if data is None or config_file is None:  # no file, no data
         return None
     filesystem = data.get("filesystem") or {}
     compat = data.get("compat") or {}

@@ -103,9 +103,9 @@ def by_pipeline(contract: FilesystemContract, slug: str, profile: str | None) ->
     slug = slugify(slug)
     pointer = read_pointer(contract.latest_pointer(slug))
     if pointer is not None and (pointer.profile or None) == profile:
-        manifest = contract.absolute(pointer.manifest_path)
-        if manifest.is_file():
-            return _load(contract, manifest)
+        pointed = contract.absolute(pointer.manifest_path)
+        if pointed.is_file():
+            return _load(contract, pointed)
     manifest = _newest_build(contract, slug, profile)
     if manifest is None:
         shown = f" for profile '{profile}'" if profile else ""

@@ -95,7 +95,9 @@ class RunOutputs(Protocol):
     """
 
     fs_mode: str
-    notes: list[str]  # what choosing the run id had to repair, for the run's warnings
+
+    @property
+    def notes(self) -> list[str]: ...  # what choosing the run id had to repair, for warnings
 
     def new_run_id(self, slug: str, started_at: datetime, *, dry_run: bool) -> str: ...
 

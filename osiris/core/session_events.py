@@ -87,7 +87,9 @@ def _names(events: Sequence[Event]) -> set[str]:
 # -- status ---------------------------------------------------------------------------------
 
 
-def run_status(events: Sequence[Event], *, ok: bool | None = None) -> tuple[Status, str | None]:
+def run_status(
+    events: Sequence[Event], *, ok: bool | None = None
+) -> tuple[Status, Literal["compile", "run"] | None]:
     """A run session's status and, when it failed, where (compile or run).
 
     Upstream writes each outcome twice (runner and command line) and nothing for a run

@@ -276,7 +276,7 @@ def _execute(
     for start in range(0, len(steps), BATCH):
         batch = steps[start : start + BATCH]
         journal.begin((i for i, _ in batch), undo=undo)
-        finished: list[tuple[int, Op, dict[str, Any] | None]] = []
+        finished: list[tuple[int, Step, dict[str, Any] | None]] = []
         try:
             for index, op in batch:
                 try:
@@ -329,7 +329,9 @@ def apply(
         if pending is not None:
             check_resumable(project, pending, plan)
             return _resume(project, pending, progress)
-        current = first if _unchanged(project, first) else plan_project(project)
+        current = (
+            first if first is not None and _unchanged(project, first) else plan_project(project)
+        )
         _check_fresh(plan, current)
         if current.conflicts:
             raise conflict_error(current)
@@ -578,8 +580,10 @@ def _undo_steps(
     times = {i: op.times for i, op in enumerate(ops)}
     aside = leftovers if force else None
     if state.rollback is not None:
-        todo = list(state.rollback["ops"])
-        left = {i: _undo_step(ops[i], aside) for i in todo if i not in state.undone}
+        todo: list[int] = list(state.rollback["ops"])
+        left: dict[int, Step] = {
+            i: _undo_step(ops[i], aside) for i in todo if i not in state.undone
+        }
         return todo, left, times
     todo = [
         i

@@ -40,7 +40,7 @@ class Entry(NamedTuple):
         return list(self)
 
 
-def entries_from_json(rows: list[list[Any]]) -> tuple[Entry, ...]:
+def entries_from_json(rows: Iterable[Sequence[Any]]) -> tuple[Entry, ...]:
     """The entries `Entry.to_json` wrote (ValueError for a row of another length)."""
     # Built in C: a plan holds some fifteen entries per moved session.
     entries = tuple(map(_new_entry, rows))
@@ -168,7 +168,7 @@ def entry_of(path: Path | str, rel: str = TOP) -> Entry | None:
     return found
 
 
-def unchanged(path: Path | str, entries: Iterable[Entry]) -> bool:
+def unchanged(path: Path | str, entries: Iterable[Sequence[Any]]) -> bool:
     """True when every path of an inventory is still exactly as recorded (one lstat each).
 
     A folder's mtime changes whenever an entry is added to it or removed from it (POSIX), so

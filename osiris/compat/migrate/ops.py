@@ -100,12 +100,12 @@ def _at(root: Path, rel: PurePosixPath) -> str:
     return f"{root}/{rel}"
 
 
-def _parent(rel: PurePosixPath) -> str:
+def _parent(rel: str | PurePosixPath) -> str:
     """`str(rel.parent)`, without building the parent path."""
     return str(rel).rpartition("/")[0] or "."
 
 
-def _outside(rel: PurePosixPath) -> bool:
+def _outside(rel: str | PurePosixPath) -> bool:
     # On the path's text (a PurePosixPath is normalized): cheaper than its parts, and asked
     # for every step several times.
     text = str(rel)

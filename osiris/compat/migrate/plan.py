@@ -357,9 +357,9 @@ class _Planner:
         )
         top = self.root.joinpath(*src.parts)
         op = kind(
-            src,
-            dst,
-            taken,
+            str(src),
+            str(dst),
+            inventory.Inventory(taken),
             times=self.times(src.parent, dst.parent),
             ignore=skip + later,
             watch=read,

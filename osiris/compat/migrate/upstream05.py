@@ -183,7 +183,7 @@ class Normalizer:
             if why:
                 self.planner.conflicts.append(Problem(src, f"this run cannot be placed: {why}"))
                 continue
-            run_dir = src
+            run_dir: PurePosixPath | None = src
             if folder.path.parent == self.project.run_logs_dir and facts.started_at:
                 run_dir = self._flat_run_home(folder.run_id, slug, profile, facts, src)
                 if run_dir is None:
