@@ -473,7 +473,7 @@ def test_a_failed_write_takes_back_the_files_already_appended(
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return open(path, mode, *args, **kwargs)
 
-    monkeypatch.setattr(ops, "open", full_disk, raising=False)
+    monkeypatch.setattr(ops.index, "open", full_disk, raising=False)
     with pytest.raises(OSError, match="No space left"):
         op.apply(root)
     monkeypatch.undo()
