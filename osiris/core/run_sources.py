@@ -5,35 +5,46 @@ which AIOP packs it holds (indexed or not), and where a stored path points. `Run
 asks its sources in order (the contract source first) and merges the answers, so the
 compat layer appends a legacy source, whose records carry `source: "legacy"`, without any
 command changing (`osiris.compat.fallback.catalog_for`; this module knows no legacy path).
+
+What one folder on disk says lives in `run_folders`, the project's folders in
+`project_dirs`; both are re-exported here, the entry point of every reader.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import stat
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from osiris.core import foreign_records
-from osiris.core.config_file import (
-    BASE_PATH_ENVS,
-    DEFAULT_DIRS,
-    ENV_OVERRIDES,
-    MIGRATIONS_DIR,
-    base_path_override,
-    base_path_problem,
-    folder_problem,
-    locate_config_file,
-    read_config_file,
-    resolve_base_path,
-)
 from osiris.core.foreign_records import folder_key
 from osiris.core.fsio import open_regular
+from osiris.core.project_dirs import ProjectDirs
+from osiris.core.project_dirs import light_dirs as light_dirs
+from osiris.core.run_folders import (
+    EVENTS,
+    SUMMARY,
+    RunFolder,
+    _best_packs,
+    first_line,
+    folders_holding,
+    log_facts,
+    pack_facts,
+)
+from osiris.core.run_folders import STATUS as STATUS
+from osiris.core.run_folders import TAIL_BYTES as TAIL_BYTES
+from osiris.core.run_folders import TOMBSTONE as TOMBSTONE
+from osiris.core.run_folders import UNFINISHED as UNFINISHED
+from osiris.core.run_folders import display_path as display_path
+from osiris.core.run_folders import edge_events as edge_events
+from osiris.core.run_folders import is_regular_file as is_regular_file
+from osiris.core.run_folders import is_tombstone as is_tombstone
+from osiris.core.run_folders import json_line as json_line
+from osiris.core.run_folders import read_events as read_events
+from osiris.core.run_folders import read_json_object as read_json_object
 from osiris.core.run_index import (
     AmbiguousRunId,
     RunIndexReader,
@@ -42,17 +53,8 @@ from osiris.core.run_index import (
     split_run_ref,
 )
 from osiris.core.run_order import newest_first, order_key
-from osiris.core.tags import stored_tags
-from osiris.errors import NotFound, OsirisError
+from osiris.errors import NotFound
 
-if TYPE_CHECKING:
-    from osiris.core.fs_paths import FilesystemContract
-
-EVENTS = "events.jsonl"
-SUMMARY = "summary.json"
-STATUS = "status.json"
-UNFINISHED = "unfinished"
-TAIL_BYTES = 64 * 1024
 # A run's index record is appended when it ends, so it lies after the run's start in the
 # index; reading back to the oldest wanted start (with slack for clock skew) is enough.
 _CLOCK_SLACK = timedelta(days=1)
@@ -92,60 +94,6 @@ class RunFilter:
 
     def query_args(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-@dataclass(frozen=True)
-class RunFolder:
-    """A run-log folder or an AIOP pack folder as found on disk, joined with its index record."""
-
-    run_id: str
-    path: Path
-    pipeline_slug: str = ""
-    profile: str | None = None
-    status: str = UNFINISHED
-    started_at: str | None = None
-    finished_at: str | None = None
-    tags: tuple[str, ...] = ()
-    record: RunRecord | None = field(default=None, compare=False)
-    source: str = "contract"
-
-    @property
-    def indexed(self) -> bool:
-        return self.record is not None
-
-    def as_record(self, base_path: Path) -> RunRecord:
-        """An unindexed folder as the record a reader lists (`indexed: false`)."""
-        started, finished = parse_moment(self.started_at), parse_moment(self.finished_at)
-        duration = (
-            round((finished - started).total_seconds() * 1000) if started and finished else None
-        )
-        return RunRecord(
-            run_id=self.run_id,
-            pipeline_slug=self.pipeline_slug,
-            profile=self.profile,
-            started_at=self.started_at,
-            finished_at=self.finished_at,
-            status=self.status if self.status != UNFINISHED else "unknown",
-            duration_ms=duration,
-            run_logs_path=display_path(self.path, base_path),
-            tags=self.tags,
-            source=self.source,
-            extra={"indexed": False},
-        )
-
-    def to_dict(self, base_path: Path) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "pipeline_slug": self.pipeline_slug,
-            "profile": self.profile,
-            "status": self.status,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "tags": list(self.tags),
-            "path": display_path(self.path, base_path),
-            "indexed": self.indexed,
-            "source": self.source,
-        }
 
 
 class RunSource(Protocol):
@@ -520,268 +468,8 @@ def catalog_for(dirs: ProjectDirs) -> RunCatalog:
     )
 
 
-# -- the project's folders ----------------------------------------------------------------
-
-# As in fs_config, which cannot be imported without pydantic (~200 ms of start-up).
-_READER_DIRS = ("index_dir", "run_logs_dir", "aiop_dir")
-
-
-@dataclass(frozen=True)
-class ProjectDirs:
-    """The folders a reader needs: from the full configuration, or read light for speed."""
-
-    base_path: Path
-    index_dir: Path
-    run_logs_dir: Path
-    aiop_dir: Path
-    read_fallback: bool = True
-
-    @property
-    def migrations_dir(self) -> Path:
-        """Where `osiris migrate` keeps its journals (`FilesystemContract.migrations_dir`)."""
-        return self.base_path / MIGRATIONS_DIR
-
-    @classmethod
-    def from_contract(cls, contract: FilesystemContract) -> ProjectDirs:
-        return cls(
-            base_path=contract.base_path,
-            index_dir=contract.index_dir,
-            run_logs_dir=contract.run_logs_dir,
-            aiop_dir=contract.aiop_dir,
-            read_fallback=contract.config.compat.read_fallback,
-        )
-
-
-def light_dirs(
-    project: Path | None, *, cwd: Path | None = None, env: Mapping[str, str] | None = None
-) -> ProjectDirs | None:
-    """The reader's folders straight from `osiris.yaml`, validating only the keys they use.
-
-    Gives the same folders as the full configuration, or None whenever anything is unusual
-    (no project, a damaged file, a value of the wrong type): the caller then loads the full
-    configuration, which reports the problem.
-    """
-    env = os.environ if env is None else env
-    if any(env.get(var) for var in ENV_OVERRIDES if var not in BASE_PATH_ENVS):
-        return None  # an override must be validated, and only the full loader does that
-    try:
-        config_file = locate_config_file(project, cwd)
-        data = read_config_file(config_file, cached=True) if config_file else None
-    except OsirisError:
-        return None
-    if data is None or config_file is None:  # no file, no data
-        return None
-    filesystem = data.get("filesystem") or {}
-    compat = data.get("compat") or {}
-    if not isinstance(filesystem, dict) or not isinstance(compat, dict):
-        return None
-    base = base_path_override(env)
-    values = {key: filesystem.get(key) or DEFAULT_DIRS[key] for key in _READER_DIRS}
-    values["base_path"] = filesystem.get("base_path") or "" if base is None else base
-    fallback = compat.get("read_fallback")
-    fallback = True if fallback is None else fallback
-    if not all(isinstance(v, str) for v in values.values()) or not isinstance(fallback, bool):
-        return None
-    if any(folder_problem(values[key]) for key in _READER_DIRS):
-        return None
-    base_path = resolve_base_path(values["base_path"], config_file.parent)
-    if base is None and values["base_path"] and base_path_problem(base_path, config_file.parent):
-        return None  # the full loader warns about it
-    dirs = {key: _dir_root(base_path, values[key]) for key in _READER_DIRS}
-    return ProjectDirs(base_path=base_path, read_fallback=fallback, **dirs)
-
-
-def _dir_root(base_path: Path, configured: str) -> Path:
-    # As FilesystemContract does: absolute folders as they are, others under base_path.
-    if Path(configured).is_absolute():
-        return Path(os.path.normpath(configured))
-    return Path(os.path.normpath(base_path / configured))
-
-
-# -- reading folders ----------------------------------------------------------------------
-
-
 def _run_key(record: RunRecord) -> tuple[str, str]:
     return record.pipeline_slug.lower(), record.run_id.lower()
-
-
-def display_path(path: Path, base_path: Path) -> str:
-    """A path relative to the project when it lies inside it, else absolute."""
-    try:
-        return path.relative_to(base_path).as_posix()
-    except ValueError:
-        return str(path)
-
-
-TOMBSTONE = ".removing"  # `.<name>.removing`: a folder retention is removing (retention.py)
-
-
-def is_tombstone(name: str) -> bool:
-    """True for a folder a clean renamed before removing it: no reader lists it."""
-    return name.startswith(".") and name.endswith(TOMBSTONE)
-
-
-def folders_holding(root: Path, markers: Sequence[str]) -> Iterator[Path]:
-    """Real folders below `root` holding a marker as a regular file; links are never entered,
-    nor folders a clean is removing."""
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not is_tombstone(d))
-        if dirpath != os.fspath(root) and any(
-            m in filenames and is_regular_file(os.path.join(dirpath, m)) for m in markers
-        ):
-            dirnames[:] = []
-            yield Path(dirpath)
-
-
-def is_regular_file(path: str) -> bool:
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
-def first_line(path: Path) -> dict[str, Any]:
-    """The first line of a JSONL file as an object ({} when missing or not an object)."""
-    try:
-        with open_regular(path) as handle:
-            return json_line(handle.readline())
-    except OSError:
-        return {}
-
-
-def read_json_object(path: Path) -> dict[str, Any]:
-    """A JSON object from a file; {} when it is missing, damaged or not an object."""
-    try:
-        with open_regular(path) as handle:
-            value = json.loads(handle.read().decode("utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def json_line(line: bytes) -> dict[str, Any]:
-    """One JSON line as an object ({} when it is damaged or not an object)."""
-    try:
-        value = json.loads(line)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def edge_events(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The first and the last complete event of an `events.jsonl` ({} where unreadable)."""
-    try:
-        with open_regular(path) as handle:
-            first = handle.readline()
-            size = handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, size - TAIL_BYTES))
-            tail = handle.read()
-    except OSError:
-        return {}, {}
-    # A line still being written has no newline yet: it is not complete.
-    lines = [line for line in tail.split(b"\n")[:-1] if line.strip()]
-    last = json_line(lines[-1]) if lines else {}
-    return (json_line(first) if first.endswith(b"\n") else {}), last
-
-
-def log_facts(path: Path) -> RunFolder:
-    """What a run-log folder's own files say about its run (no index)."""
-    first, last = edge_events(path / EVENTS)
-    if foreign_records.is_upstream_events(first):
-        return _upstream_log_facts(path)
-    start = first if first.get("event") == "run_start" else {}
-    end = last if last.get("event") == "run_end" else {}
-    status = read_json_object(path / STATUS) if not end else {}
-    run_id = (
-        _text(start.get("run_id")) or _text(start.get("session")) or _text(status.get("run_id"))
-    )
-    return RunFolder(
-        run_id=run_id or path.name,
-        path=path,
-        pipeline_slug=_text(start.get("pipeline_slug")) or _text(start.get("pipeline_id")) or "",
-        profile=_text(start.get("profile")),
-        status=_text(end.get("status")) or _text(status.get("status")) or UNFINISHED,
-        started_at=_text(start.get("ts")),
-        finished_at=_text(end.get("ts")),
-        tags=_listed_tags(start.get("tags")),
-    )
-
-
-def _upstream_log_facts(path: Path) -> RunFolder:
-    """An upstream 0.5.x run folder: its first and last events name neither run nor outcome."""
-    facts = foreign_records.folder_facts(read_events(path / EVENTS), path.name)
-    return RunFolder(
-        run_id=facts["run_id"],
-        path=path,
-        pipeline_slug=facts["pipeline_slug"],
-        profile=_text(facts["profile"]),
-        status=facts["status"] or UNFINISHED,
-        started_at=facts["started_at"],
-        finished_at=facts["finished_at"],
-    )
-
-
-def read_events(path: Path) -> list[dict[str, Any]]:
-    """Every complete event of an `events.jsonl` (a damaged line is skipped)."""
-    try:
-        with open_regular(path) as handle:
-            data = handle.read()
-    except OSError:
-        return []
-    return [event for line in data.split(b"\n")[:-1] if (event := json_line(line))]
-
-
-def pack_facts(path: Path) -> RunFolder:
-    """What a pack's `summary.json` says about its run (no index)."""
-    summary = read_json_object(path / SUMMARY)
-    if "run_id" not in summary or "pipeline_slug" not in summary:
-        return _upstream_pack_facts(path, summary)
-    return RunFolder(
-        run_id=_text(summary.get("run_id")) or path.name,
-        path=path,
-        pipeline_slug=_text(summary.get("pipeline_slug")) or "",
-        profile=_text(summary.get("profile")),
-        status=_text(summary.get("status")) or "unknown",
-        started_at=_text(summary.get("started_at")),
-        finished_at=_text(summary.get("completed_at")),
-        tags=_listed_tags(summary.get("tags")),
-    )
-
-
-def _pack_rank(pack: RunFolder) -> tuple[bool, bool]:
-    """Of two packs of one run, the real one first: not a 0.5.x export's placeholder."""
-    placeholder = foreign_records.is_placeholder(read_json_object(pack.path / SUMMARY))
-    return placeholder, pack.status == "unknown"
-
-
-def _upstream_pack_facts(path: Path, summary: dict[str, Any]) -> RunFolder:
-    facts = foreign_records.pack_facts(summary)
-    return RunFolder(
-        run_id=_text(facts["run_id"]) or path.name,
-        path=path,
-        pipeline_slug=facts["pipeline_slug"] or "",
-        status=facts["status"] or "unknown",
-        started_at=_text(facts["started_at"]),
-    )
-
-
-def _text(value: Any) -> str | None:
-    # Files written by other versions, or damaged, may hold anything: only text counts.
-    return value if isinstance(value, str) and value else None
-
-
-def _listed_tags(value: Any) -> tuple[str, ...]:
-    # Events and summaries hold a list; anything else there is damage, not tags.
-    return stored_tags(value) if isinstance(value, list) else ()
-
-
-def _best_packs(group: list[RunFolder]) -> list[RunFolder]:
-    """The packs of one run id: the best of each pipeline that used it (a placeholder
-    names no pipeline, so it never counts as another run)."""
-    slugs = {f.pipeline_slug for f in group if f.pipeline_slug}
-    if len(slugs) <= 1:
-        return [min(group, key=_pack_rank)]
-    return [min((f for f in group if f.pipeline_slug == s), key=_pack_rank) for s in slugs]
 
 
 def _record_of(folder: RunFolder, records: list[RunRecord]) -> RunRecord | None:

@@ -15,7 +15,8 @@ from osiris.compat.migrate.engine import (
     rollback,
     unfinished,
 )
-from osiris.compat.migrate.plan import Plan, PlannedItem, plan
+from osiris.compat.migrate.plan import plan
+from osiris.compat.migrate.saved_plan import Plan, PlannedItem
 from osiris.compat.migrate.status import StatusReport, status
 from osiris.compat.migrate.verify import VerifyReport, verify
 

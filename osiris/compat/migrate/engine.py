@@ -33,9 +33,9 @@ from osiris.compat.migrate.ops import (
     ops_touched,
     set_aside,
 )
-from osiris.compat.migrate.plan import LEGACY_ARCHIVE, MIRROR_NOTE, Plan, describe_changes
 from osiris.compat.migrate.plan import plan as plan_project
 from osiris.compat.migrate.receipt import RECEIPT, Receipt, read_receipt, write_receipt
+from osiris.compat.migrate.saved_plan import LEGACY_ARCHIVE, MIRROR_NOTE, Plan, describe_changes
 from osiris.compat.migrate.seen import unchanged
 from osiris.compat.migrate.verify import verify_steps
 from osiris.compat.migration_journal import (

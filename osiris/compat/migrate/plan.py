@@ -7,12 +7,9 @@ so planning an unchanged tree again gives the same fingerprint.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import Any, NamedTuple
+from typing import Any
 
 from osiris.compat import legacy_layout as layout
 from osiris.compat.legacy_layout import SessionKind
@@ -40,17 +37,22 @@ from osiris.compat.migrate.ops import (
     Problem,
     WriteFile,
     WritePointer,
-    op_from_json,
 )
-from osiris.compat.migrate.seen import ROOT, Recorder, Seen
+from osiris.compat.migrate.saved_plan import (
+    LEGACY_ARCHIVE,
+    MIRROR_NOTE,
+    Plan,
+    PlannedItem,
+    fingerprint,
+)
+from osiris.compat.migrate.seen import ROOT, Recorder
 from osiris.core import aiop
 from osiris.core.fs_paths import FilesystemContract, RunNaming, safe_token
-from osiris.core.fsio import atomic_write_text, canonical_json, name_bytes, pretty_json
+from osiris.core.fsio import canonical_json, pretty_json
 from osiris.core.profile_map import ProfileMap
 from osiris.core.run_index import IndexPaths, RunRecord, utc_now_iso
-from osiris.errors import OsirisError, UsageError
+from osiris.errors import OsirisError
 
-FORMAT = 3
 # legacy-layout.md §5: items with no contract home, archived verbatim, and why.
 _NO_HOME = {
     ItemKind.AIOP_INDEX: "legacy AIOP index (the run index replaces it)",
@@ -59,196 +61,12 @@ _NO_HOME = {
     ItemKind.AIOP_ANNEX: "manual AIOP export (no contract home)",
     ItemKind.UNKNOWN: "not a legacy item Osiris knows",
 }
-LEGACY_ARCHIVE = "legacy"  # under .osiris/: `.osiris/legacy/<original path>`
-MIRROR_NOTE = "mirror of contract run"
-_MAX_CHANGES = 10
-
-
-class PlannedItem(NamedTuple):
-    """One legacy item and where it goes (`dst` None: it stays), with why when not obvious
-    (a named tuple: a plan loads one per moved item)."""
-
-    kind: (
-        str  # run | build | aiop | chat_sessions | cache | pointer | index | archive | user_output
-    )
-    src: str
-    dst: str | None
-    size: int = 0
-    note: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "src": self.src,
-            "dst": self.dst,
-            "size": self.size,
-            "note": self.note,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> PlannedItem:
-        return cls(data["kind"], data["src"], data["dst"], data["size"], data["note"])
-
-
-def _problem_json(problem: Problem) -> dict[str, str]:
-    return {"path": str(problem.path), "message": problem.message}
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The steps `apply` runs, the items they move, and what blocks them."""
-
-    ops: tuple[Op, ...]
-    items: tuple[PlannedItem, ...]
-    conflicts: tuple[Problem, ...]
-    left_in_place: tuple[PlannedItem, ...]
-    warnings: tuple[str, ...]
-    fingerprint: str
-    seen: Seen
-    profiles: str = ""  # how legacy profile labels map (ProfileMap.describe)
-    created_at: str = field(default_factory=utc_now_iso, compare=False)
-    text: str | None = field(default=None, compare=False, repr=False)  # as read by `load`
-
-    @property
-    def is_empty(self) -> bool:
-        """True when there is nothing to migrate."""
-        return not self.ops and not self.conflicts
-
-    def summary(self) -> dict[str, dict[str, int]]:
-        """Items and bytes by kind."""
-        found: dict[str, dict[str, int]] = {}
-        for item in self.items:
-            row = found.setdefault(item.kind, {"items": 0, "bytes": 0})
-            row["items"] += 1
-            row["bytes"] += item.size
-        return found
-
-    def to_json(self) -> dict[str, Any]:
-        """The plan as saved by `--out` and kept in the migration folder."""
-        return {
-            "format": FORMAT,
-            "fingerprint": self.fingerprint,
-            "created_at": self.created_at,
-            "summary": self.summary(),
-            "conflicts": [_problem_json(p) for p in self.conflicts],
-            "left_in_place": [i.to_json() for i in self.left_in_place],
-            "items": [i.to_json() for i in self.items],
-            "warnings": list(self.warnings),
-            "profiles": self.profiles,
-            "ops": [op.to_json() for op in self.ops],
-            "seen": self.seen.to_json(),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Plan:
-        """Read a saved plan; a plan of another format or a damaged one is a UsageError."""
-        if not isinstance(data, Mapping) or data.get("format") != FORMAT:
-            raise UsageError(f"not a migration plan of format {FORMAT}")
-        try:
-            return cls(
-                ops=tuple(op_from_json(op) for op in data["ops"]),
-                items=tuple(PlannedItem.from_json(i) for i in data["items"]),
-                conflicts=tuple(
-                    Problem(PurePosixPath(p["path"]), p["message"]) for p in data["conflicts"]
-                ),
-                left_in_place=tuple(PlannedItem.from_json(i) for i in data["left_in_place"]),
-                warnings=tuple(data["warnings"]),
-                fingerprint=data["fingerprint"],
-                seen=Seen.from_json(data["seen"]),
-                profiles=data.get("profiles", ""),
-                created_at=data["created_at"],
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UsageError(f"a damaged migration plan ({type(exc).__name__}: {exc})") from None
-
-    def save(self, path: Path) -> None:
-        """Write the plan atomically as JSON (a loaded plan: the text it was read from)."""
-        # ASCII escapes keep names that are not UTF-8 exact (os.fsdecode's surrogates).
-        text = self.text or json.dumps(self.to_json()) + "\n"
-        atomic_write_text(path, text)
-
-    @classmethod
-    @gc_paused
-    def load(cls, path: Path) -> Plan:
-        """Read a plan saved by `save` (or `osiris migrate plan --out`)."""
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-            data = json.loads(text)
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"cannot read the plan: {exc}", path=path) from None
-        try:
-            return replace(cls.from_json(data), text=text)
-        except UsageError as exc:
-            raise UsageError(
-                exc.message, path=path, hint="make a new one with `osiris migrate plan --out FILE`"
-            ) from None
-
-
-def fingerprint(
-    ops: Iterable[Op], conflicts: Iterable[Problem], left_in_place: Iterable[PlannedItem]
-) -> str:
-    """The digest of what a plan saw: its steps with their inventories, conflicts, what stays."""
-    body = {
-        "ops": [op.to_json() for op in ops],
-        "conflicts": [_problem_json(p) for p in conflicts],
-        "left_in_place": [i.to_json() for i in left_in_place],
-    }
-    return hashlib.sha256(name_bytes(canonical_json(body))).hexdigest()
 
 
 @gc_paused
 def plan(project: FilesystemContract) -> Plan:
     """Scan the project and plan its migration to the contract layout; writes nothing."""
     return _Planner(project, scan_legacy(project.base_path)).build()
-
-
-# -- describing what changed between two plans -------------------------------------------
-
-
-def _key(op: Op) -> str:
-    data = op.to_json()
-    return f"{data['op']} {data.get('src') or data.get('path') or ''}"
-
-
-def describe_changes(saved: Plan, current: Plan) -> list[str]:
-    """What differs between a saved plan and a fresh plan of the same project, at most ten lines."""
-    old = {_key(op): op for op in saved.ops}
-    new = {_key(op): op for op in current.ops}
-    lines = []
-    for key in sorted(old.keys() | new.keys()):
-        before, after = old.get(key), new.get(key)
-        if before is None:
-            lines.append(f"new since the plan: {after.describe()}")  # type: ignore[union-attr]
-        elif after is None:
-            lines.append(f"gone since the plan: {before.describe()}")
-        elif before != after:
-            lines.append(_changed(before, after))
-    saved_conflicts = {str(p) for p in saved.conflicts}
-    lines += [f"new conflict: {p}" for p in current.conflicts if str(p) not in saved_conflicts]
-    saved_left = {i.src for i in saved.left_in_place}
-    lines += [
-        f"new, left in place: {i.src}" for i in current.left_in_place if i.src not in saved_left
-    ]
-    if len(lines) > _MAX_CHANGES:
-        lines = [*lines[:_MAX_CHANGES], f"and {len(lines) - _MAX_CHANGES} more"]
-    return lines
-
-
-def _changed(before: Op, after: Op) -> str:
-    if isinstance(before, (MoveTree, MoveFile)) and isinstance(after, (MoveTree, MoveFile)):
-        if before.dst != after.dst:
-            return f"{before.src}: now goes to {after.dst} (was {before.dst})"
-        entries = {e.rel: e for e in after.inventory}
-        for entry in before.inventory:
-            now = entries.pop(entry.rel, None)
-            where = before.src if entry.rel == inventory.TOP else f"{before.src}/{entry.rel}"
-            if now is None:
-                return f"{where}: removed since the plan"
-            if now != entry:
-                return f"{where}: changed since the plan"
-        if entries:
-            return f"{before.src}/{next(iter(entries))}: added since the plan"
-    return f"{before.describe()}: changed since the plan"
 
 
 # -- the planner --------------------------------------------------------------------------

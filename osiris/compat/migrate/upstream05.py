@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from osiris.compat.legacy_files import Notes, read_manifest
 from osiris.compat.legacy_session import pipeline_from_ref
 from osiris.compat.migrate.ops import Problem, WritePointer
-from osiris.compat.migrate.plan import PlannedItem
+from osiris.compat.migrate.saved_plan import PlannedItem
 from osiris.core import foreign_records, session_events
 from osiris.core.compiler import build_identity
 from osiris.core.foreign_records import UPSTREAM_05, folder_key

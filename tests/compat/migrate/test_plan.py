@@ -11,7 +11,7 @@ from osiris.compat.legacy_layout import SessionKind
 from osiris.compat.legacy_reader import ItemKind, scan_legacy
 from osiris.compat.migrate import Plan, plan
 from osiris.compat.migrate.ops import AppendIndex, MoveTree, WriteFile, WritePointer
-from osiris.compat.migrate.plan import describe_changes
+from osiris.compat.migrate.saved_plan import describe_changes
 from osiris.core.fs_paths import RunNaming, format_run_ts
 from osiris.core.manifest_hash import manifest_hash
 from osiris.core.run_index import RunIndexWriter, RunRecord
