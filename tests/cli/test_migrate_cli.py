@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from osiris.cli import migrate as migrate_cli
 from osiris.cli.main import main
-from osiris.compat.migrate import engine
+from osiris.compat.migrate import engine, finalizing
 from osiris.core.lock import project_lock
 from tests.helpers.demo import CliResult, osiris
 from tests.helpers.legacy import LegacyProjectInfo, make_legacy_project
@@ -205,7 +205,7 @@ def test_rollback_puts_everything_back(root: Path) -> None:
 
 def test_finalize_and_trash(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     trashed: list[str] = []
-    monkeypatch.setattr(engine, "send2trash", trashed.append)
+    monkeypatch.setattr(finalizing, "send2trash", trashed.append)
     assert migrate(root, "apply", "--yes").code == 0
     refused = migrate(root, "finalize")
     assert refused.code == 2 and "needs a confirmation" in refused.err
@@ -220,7 +220,7 @@ def test_finalize_never_trashes_a_run_session_that_was_archived_not_migrated(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     trashed: list[str] = []
-    monkeypatch.setattr(engine, "send2trash", trashed.append)
+    monkeypatch.setattr(finalizing, "send2trash", trashed.append)
     assert migrate(root, "apply", "--yes").code == 0
     # A plan of an earlier version could archive a run it could not place.
     plan_file = next((root / ".osiris/migrations").glob("*/plan.json"))

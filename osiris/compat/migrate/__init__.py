@@ -5,19 +5,12 @@
 `rollback`, `status`, `verify` and `finalize` work from that journal.
 """
 
-from osiris.compat.migrate.engine import (
-    ApplyResult,
-    FinalizeResult,
-    RollbackResult,
-    apply,
-    finalize,
-    refuse_if_unfinished,
-    rollback,
-    unfinished,
-)
+from osiris.compat.migrate.engine import ApplyResult, apply, refuse_if_unfinished, unfinished
+from osiris.compat.migrate.finalizing import FinalizeResult, finalize
 from osiris.compat.migrate.plan import plan
 from osiris.compat.migrate.saved_plan import Plan, PlannedItem
 from osiris.compat.migrate.status import StatusReport, status
+from osiris.compat.migrate.undo import RollbackResult, rollback
 from osiris.compat.migrate.verify import VerifyReport, verify
 
 __all__ = [

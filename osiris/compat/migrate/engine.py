@@ -15,57 +15,36 @@ import shutil
 import signal
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from send2trash import send2trash
-
-from osiris.compat import legacy_layout as layout
 from osiris.compat.migrate import inventory
 from osiris.compat.migrate.gc_pause import gc_paused
-from osiris.compat.migrate.ops import (
-    DirTime,
-    MoveFile,
-    MoveTree,
-    Op,
-    Step,
-    StepRefused,
-    ops_touched,
-    set_aside,
-)
+from osiris.compat.migrate.ops import DirTime, Step, StepRefused, ops_touched
 from osiris.compat.migrate.plan import plan as plan_project
-from osiris.compat.migrate.receipt import RECEIPT, Receipt, read_receipt, write_receipt
-from osiris.compat.migrate.saved_plan import LEGACY_ARCHIVE, MIRROR_NOTE, Plan, describe_changes
+from osiris.compat.migrate.receipt import write_receipt
+from osiris.compat.migrate.saved_plan import Plan, describe_changes
 from osiris.compat.migrate.seen import unchanged
 from osiris.compat.migrate.verify import verify_steps
 from osiris.compat.migration_journal import (
-    APPLIED,
     APPLYING,
     BOTH_WAYS,
-    FINALIZED,
-    FINALIZED_STATE,
     FINISH_ROLLBACK,
-    JOURNAL,
     PLAN,
-    ROLLED_BACK,
     ROLLING_BACK,
     Journal,
     Migration,
     interrupted,
-    list_migrations,
-    pick,
 )
 from osiris.core.fs_paths import FilesystemContract
-from osiris.core.fsio import atomic_write_text, fsync_dir, pretty_json
+from osiris.core.fsio import fsync_dir
 from osiris.core.lock import project_lock, project_lock_path, refuse_if_held
-from osiris.core.run_index import read_pointer, utc_now_iso
+from osiris.core.run_index import utc_now_iso
 from osiris.errors import (
     MigrationIncomplete,
     PlanConflict,
-    RollbackRefused,
     StalePlan,
     UnfinishedMigration,
-    UsageError,
     VerificationFailed,
 )
 
@@ -74,17 +53,7 @@ from osiris.errors import (
 BATCH = 5000
 KILL_ENV = "OSIRIS_MIGRATE_KILL_AFTER_OPS"
 KILL_SIGNAL_ENV = "OSIRIS_MIGRATE_KILL_SIGNAL"
-LEFTOVERS = "rollback-leftovers"  # .osiris/legacy/rollback-leftovers/<migration id>/
 NOTHING_TO_MIGRATE = "Nothing to migrate: the project already uses the contract layout."
-# legacy-layout.md §1: the folders finalize removes once the migration emptied them.
-LEGACY_FOLDERS = (
-    layout.LOGS_DIR,
-    layout.COMPILED_DIR,
-    layout.CHAT_SESSIONS_DIR,
-    layout.CACHE_DIR,
-    layout.PROMPTS_DIR,
-    layout.AIOP_ANNEX_DIR,
-)
 _SHOWN = 3
 
 Progress = Callable[[int, int], None]
@@ -112,54 +81,6 @@ class ApplyResult:
             "applied": self.applied,
             "resumed": self.resumed,
             "summary": self.summary,
-        }
-
-
-@dataclass(frozen=True)
-class RollbackResult:
-    """What `rollback` undid, and what it kept (`--force`) or found already gone."""
-
-    migration_id: str
-    undone: int
-    resumed: bool
-    forced: bool
-    set_aside: list[str] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-    kept_folders: list[str] = field(default_factory=list)
-    already: bool = False
-    dropped_pointers: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "migration_id": self.migration_id,
-            "undone": self.undone,
-            "resumed": self.resumed,
-            "forced": self.forced,
-            "already_rolled_back": self.already,
-            "set_aside": self.set_aside,
-            "kept": self.kept,
-            "missing": self.missing,
-            "kept_folders": self.kept_folders,
-            "dropped_pointers": self.dropped_pointers,
-        }
-
-
-@dataclass(frozen=True)
-class FinalizeResult:
-    """The finalized migration, the emptied legacy folders removed, and what went to the trash."""
-
-    migration_id: str
-    removed: list[str]
-    trashed: list[str]
-    already: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "migration_id": self.migration_id,
-            "already_finalized": self.already,
-            "removed": self.removed,
-            "trashed": self.trashed,
         }
 
 
@@ -434,262 +355,3 @@ def _run(
             hint="`osiris migrate verify` lists them; `osiris migrate rollback` undoes it",
         )
     return ApplyResult(migration_id, len(plan.ops), len(ran), resumed, plan.summary())
-
-
-# -- rollback -------------------------------------------------------------------------------
-
-
-def _undo_step(op: Op, leftovers: PurePosixPath | None) -> Op:
-    """The reverse of a step, without its folder mtimes: `_execute` puts them back per batch."""
-    return op.reverse().without_times(leftovers)
-
-
-@gc_paused
-def rollback(
-    project: FilesystemContract,
-    migration_id: str | None = None,
-    *,
-    force: bool = False,
-    progress: Progress | None = None,
-) -> RollbackResult:
-    """Undo a migration (default: the newest) from its journal, last step first.
-
-    Refuses when later changes would be lost, unless `force`: then later files are moved to
-    `.osiris/legacy/rollback-leftovers/<id>/`, later index records and newer pointers stay.
-    """
-    root = project.base_path
-    with project_lock(project.osiris_dir, wait=False):
-        migrations = list_migrations(project.migrations_dir)
-        states = (APPLIED, APPLYING, ROLLING_BACK, ROLLED_BACK, FINALIZED_STATE)
-        target = pick(migrations, migration_id, states, "roll back")
-        if target.state == FINALIZED_STATE:
-            raise UsageError(
-                f"migration {target.migration_id} was finalized and can no longer be rolled back"
-            )
-        if target.state == ROLLED_BACK:
-            return RollbackResult(target.migration_id, 0, False, False, already=True)
-        later = [
-            m.migration_id
-            for m in migrations
-            if m.migration_id > target.migration_id and m.state != ROLLED_BACK
-        ]
-        if later:
-            raise UsageError(
-                f"migration {later[-1]} came after {target.migration_id}",
-                hint=f"roll back {later[-1]} first",
-            )
-        assert target.journal is not None
-        journal = Journal(target.folder)
-        state = target.journal
-        leftovers = PurePosixPath(
-            project.relative(project.osiris_dir / LEGACY_ARCHIVE / LEFTOVERS / target.migration_id)
-        )
-        resumed = state.rollback is not None
-        if resumed:
-            assert state.rollback is not None
-            force = bool(state.rollback.get("force"))
-        todo, undos, times = _undo_steps(root, target, force=force, leftovers=leftovers)
-        if not resumed:
-            journal.mark("rollback", at=utc_now_iso(), force=force, ops=todo)
-        steps = [(i, undos[i]) for i in todo if i not in state.undone]
-        try:
-            ran = _execute(
-                root,
-                steps,
-                journal,
-                undo=True,
-                progress=progress,
-                done_before=len(todo) - len(steps),
-                total=len(todo),
-                folder_times=times,
-            )
-        except _StepFailed as failed:
-            raise MigrationIncomplete(
-                f"undoing step {failed.index + 1} ({failed.op.describe()}) failed: {failed.error}",
-                path=_rel(project, target.folder),
-                hint="fix the cause, then run `osiris migrate rollback` again to finish",
-            ) from failed.error
-        # Only --force keeps pointers written after the migration.
-        dangling = _drop_dangling_pointers(project, target, leftovers) if force else []
-        journal.mark("rolled-back", at=utc_now_iso())
-    notes: dict[str, list[str]] = {"aside": [], "kept": [], "missing": [], "kept_folders": []}
-    for details in {**state.undone, **ran}.values():
-        if not details:
-            continue  # most steps keep nothing
-        for key, found in notes.items():
-            value = details.get(key)
-            found += value if isinstance(value, list) else ([value] if value else [])
-    return RollbackResult(
-        target.migration_id,
-        len(ran),
-        resumed,
-        force,
-        set_aside=notes["aside"],
-        kept=notes["kept"],
-        missing=notes["missing"],
-        kept_folders=notes["kept_folders"],
-        dropped_pointers=dangling,
-    )
-
-
-def _drop_dangling_pointers(
-    project: FilesystemContract, target: Migration, leftovers: PurePosixPath
-) -> list[str]:
-    """Pointers kept by a forced rollback that name a build it moved back to the legacy
-    layout: `run --last-compile` would silently fall back to an older compile. They are set
-    aside with the other leftovers (never deleted) and reported."""
-    moved = {
-        op.dst
-        for op in Plan.load(target.folder / PLAN).ops
-        if isinstance(op, (MoveTree, MoveFile))
-        and not inventory.entry_of(project.base_path / op.dst)
-    }
-    if not moved:
-        return []
-    latest = project.last_compile_pointer.parent / "latest"
-    files = [
-        project.last_compile_pointer,
-        *(sorted(latest.glob("*.txt")) if latest.is_dir() else []),
-    ]
-    dropped = []
-    for file in files:
-        pointer = read_pointer(file) if file.is_file() else None
-        if pointer is None or (project.base_path / pointer.manifest_path).exists():
-            continue
-        names = PurePosixPath(pointer.manifest_path)
-        if any(PurePosixPath(dst) in names.parents for dst in moved):
-            aside = set_aside(project.base_path, PurePosixPath(project.relative(file)), leftovers)
-            dropped.append(f"{project.relative(file)} (named {pointer.manifest_path}; now {aside})")
-    return dropped
-
-
-def _undo_steps(
-    root: Path, target: Migration, *, force: bool, leftovers: PurePosixPath
-) -> tuple[list[int], dict[int, Step], Mapping[int, tuple[DirTime, ...]]]:
-    """The steps to undo (last first), their undo steps, and the folder mtimes to put back.
-
-    From the receipt when it holds (see receipt.py); else from the plan, refusing when later
-    changes would be lost unless `force`. A rollback under way keeps its recorded steps.
-    """
-    state = target.journal
-    assert state is not None
-    quick = None if force or state.rollback is not None else _quick_undo(root, target)
-    if quick is not None:
-        return list(quick.undos), quick.undos, quick.times
-    ops = Plan.load(target.folder / PLAN).ops
-    times = {i: op.times for i, op in enumerate(ops)}
-    aside = leftovers if force else None
-    if state.rollback is not None:
-        todo: list[int] = list(state.rollback["ops"])
-        left: dict[int, Step] = {
-            i: _undo_step(ops[i], aside) for i in todo if i not in state.undone
-        }
-        return todo, left, times
-    todo = [
-        i
-        for i in reversed(range(len(ops)))
-        if i in state.done or (i in state.begun and ops[i].recover(root))
-    ]
-    undos: dict[int, Step] = {i: _undo_step(ops[i], aside) for i in todo}
-    with inventory.remembered():
-        problems = [p for i in todo for p in undos[i].check(root)]
-    if problems and not force:
-        raise RollbackRefused(
-            f"rolling back {target.migration_id} would lose changes made after it: "
-            f"{_listed([str(p) for p in problems])}",
-            hint=(
-                "move them away and try again, or use --force: later files are moved to "
-                f"{leftovers}/, later index records and newer pointers are kept"
-            ),
-        )
-    return todo, undos, times
-
-
-def _quick_undo(root: Path, migration: Migration) -> Receipt | None:
-    """The receipt of a migration applied whole, when every step of it passes its check
-    (see receipt.py); else None, and the full plan answers and names what changed."""
-    if migration.state != APPLIED:
-        return None
-    receipt = read_receipt(migration.folder, str(migration.header.get("fingerprint")))
-    return receipt if receipt is not None and receipt.holds(root) else None
-
-
-# -- finalize -------------------------------------------------------------------------------
-
-
-def _remove_empty_folders(root: Path) -> list[str]:
-    """Remove the legacy folders (and folders below them) that hold nothing; never a file."""
-    removed = []
-    for top in LEGACY_FOLDERS:
-        path = root / top
-        entry = inventory.entry_of(path)
-        if entry is None or entry.kind != "d":
-            continue
-        for folder, _, _ in sorted(os.walk(path, followlinks=False), key=lambda w: -len(w[0])):
-            if not os.listdir(folder):
-                os.rmdir(folder)
-                removed.append(Path(folder).relative_to(root).as_posix())
-    return removed
-
-
-def _archived_runs(plan: Plan) -> list[str]:
-    """Run sessions a plan archived instead of migrating (a dual-mode mirror's run lives on
-    in the contract layout and does not count): `finalize --trash` must never discard one."""
-    return [
-        item.dst
-        for item in plan.items
-        if item.kind == "archive"
-        and item.dst is not None
-        and PurePosixPath(item.src).parent == layout.LOGS_DIR
-        and layout.classify_session(PurePosixPath(item.src).name) is layout.SessionKind.RUN
-        and not item.note.startswith(MIRROR_NOTE)
-    ]
-
-
-def finalize(
-    project: FilesystemContract, migration_id: str | None = None, *, trash: bool = False
-) -> FinalizeResult:
-    """End a migration's reversibility: keep a small record, drop journal and plan, remove the
-    emptied legacy folders, and with `trash` send `.osiris/legacy/` to the OS trash."""
-    root = project.base_path
-    archive = project.osiris_dir / LEGACY_ARCHIVE
-    with project_lock(project.osiris_dir, wait=False):
-        refuse_if_unfinished(project)
-        migrations = list_migrations(project.migrations_dir)
-        target = pick(migrations, migration_id, (APPLIED, FINALIZED_STATE), "finalize")
-        if target.state == FINALIZED_STATE:
-            return FinalizeResult(target.migration_id, [], [], already=True)
-        others = [m.migration_id for m in migrations if m.state == APPLIED and m is not target]
-        if trash and others:
-            raise UsageError(
-                f"--trash would discard what migration {others[0]} archived in .osiris/legacy/",
-                hint=f"finalize {', '.join(others)} first",
-            )
-        assert target.journal is not None
-        plan = Plan.load(target.folder / PLAN)
-        kept_runs = _archived_runs(plan)
-        if trash and kept_runs:
-            raise UsageError(
-                f"--trash would discard {len(kept_runs)} run session(s) that were archived, not "
-                f"migrated: {_listed(kept_runs)}",
-                hint="move them out of .osiris/legacy/ first, or finalize without --trash",
-            )
-        record = {
-            "migration_id": target.migration_id,
-            "fingerprint": target.header.get("fingerprint"),
-            "created_at": target.header.get("created_at"),
-            "applied_at": (target.journal.applied or {}).get("at"),
-            "finalized_at": utc_now_iso(),
-            "ops": target.journal.total,
-            "summary": plan.summary(),
-        }
-        atomic_write_text(target.folder / FINALIZED, pretty_json(record))
-        for name in (JOURNAL, PLAN, RECEIPT):
-            (target.folder / name).unlink(missing_ok=True)
-        fsync_dir(target.folder)
-        removed = _remove_empty_folders(root)
-        trashed = []
-        if trash and inventory.entry_of(archive) is not None:
-            send2trash(str(archive))
-            trashed.append(project.relative(archive))
-    return FinalizeResult(target.migration_id, removed, trashed)

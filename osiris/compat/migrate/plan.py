@@ -7,7 +7,7 @@ so planning an unchanged tree again gives the same fingerprint.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -38,6 +38,7 @@ from osiris.compat.migrate.ops import (
     WriteFile,
     WritePointer,
 )
+from osiris.compat.migrate.plan_notes import _NO_HOME, _Build, _run_note, _summary
 from osiris.compat.migrate.saved_plan import (
     LEGACY_ARCHIVE,
     MIRROR_NOTE,
@@ -48,36 +49,16 @@ from osiris.compat.migrate.saved_plan import (
 from osiris.compat.migrate.seen import ROOT, Recorder
 from osiris.core import aiop
 from osiris.core.fs_paths import FilesystemContract, RunNaming, safe_token
-from osiris.core.fsio import canonical_json, pretty_json
+from osiris.core.fsio import canonical_json
 from osiris.core.profile_map import ProfileMap
-from osiris.core.run_index import IndexPaths, RunRecord, utc_now_iso
+from osiris.core.run_index import IndexPaths, RunRecord
 from osiris.errors import OsirisError
-
-# legacy-layout.md §5: items with no contract home, archived verbatim, and why.
-_NO_HOME = {
-    ItemKind.AIOP_INDEX: "legacy AIOP index (the run index replaces it)",
-    ItemKind.AIOP_LATEST: "the logs/aiop/latest link (latest pointers replace it)",
-    ItemKind.PROMPTS: "prompt files (no contract home)",
-    ItemKind.AIOP_ANNEX: "manual AIOP export (no contract home)",
-    ItemKind.UNKNOWN: "not a legacy item Osiris knows",
-}
 
 
 @gc_paused
 def plan(project: FilesystemContract) -> Plan:
     """Scan the project and plan its migration to the contract layout; writes nothing."""
     return _Planner(project, scan_legacy(project.base_path)).build()
-
-
-# -- the planner --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Build:
-    rel: PurePosixPath
-    slug: str
-    digest: str
-    profile: str | None
 
 
 class _Planner:
@@ -515,55 +496,3 @@ class _Planner:
             seen=self.recorder.seen(),
             profiles=self.profiles.describe(),
         )
-
-
-_PIPELINE_FROM = {
-    "oml_name": "the name in its OML file",
-    "oml_file": "its OML file's name",
-    "aiop": "its AIOP",
-}
-
-
-def _run_note(session: LegacySession) -> str:
-    """Why a run goes where it goes when its own files do not say it plainly."""
-    notes = []
-    if session.pipeline_from == "none":
-        notes.append(f"no file names its pipeline: pipeline '{UNKNOWN_PIPELINE}'")
-    elif session.pipeline_from in _PIPELINE_FROM:
-        notes.append(f"pipeline from {_PIPELINE_FROM[session.pipeline_from]}")
-    if session.failed_in == "compile":
-        notes.append("its compile failed")
-    elif session.status == "interrupted":
-        notes.append("stopped before its end")
-    if session.warnings:
-        more = f" (and {len(session.warnings) - 1} more)" if len(session.warnings) > 1 else ""
-        notes.append(f"damaged, moved as it is: {session.warnings[0]}{more}")
-    return "; ".join(notes)
-
-
-def _summary(session: LegacySession, naming: RunNaming) -> str:
-    """The contract `summary.json` of a legacy run, derived from its events and metrics."""
-    derived = aiop.build_pack(session.events, session.metrics).summary
-    status = session.status if session.status in ("success", "failed") else "unknown"
-    if session.status == "interrupted":
-        status = "failed"
-    summary = {
-        **derived,
-        "run_id": naming.run_id,
-        "pipeline_slug": naming.pipeline_slug,
-        "profile": naming.profile,
-        "manifest_hash": naming.manifest_hash,
-        "manifest_short": naming.manifest_short,
-        "started_at": utc_now_iso(session.started_at) if session.started_at else None,
-        "completed_at": utc_now_iso(session.finished_at) if session.finished_at else None,
-        "status": status,
-        "rows_in": session.rows_in,
-        "rows_out": session.rows_out,
-        "duration_ms": session.duration_ms,
-        "tags": [],
-        "fs_mode": "legacy",
-        "source": "migrated",
-        "legacy_session_id": session.session_id,
-        "legacy_aiop": layout.AIOP_JSON,
-    }
-    return pretty_json(summary)

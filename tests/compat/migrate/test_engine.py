@@ -14,6 +14,7 @@ from osiris.compat.migrate import (
     apply,
     engine,
     finalize,
+    finalizing,
     plan,
     refuse_if_unfinished,
     rollback,
@@ -414,7 +415,7 @@ def test_finalize_ends_reversibility_and_removes_empty_legacy_folders(
     result = apply(project)
     folder = project.migrations_dir / str(result.migration_id)
     trashed: list[str] = []
-    monkeypatch.setattr(engine, "send2trash", trashed.append)
+    monkeypatch.setattr(finalizing, "send2trash", trashed.append)
     done = finalize(project, trash=True)
     assert sorted(os.listdir(folder)) == ["finalized.json"]
     record = json.loads((folder / "finalized.json").read_text())
