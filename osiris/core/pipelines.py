@@ -189,9 +189,10 @@ def _run_of(catalog: RunCatalog, pipeline_slug: str, run_id: str) -> RunRecord:
     if "/" not in run_id:
         try:
             return catalog.get(f"{pipeline_slug}/{run_id}")
-        except NotFound as exc:
-            if isinstance(exc, AmbiguousRunId):
-                raise
+        except AmbiguousRunId:
+            raise
+        except NotFound:
+            pass  # another pipeline's run: the lookup below names its pipeline
     return catalog.get(run_id)
 
 
