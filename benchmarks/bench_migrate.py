@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from osiris.compat.migrate import apply, plan, rollback
-from osiris.compat.migrate.plan import Plan
+from osiris.compat.migrate.planner import Plan
 from osiris.core.fs_config import load_config
 from osiris.core.fs_paths import FilesystemContract
 

@@ -59,10 +59,11 @@ def _confirmed(question: str, yes: bool) -> bool:
 
 @contextmanager
 def _progress(enabled: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
-    out = console(stderr=True)
-    if not enabled or not out.is_terminal:
+    # Asked before rich is imported: piped and --json runs (scripts, CI) never load it.
+    if not enabled or not sys.stderr.isatty():
         yield None
         return
+    out = console(stderr=True)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), console=out) as bar:
@@ -294,11 +295,12 @@ def rollback_command(
     if as_json:
         emit_json({**result.to_json(), "fs_mode": fs_mode})
         return
-    out = console()
     if result.already:
-        out.print(f"Nothing to roll back: migration {result.migration_id} was already rolled back.")
+        click.echo(
+            f"Nothing to roll back: migration {result.migration_id} was already rolled back."
+        )
         return
-    out.print(f"Rolled back migration {result.migration_id}: {result.undone} steps undone.")
+    click.echo(f"Rolled back migration {result.migration_id}: {result.undone} steps undone.")
     if result.dropped_pointers:
         click.echo(
             "warning: `osiris run --last-compile` no longer finds the builds the rollback moved "
@@ -313,9 +315,9 @@ def rollback_command(
         ("Pointers set aside (they named builds moved back)", result.dropped_pointers),
     ):
         if paths:
-            out.print(f"{title}:")
+            click.echo(f"{title}:")
             for path in paths[:_LISTED]:
-                out.print(f"  {path}", markup=False)
+                click.echo(f"  {path}")
 
 
 # -- status ---------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from send2trash import send2trash
 
 from osiris.compat import legacy_layout as layout
 from osiris.compat.migrate import inventory
-from osiris.compat.migrate.engine import _listed, refuse_if_unfinished
+from osiris.compat.migrate.execution import listed, refuse_if_unfinished
 from osiris.compat.migrate.receipt import RECEIPT
 from osiris.compat.migrate.saved_plan import LEGACY_ARCHIVE, MIRROR_NOTE, Plan
 from osiris.compat.migration_journal import (
@@ -114,7 +114,7 @@ def finalize(
         if trash and kept_runs:
             raise UsageError(
                 f"--trash would discard {len(kept_runs)} run session(s) that were archived, not "
-                f"migrated: {_listed(kept_runs)}",
+                f"migrated: {listed(kept_runs)}",
                 hint="move them out of .osiris/legacy/ first, or finalize without --trash",
             )
         record = {

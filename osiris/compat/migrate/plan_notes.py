@@ -1,4 +1,4 @@
-"""Pieces of the migration planner (plan.py) apart from its class: why an item has no contract
+"""Pieces of the migration planner (planner.py) apart from its class: why an item has no contract
 home, why a run goes where it goes, the `summary.json` it writes for a legacy run's AIOP, and
 the build it records for each placed compile.
 """

@@ -1,6 +1,6 @@
 """A migration plan as data: its steps, conflicts and fingerprint, saved as `plan.json`.
 
-Apart from the planner (plan.py), so that `rollback`, `verify` and a resumed `apply` load a
+Apart from the planner (planner.py), so that `rollback`, `verify` and a resumed `apply` load a
 saved plan without importing the legacy reader.
 """
 

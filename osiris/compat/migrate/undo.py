@@ -1,5 +1,5 @@
 """`osiris migrate rollback`: a migration undone from its journal, last step first, through
-the batched executor of engine.py; from the receipt when it holds, else from the plan.
+the batched executor of execution.py; from the receipt when it holds, else from the plan.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from osiris.compat.migrate import inventory
-from osiris.compat.migrate.engine import Progress, _execute, _listed, _rel, _StepFailed
+from osiris.compat.migrate.execution import Progress, StepFailed, execute_steps, listed, relative
 from osiris.compat.migrate.gc_pause import gc_paused
 from osiris.compat.migrate.ops import DirTime, MoveFile, MoveTree, Op, Step, set_aside
 from osiris.compat.migrate.receipt import Receipt, read_receipt
@@ -66,7 +66,7 @@ class RollbackResult:
 
 
 def _undo_step(op: Op, leftovers: PurePosixPath | None) -> Op:
-    """The reverse of a step, without its folder mtimes: `_execute` puts them back per batch."""
+    """The reverse of a step without its folder mtimes: `execute_steps` restores those."""
     return op.reverse().without_times(leftovers)
 
 
@@ -119,7 +119,7 @@ def rollback(
             journal.mark("rollback", at=utc_now_iso(), force=force, ops=todo)
         steps = [(i, undos[i]) for i in todo if i not in state.undone]
         try:
-            ran = _execute(
+            ran = execute_steps(
                 root,
                 steps,
                 journal,
@@ -129,10 +129,10 @@ def rollback(
                 total=len(todo),
                 folder_times=times,
             )
-        except _StepFailed as failed:
+        except StepFailed as failed:
             raise MigrationIncomplete(
                 f"undoing step {failed.index + 1} ({failed.op.describe()}) failed: {failed.error}",
-                path=_rel(project, target.folder),
+                path=relative(project, target.folder),
                 hint="fix the cause, then run `osiris migrate rollback` again to finish",
             ) from failed.error
         # Only --force keeps pointers written after the migration.
@@ -222,7 +222,7 @@ def _undo_steps(
     if problems and not force:
         raise RollbackRefused(
             f"rolling back {target.migration_id} would lose changes made after it: "
-            f"{_listed([str(p) for p in problems])}",
+            f"{listed([str(p) for p in problems])}",
             hint=(
                 "move them away and try again, or use --force: later files are moved to "
                 f"{leftovers}/, later index records and newer pointers are kept"

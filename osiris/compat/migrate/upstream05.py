@@ -46,7 +46,7 @@ from osiris.core.run_sources import (
 from osiris.errors import OsirisError
 
 if TYPE_CHECKING:
-    from osiris.compat.migrate.plan import _Planner
+    from osiris.compat.migrate.planner import _Planner
 
 MIGRATED_FROM = "migrated_from"
 _LATEST = "LATEST"  # 0.5.x: build/pipelines/<profile>/<stem>/LATEST, a third pointer

@@ -13,6 +13,7 @@ from osiris.compat.legacy_layout import SessionKind
 from osiris.compat.migrate import (
     apply,
     engine,
+    execution,
     finalize,
     finalizing,
     plan,
@@ -22,7 +23,7 @@ from osiris.compat.migrate import (
     verify,
 )
 from osiris.compat.migrate.ops import AppendIndex, MoveTree
-from osiris.compat.migrate.plan import Plan
+from osiris.compat.migrate.planner import Plan
 from osiris.compat.migration_journal import Journal, list_migrations
 from osiris.core.fs_paths import FilesystemContract
 from osiris.core.lock import project_lock
@@ -98,7 +99,7 @@ def crash(
 def test_apply_migrates_journals_and_indexes_every_run(
     project: FilesystemContract, info: LegacyProjectInfo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(engine, "BATCH", 10)
+    monkeypatch.setattr(execution, "BATCH", 10)
     writes = []
     monkeypatch.setattr(
         journal,

@@ -11,7 +11,7 @@ import pytest
 
 from osiris.compat.migrate import apply, finalize, inventory, rollback
 from osiris.compat.migrate.ops import MoveFile, MoveTree
-from osiris.compat.migrate.plan import Plan
+from osiris.compat.migrate.planner import Plan
 from osiris.compat.migrate.receipt import RECEIPT, MoveBack, read_receipt
 from osiris.core.fs_paths import FilesystemContract
 from osiris.errors import RollbackRefused

@@ -16,7 +16,7 @@ import pytest
 
 from osiris.compat.legacy_layout import SessionKind
 from osiris.compat.migrate import apply, engine, plan, verify
-from osiris.compat.migrate.plan import Plan
+from osiris.compat.migrate.planner import Plan
 from osiris.compat.migrate.seen import Seen, unchanged
 from osiris.core.fs_config import load_config
 from osiris.core.fs_paths import FilesystemContract

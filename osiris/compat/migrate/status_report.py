@@ -8,7 +8,7 @@ from typing import Any
 
 from osiris.compat.dual_write import errors_file
 from osiris.compat.migrate.mirrors import divergence, mirror_pairs
-from osiris.compat.migrate.plan import plan as plan_project
+from osiris.compat.migrate.planner import plan as plan_project
 from osiris.compat.migration_journal import Migration, list_migrations
 from osiris.core.fs_paths import FilesystemContract
 
