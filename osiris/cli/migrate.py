@@ -31,17 +31,6 @@ _KIND_NAMES = {
 _LISTED = 20
 
 
-def _size(count: int) -> str:
-    if count < 1024:
-        return f"{count} B"
-    value = count / 1024
-    for unit in ("KB", "MB"):
-        if value < 1024:
-            return f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
-
-
 def _interactive() -> bool:
     return sys.stdin.isatty()
 
@@ -115,12 +104,12 @@ def _render_plan(
         out.print(NOTHING_TO_MIGRATE)
         return
     table = Table(title="Migration plan", title_justify="left")
-    for column in ("what", "items", "size", "goes to"):
-        table.add_column(column, justify="right" if column in ("items", "size") else "left")
+    for column in ("what", "items", "goes to"):
+        table.add_column(column, justify="right" if column == "items" else "left")
     homes = _homes(contract)
     for kind, row in plan.summary().items():
         home = contract.relative(homes[kind]) if kind in homes else ""
-        table.add_row(_KIND_NAMES.get(kind, kind), str(row["items"]), _size(row["bytes"]), home)
+        table.add_row(_KIND_NAMES.get(kind, kind), str(row["items"]), home)
     out.print(table)
     if plan.profiles:
         out.print(f"Legacy profiles: {plan.profiles}", markup=False)
@@ -309,7 +298,7 @@ def rollback_command(
         )
     for title, paths in (
         ("Later files set aside", result.set_aside),
-        ("Kept (written after the migration)", result.kept),
+        ("Kept as they are (changed after the migration)", result.kept),
         ("Already gone", result.missing),
         ("Folders kept (not empty)", result.kept_folders),
         ("Pointers set aside (they named builds moved back)", result.dropped_pointers),
@@ -334,7 +323,7 @@ def _render_status(report: StatusReport) -> None:
         out.print("Legacy items still present (osiris migrate plan shows where they go):")
         for kind, row in report.legacy.items():
             name = _KIND_NAMES.get(kind, kind)
-            out.print(f"  {row['items']:>6}  {name} ({_size(row['bytes'])})")
+            out.print(f"  {row['items']:>6}  {name}")
     else:
         out.print("No legacy items left.")
     for conflict in report.conflicts[:_LISTED]:

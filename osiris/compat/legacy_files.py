@@ -7,14 +7,17 @@ every directory is listed with `os.scandir` and every file checked with `os.lsta
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -73,6 +76,31 @@ def entries(path: Path, notes: Notes) -> list[os.DirEntry[str]]:
         return []
 
 
+class FileRead(NamedTuple):
+    """A file as the reader read it: the stat of the open file and the sha256 of its bytes."""
+
+    size: int
+    mtime_ns: int
+    mode: int
+    sha256: str
+
+
+_reads: ContextVar[dict[str, FileRead] | None] = ContextVar("reads", default=None)
+
+
+@contextmanager
+def recording_reads() -> Iterator[dict[str, FileRead]]:
+    """Within the block, every file `read_bytes` reads is recorded by its path: what the
+    migration planner needs to know of the files it derived records from, without opening
+    them again."""
+    found: dict[str, FileRead] = {}
+    token = _reads.set(found)
+    try:
+        yield found
+    finally:
+        _reads.reset(token)
+
+
 def read_bytes(path: Path, notes: Notes, *, required: bool) -> bytes | None:
     st = lstat(path)
     if st is None:
@@ -83,10 +111,18 @@ def read_bytes(path: Path, notes: Notes, *, required: bool) -> bytes | None:
         notes.add(path, "not a regular file (symlinks are never followed); ignored")
         return None
     try:
-        return path.read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read()
+            st = os.fstat(handle.fileno())  # the file read, should it have changed meanwhile
     except OSError as exc:
         notes.add(path, f"cannot read ({exc.strerror or exc})")
         return None
+    reads = _reads.get()
+    if reads is not None:
+        digest = hashlib.sha256(data).hexdigest()
+        read = FileRead(st.st_size, st.st_mtime_ns, stat.S_IMODE(st.st_mode), digest)
+        reads[os.fspath(path)] = read
+    return data
 
 
 INVALID = object()

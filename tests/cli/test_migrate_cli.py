@@ -183,13 +183,16 @@ def test_verify_reports_differences(root: Path) -> None:
 
 def test_rollback_restores_refuses_and_forces(root: Path) -> None:
     assert migrate(root, "apply", "--yes").code == 0
-    late = next(root.glob("run_logs/*/*/*")) / "late.txt"
-    late.write_text("a later run")
+    run = next(root.glob("run_logs/*/*/*"))
+    (run / "late.txt").write_text("a later run")
     refused = migrate(root, "rollback", "--yes")
     assert refused.code == 2 and "would lose changes made after it" in refused.err
     forced = migrate(root, "rollback", "--yes", "--force")
     assert forced.code == 0, forced.err
-    assert "Later files set aside:" in forced.out and "late.txt" in forced.out
+    # The run folder goes back whole, with the later file in it.
+    legacy = root / "logs" / run.name.split("_", 1)[1].rsplit("-", 1)[0]
+    assert f"Kept as they are (changed after the migration):\n  logs/{legacy.name}\n" in forced.out
+    assert (legacy / "late.txt").read_text() == "a later run"
     again = migrate(root, "rollback", "--yes", "--json").json()
     assert again["already_rolled_back"] is True and again["fs_mode"] == "contract"
     assert migrate(root, "status", "--check").code == 1

@@ -194,7 +194,9 @@ def test_after_a_later_run_rollback_refuses_and_force_keeps_the_later_files(
         ".osiris/index/runs.jsonl: holds records appended since the migration"
     )
     forced = ok(cli(project, "migrate", "rollback", "--yes", "--force"))
-    assert "Kept (written after the migration):\n  .osiris/index/runs.jsonl" in forced.out
+    assert "Kept as they are (changed after the migration):\n  .osiris/index/runs.jsonl" in (
+        forced.out
+    )
 
     changes = diff_trees(before, project_state(project), modes=True, mtimes=True)
     # Every legacy path is back; the later run's files stay, and it rewrote its output.

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, NamedTuple, TypeVar, overload
 
 from osiris.core.fsio import fsync_dir
@@ -220,35 +220,26 @@ def take(path: Path | str, *, skip: Iterable[str] = ()) -> tuple[Entry, ...]:
     return tuple(found)
 
 
-def total_size(entries: Iterable[Entry]) -> int:
-    """The bytes of the regular files of an inventory."""
-    return sum(e.size for e in entries if e.kind == "f")
-
-
 @dataclass(frozen=True)
 class Drift:
-    """How a path differs from its inventory: paths added, missing, and changed (with how)."""
+    """How a path differs from its inventory: recorded paths missing, changed (with how), and
+    recorded folders whose entries came or went (their mtime changed)."""
 
-    added: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
     changed: tuple[tuple[str, str], ...] = ()
+    reshaped: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.added or self.missing or self.changed)
-
-    def topmost_added(self) -> list[str]:
-        """Added paths whose parent is not added too: what to move aside to keep them all."""
-        added = set(self.added)
-        return [rel for rel in self.added if str(PurePosixPath(rel).parent) not in added]
+        return bool(self.missing or self.changed or self.reshaped)
 
     def items(self, since: str) -> list[tuple[str, str]]:
         """One `(rel, what)` pair per difference; `since` ends the "added …" message."""
-        found = [(rel, f"added {since}") for rel in self.topmost_added()]
+        found = [(rel, f"entries added or removed {since}") for rel in self.reshaped]
         found += [(rel, "missing") for rel in self.missing]
         return found + list(self.changed)
 
 
-def _difference(old: Entry, new: Entry, folder_mtimes: bool) -> str | None:
+def _difference(old: Entry, new: Entry) -> str | None:
     if old.kind != new.kind:
         return f"was a {_NAMES[old.kind]}, now a {_NAMES[new.kind]}"
     if old.kind == "f" and old.size != new.size:
@@ -257,10 +248,7 @@ def _difference(old: Entry, new: Entry, folder_mtimes: bool) -> str | None:
         return f"link target {old.target} -> {new.target}"
     if old.mode != new.mode:
         return f"mode {old.mode:o} -> {new.mode:o}"
-    # A folder's own mtime is left out at the top: moving entries in or out is what changes it.
-    if old.kind == "d" and (old.rel == TOP or not folder_mtimes):
-        return None
-    if old.mtime_ns != new.mtime_ns:
+    if old.kind != "d" and old.mtime_ns != new.mtime_ns:
         return "modified (mtime)"
     return None
 
@@ -268,40 +256,50 @@ def _difference(old: Entry, new: Entry, folder_mtimes: bool) -> str | None:
 _NAMES = {"d": "folder", "f": "file", "l": "symlink", "o": "special file"}
 
 
-def drift(
-    path: Path | str,
-    inventory: Iterable[Entry],
-    *,
-    ignore: Iterable[str] = (),
-    folder_mtimes: bool = True,
-) -> Drift:
-    """Compare what is at `path` now with `inventory`; paths in `ignore` (and below) may be added.
+def _under_any(rel: str, prefixes: tuple[str, ...]) -> bool:
+    return any(rel == p or rel.startswith(p + "/") for p in prefixes)
 
-    Folder mtimes below the top are compared only with `folder_mtimes`.
+
+def drift(path: Path | str, inventory: Iterable[Entry], *, ignore: Iterable[str] = ()) -> Drift:
+    """Compare what is at `path` now with the paths `inventory` recorded (one lstat each).
+
+    An inventory records an item's own entry and the files a plan read inside it, not every
+    path below it: what else a moved folder holds moves with it whatever it is. Paths in
+    `ignore` (and below) belong to other steps, which also change the top folder's mtime,
+    so neither is compared.
     """
-    recorded, found = tuple(inventory), take(path)
-    if found == recorded:
-        return Drift()  # the common case, told without comparing entry by entry
-    expected = {e.rel: e for e in recorded}
-    current = {e.rel: e for e in found}
-    skipped = set(ignore)
-
-    def ignored(rel: str) -> bool:
-        return rel in skipped or any(str(p) in skipped for p in PurePosixPath(rel).parents)
-
-    added = tuple(rel for rel in current if rel not in expected and not ignored(rel))
-    missing = tuple(rel for rel in expected if rel not in current)
-    # A folder whose entries came or went has a new mtime for that reason alone.
-    reshaped = {str(PurePosixPath(rel).parent) for rel in (*added, *missing)}  # "." is TOP
-    changed = []
-    for rel, old in expected.items():
-        new = current.get(rel)
-        if new is None or (old.kind == new.kind == "d" and rel in reshaped):
+    top, skipped = os.fspath(path), tuple(ignore)
+    missing, changed, reshaped = [], [], []
+    for old in inventory:
+        if old.rel != TOP and _under_any(old.rel, skipped):
             continue
-        what = _difference(old, new, folder_mtimes)
-        if what:
-            changed.append((rel, what))
-    return Drift(added=added, missing=missing, changed=tuple(changed))
+        new = entry_of(top if old.rel == TOP else f"{top}/{old.rel}", old.rel)
+        if new is None:
+            missing.append(old.rel)
+        elif old.kind == new.kind == "d" and old.mode == new.mode:
+            if old.mtime_ns != new.mtime_ns and not (old.rel == TOP and skipped):
+                reshaped.append(old.rel)
+        elif what := _difference(old, new):
+            changed.append((old.rel, what))
+    return Drift(tuple(missing), tuple(changed), tuple(reshaped))
+
+
+def covers(target: Path | str, source: Path | str) -> bool:
+    """True when every path at and below `source` is at `target` too, the same kind, size,
+    mode and (files and links) mtime: what a verified copy leaves when the removal of its
+    source was cut short."""
+    here, there = take(source), {e.rel: e for e in take(target)}
+    for entry in here:
+        other = there.get(entry.rel)
+        if other is None or other.kind != entry.kind or other.mode != entry.mode:
+            return False
+        if entry.kind != "d" and (other.size, other.mtime_ns, other.target) != (
+            entry.size,
+            entry.mtime_ns,
+            entry.target,
+        ):
+            return False
+    return bool(here)
 
 
 def sha256_file(path: Path | str) -> str:

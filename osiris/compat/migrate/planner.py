@@ -7,11 +7,13 @@ so planning an unchanged tree again gives the same fingerprint.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from osiris.compat import legacy_layout as layout
+from osiris.compat.legacy_files import FileRead, recording_reads
 from osiris.compat.legacy_layout import SessionKind
 from osiris.compat.legacy_reader import (
     AiopVariant,
@@ -58,16 +60,42 @@ from osiris.errors import OsirisError
 @gc_paused
 def plan(project: FilesystemContract) -> Plan:
     """Scan the project and plan its migration to the contract layout; writes nothing."""
-    return _Planner(project, scan_legacy(project.base_path)).build()
+    with recording_reads() as reads:
+        found = scan_legacy(project.base_path)
+    return _Planner(project, found, reads).build()
+
+
+def _reads_by_folder(
+    root: Path, reads: Mapping[str, FileRead]
+) -> dict[str, list[tuple[str, FileRead]]]:
+    """The files read under each folder (project-relative), by their path inside it."""
+    base = f"{root}/"
+    found: dict[str, list[tuple[str, FileRead]]] = {}
+    for path in sorted(reads):
+        if not path.startswith(base):
+            continue
+        rel = path[len(base) :]
+        folder, _, name = rel.rpartition("/")
+        while folder:
+            found.setdefault(folder, []).append((name, reads[path]))
+            parent, _, last = folder.rpartition("/")
+            folder, name = parent, f"{last}/{name}"
+    return found
 
 
 class _Planner:
     """One pass over an inventory: decides a home for every item and builds the steps."""
 
-    def __init__(self, project: FilesystemContract, found: LegacyInventory) -> None:
+    def __init__(
+        self,
+        project: FilesystemContract,
+        found: LegacyInventory,
+        reads: Mapping[str, FileRead] | None = None,
+    ) -> None:
         self.project = project
         self.root = project.base_path
         self.found = found
+        self.reads_under = _reads_by_folder(self.root, reads or {})
         self.profiles = ProfileMap.from_config(project.config)
         self.osiris_rel = self.rel(project.osiris_dir)
         self.archive_root = self.osiris_rel / LEGACY_ARCHIVE
@@ -145,41 +173,40 @@ class _Planner:
         *,
         skip: tuple[str, ...] = (),
         later: tuple[str, ...] = (),
-    ) -> tuple[Op, int]:
-        """The step moving `src` to `dst`, and the bytes it moves."""
-        taken = inventory.take(self.root.joinpath(*src.parts), skip=skip)
-        kind = MoveTree if taken and taken[0].kind == "d" else MoveFile
-        read = tuple(
-            i
-            for i, e in enumerate(taken)
-            if i and e.kind == "f" and e.rel.rpartition("/")[2] in layout.PARSED_FILES
-        )
-        top = self.root.joinpath(*src.parts)
-        op = kind(
+    ) -> Op:
+        """The step moving `src` to `dst`: its inventory is its own entry and the files the
+        scan read inside it (as read: no folder below it is listed, no file opened again)."""
+        top = inventory.entry_of(f"{self.root}/{src}")
+        rows = [top] if top is not None else []
+        sums = []
+        if top is not None and top.kind == "d":
+            for rel, read in self.reads_under.get(str(src), ()):
+                if not any(rel == s or rel.startswith(s + "/") for s in skip):
+                    rows.append(Entry(rel, "f", read.size, read.mtime_ns, read.mode))
+                    sums.append(read.sha256)
+        op = (MoveTree if top is not None and top.kind == "d" else MoveFile)(
             str(src),
             str(dst),
-            inventory.Inventory(taken),
+            inventory.Inventory(rows),
             times=self.times(src.parent, dst.parent),
             ignore=skip + later,
-            watch=read,
-            watch_sha256=tuple(inventory.sha256_file(f"{top}/{taken[i].rel}") for i in read),
+            watch=tuple(range(1, len(rows))),
+            watch_sha256=tuple(sums),
         )
         self.claim(dst, src)
         self.need_dir(dst.parent)
-        return op, inventory.total_size(taken)
+        return op
 
     def archive(self, src: PurePosixPath, note: str, *, skip: tuple[str, ...] = ()) -> None:
         dst = self.archive_root / src
-        op, size = self.move(src, dst, skip=skip)
-        self.archives.append(op)
-        self.items.append(PlannedItem("archive", str(src), str(dst), size, note))
+        self.archives.append(self.move(src, dst, skip=skip))
+        self.items.append(PlannedItem("archive", str(src), str(dst), note))
 
     def place(
         self, kind: str, src: PurePosixPath, dst: PurePosixPath, note: str = "", **extra: Any
     ) -> None:
-        op, size = self.move(src, dst, **extra)
-        self.moves.append(op)
-        self.items.append(PlannedItem(kind, str(src), str(dst), size, note))
+        self.moves.append(self.move(src, dst, **extra))
+        self.items.append(PlannedItem(kind, str(src), str(dst), note))
 
     # -- profiles and builds ------------------------------------------------------------
     def profile(self, legacy: str | None) -> tuple[str | None, str | None]:
@@ -371,7 +398,7 @@ class _Planner:
             self.need_dir(rel.parent)
             self.claim(rel, src)
             self.pointers.append(WritePointer(rel, text, None, times=self.times(rel.parent)))
-            self.items.append(PlannedItem("pointer", str(src), str(rel), len(text)))
+            self.items.append(PlannedItem("pointer", str(src), str(rel)))
         note = (
             f"kept the newer contract pointer {', '.join(kept)}"
             if kept
@@ -458,9 +485,8 @@ class _Planner:
             self.need_dir(rel.parent)
             self.entry(path)
             files.append(IndexFile.planned(self.root, rel, "".join(lines)))
-        size = sum(len(f.payload) for f in files)
         note = f"{len(self.records)} run records"
-        self.items.append(PlannedItem("index", "", str(self.rel(paths.runs)), size, note))
+        self.items.append(PlannedItem("index", "", str(self.rel(paths.runs)), note))
         touched = [f.path.parent for f in files if not f.existed] + [self.rel(paths.index_dir)]
         return AppendIndex(self.rel(paths.lock), tuple(files), times=self.times(*touched))
 

@@ -43,21 +43,15 @@ class PlannedItem(NamedTuple):
     )
     src: str
     dst: str | None
-    size: int = 0
     note: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "src": self.src,
-            "dst": self.dst,
-            "size": self.size,
-            "note": self.note,
-        }
+        return {"kind": self.kind, "src": self.src, "dst": self.dst, "note": self.note}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PlannedItem:
-        return cls(data["kind"], data["src"], data["dst"], data["size"], data["note"])
+        # A plan of an earlier version also holds each item's size: not read.
+        return cls(data["kind"], data["src"], data["dst"], data["note"])
 
 
 def _problem_json(problem: Problem) -> dict[str, str]:
@@ -85,12 +79,11 @@ class Plan:
         return not self.ops and not self.conflicts
 
     def summary(self) -> dict[str, dict[str, int]]:
-        """Items and bytes by kind."""
+        """Items by kind. (No sizes: a plan never walks a folder it moves whole.)"""
         found: dict[str, dict[str, int]] = {}
         for item in self.items:
-            row = found.setdefault(item.kind, {"items": 0, "bytes": 0})
+            row = found.setdefault(item.kind, {"items": 0})
             row["items"] += 1
-            row["bytes"] += item.size
         return found
 
     def to_json(self) -> dict[str, Any]:

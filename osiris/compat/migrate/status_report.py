@@ -22,7 +22,7 @@ class StatusReport:
     """Where a project stands in its migration from the legacy layout."""
 
     fs_mode: str
-    legacy: dict[str, dict[str, int]]  # kind -> items, bytes (what a migration would move)
+    legacy: dict[str, dict[str, int]]  # kind -> items (what a migration would move)
     conflicts: tuple[str, ...]
     migrations: tuple[Migration, ...]
     mirror_problems: tuple[str, ...]

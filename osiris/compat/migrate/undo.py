@@ -224,8 +224,9 @@ def _undo_steps(
             f"rolling back {target.migration_id} would lose changes made after it: "
             f"{listed([str(p) for p in problems])}",
             hint=(
-                "move them away and try again, or use --force: later files are moved to "
-                f"{leftovers}/, later index records and newer pointers are kept"
+                "move them away and try again, or use --force: changed folders go back with "
+                f"their changes, other later files are moved to {leftovers}/, later index "
+                "records and newer pointers are kept"
             ),
         )
     return todo, undos, times

@@ -306,9 +306,7 @@ class Normalizer:
                 times=self.planner.times(rel.parent),
             )
         )
-        self.planner.items.append(
-            PlannedItem("pointer", str(rel), str(rel), len(text), "relative paths")
-        )
+        self.planner.items.append(PlannedItem("pointer", str(rel), str(rel), "relative paths"))
 
     # -- what has no contract home --------------------------------------------------------
     def archive_leftovers(self) -> None:

@@ -351,18 +351,22 @@ def test_rollback_refuses_to_lose_later_files_unless_forced(
         rollback(project)
     leftovers = f".osiris/legacy/rollback-leftovers/{result.migration_id}"
     assert refused.value.one_line() == (
-        f"rolling back {result.migration_id} would lose changes made after it: {late}: added "
-        f"since the migration (hint: move them away and try again, or use --force: later files "
-        f"are moved to {leftovers}/, later index records and newer pointers are kept)"
+        f"rolling back {result.migration_id} would lose changes made after it: "
+        f"{record.run_logs_path}: entries added or removed since the migration (hint: move "
+        "them away and try again, or use --force: changed folders go back with their changes, "
+        f"other later files are moved to {leftovers}/, later index records and newer pointers "
+        "are kept)"
     )
     assert not diff_trees(migrated, snapshot(project.base_path), modes=True, mtimes=True).paths - {
         ".osiris/lock"
     }
     forced = rollback(project, force=True)
-    assert forced.set_aside == [f"{leftovers}/{late}"]
-    assert (project.base_path / leftovers / late).read_text() == "written by a later run"
+    session = f"logs/{record.legacy_session_id}"
+    assert (forced.kept, forced.set_aside) == ([session], [])
+    assert (project.base_path / session / "late.txt").read_text() == "written by a later run"
     after = {k: v for k, v in project_state(project.base_path).items() if ".osiris/legacy" not in k}
-    assert_same_tree(before, after, modes=True, mtimes=True)
+    assert after.pop(f"{session}/late.txt").size == len("written by a later run")
+    assert not diff_trees(before, after, modes=True, mtimes=True).paths - {session}
 
 
 def test_records_indexed_after_the_migration_are_kept_by_force(project: FilesystemContract) -> None:

@@ -32,7 +32,7 @@ from osiris.compat.migrate.ops import (
     op_from_json,
 )
 from tests.helpers.migration import project_state
-from tests.helpers.tree import assert_same_tree
+from tests.helpers.tree import assert_same_tree, diff_trees
 
 P = PurePosixPath
 OLD = 1_600_000_000_000_000_000  # fixed mtimes, so a restored mtime is told from "now"
@@ -222,7 +222,7 @@ def test_a_move_never_overwrites(root: Path) -> None:
     assert_same_tree(before, project_state(root), modes=True, mtimes=True)
 
 
-def test_undo_reports_later_files_and_force_sets_them_aside(disk_root: Path) -> None:
+def test_undo_reports_a_changed_folder_and_force_moves_it_back_whole(disk_root: Path) -> None:
     root = disk_root
     make_run(root)
     before = project_state(root)
@@ -231,14 +231,16 @@ def test_undo_reports_later_files_and_force_sets_them_aside(disk_root: Path) -> 
     (root / "r1/late.txt").write_text("a later run wrote this")
     undo = op.reverse()
     assert undo.check(root) == [
-        Problem(P("r1/late.txt"), "added since the migration", later_change=True)
+        Problem(P("r1"), "entries added or removed since the migration", later_change=True)
     ]
     forced = undo.__class__.from_json({**undo.to_json(), "leftovers": "left/over"})  # type: ignore[attr-defined]
     details = forced.apply(root)
-    assert details == {"aside": ["left/over/r1/late.txt"]}
-    assert (root / "left/over/r1/late.txt").read_text() == "a later run wrote this"
-    after = {k: v for k, v in project_state(root).items() if not k.startswith("left")}
-    assert_same_tree(before, after, modes=True, mtimes=True)
+    # What a folder holds is never split: it goes back with the later file in it.
+    assert details == {"kept": ["logs/run_1"]}
+    assert (root / "logs/run_1/late.txt").read_text() == "a later run wrote this"
+    after = project_state(root)
+    assert after.pop("logs/run_1/late.txt").size == len("a later run wrote this")
+    assert not diff_trees(before, after, modes=True, mtimes=True).paths - {"logs/run_1"}
 
 
 def test_a_file_added_deeper_in_a_moved_folder_moves_back_with_it(disk_root: Path) -> None:
@@ -561,3 +563,23 @@ def test_usable_path_answers_as_unsafe_does(absolute: bool, parts: list[str], fi
         rel = PurePosixPath(("/" if absolute else "") + "/".join([first, *parts]))
         with inventory.remembered():
             assert ops.usable_path(root, str(rel)) == (ops.unsafe(root, rel) is None)
+
+
+def test_a_cut_short_source_removal_is_finished_only_when_the_copy_holds_it(
+    disk_root: Path,
+) -> None:
+    # A copy across devices was renamed into place; a kill cut the removal of its source
+    # short. What is left of the source goes only when the copy holds every path of it.
+    root = disk_root
+    make_run(root)
+    op = move(root, "logs/run_1", "r1")
+    inventory.copy_verified(root / "logs/run_1", root / "r1")
+    (root / "logs/run_1/events.jsonl").unlink()  # removed before the kill
+    assert inventory.covers(root / "r1", root / "logs/run_1")
+    (root / "logs/run_1/late.txt").write_text("written meanwhile")
+    assert not inventory.covers(root / "r1", root / "logs/run_1")
+    assert op.recover(root) is False
+    assert (root / "logs/run_1/late.txt").read_text() == "written meanwhile"
+    (root / "logs/run_1/late.txt").unlink()
+    assert op.recover(root) is True
+    assert not (root / "logs/run_1").exists() and (root / "r1/events.jsonl").is_file()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path, PurePosixPath
@@ -79,6 +80,32 @@ def test_runs_go_to_their_contract_run_folders_with_an_index_record(root: Path) 
     assert {r["profile"] for r in records} == {"dev", "prod"}  # null -> the default profile
     by_pipeline = {str(f.path) for f in append.files[1:]}
     assert by_pipeline == {f".osiris/index/by_pipeline/{r['pipeline_slug']}.jsonl" for r in records}
+
+
+def test_a_moved_run_is_inventoried_by_its_own_entry_and_the_files_read(root: Path) -> None:
+    # No folder a run moves with is listed: its inventory is the folder's own entry and, as
+    # the scan read them, the files its index record came from (size, mtime, checksum).
+    info = make_legacy_project(root, sessions=1)
+    (run,) = info.of_kind(SessionKind.RUN)
+    session = root / "logs" / run.session_id
+    (session / "artifacts" / "deep.txt").write_text("never listed")
+    planned = plan(contract(root))
+    (op,) = [
+        o for o in planned.ops if isinstance(o, MoveTree) and o.src == f"logs/{run.session_id}"
+    ]
+    top, *read = op.inventory
+    assert (top.rel, top.kind, top.mtime_ns) == (".", "d", os.lstat(session).st_mtime_ns)
+    assert [e.rel for e in read] == [
+        "events.jsonl",
+        "manifest.yaml",
+        "metrics.jsonl",
+        "status.json",
+    ]
+    assert op.watch == (1, 2, 3, 4)
+    for entry, digest in zip(read, op.watch_sha256, strict=True):
+        st = os.lstat(session / entry.rel)
+        assert (entry.kind, entry.size, entry.mtime_ns) == ("f", st.st_size, st.st_mtime_ns)
+        assert digest == hashlib.sha256((session / entry.rel).read_bytes()).hexdigest()
 
 
 def test_compiles_become_builds_and_the_rest_of_the_session_is_archived(root: Path) -> None:

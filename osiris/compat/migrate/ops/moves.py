@@ -34,7 +34,9 @@ class _Move(Op):
     # objects for them cost more than the steps' renames.
     src: str
     dst: str
-    inventory: Inventory  # a tuple of entries is taken too
+    # Its own entry first, then the files the plan read inside it (a tuple of entries is
+    # taken too; a plan of an earlier version listed every path below it).
+    inventory: Inventory
     # Paths inside the folder that other steps of the same plan move out before this one
     # (a compile session's compiled/) or write after it (summary.json): never later changes.
     ignore: tuple[str, ...] = field(default=(), kw_only=True)
@@ -83,10 +85,8 @@ class _Move(Op):
         as inventoried: one lstat each, nothing listed.
 
         A folder's mtime changes whenever an entry is added to it or removed (POSIX), so
-        an unchanged mtime says its own entries are the ones inventoried. Everything deeper
-        moves with the folder whatever it holds, so nothing there can be lost; it is
-        compared path by path only when this quick answer is no (`inventory.drift`), and by
-        `osiris migrate verify`.
+        an unchanged mtime says its own entries are the ones planned. Everything deeper
+        moves with the folder whatever it holds, so nothing there can be lost.
         """
         rows = self.inventory.rows
         if read_too and self.watch:
@@ -112,10 +112,9 @@ class _Move(Op):
             return [*problems, Problem(self.src_path, f"was removed {self.since()}", later)]
         if found.kind not in self.kinds:
             return [*problems, Problem(self.src_path, f"is no longer a {self.what}", later)]
-        if self.undo and found[1:] != self.inventory.top[1:]:
+        if self.undo and not self._as_inventoried(source, read_too=True):
             # An undo step must not carry later changes into the legacy layout unnoticed; a
             # forward step moves its source as it is (the plan's fingerprint guards staleness).
-            # The item's own entry is the quick answer (see `_as_inventoried`).
             drifted = inventory.drift(source, self.inventory, ignore=self.ignore)
             for rel, message in drifted.items(self.since()):
                 problems.append(Problem(self._under(self.src, rel), message, later))
@@ -161,12 +160,9 @@ class _Move(Op):
             return False, has_source, False
         if not has_source:
             return True, False, True
-        if inventory.drift(target, self.inventory, ignore=self.ignore):
-            return False, True, True
         # A verified copy whose source removal was cut short: what is left of the source
-        # must be part of the inventory, unchanged, before it goes.
-        rest = inventory.drift(source, self.inventory, ignore=self.ignore, folder_mtimes=False)
-        if rest.added or rest.changed:
+        # must be in the copy, unchanged, before it goes.
+        if not inventory.covers(target, source):
             return False, True, True
         inventory.remove(source)
         return True, False, True
@@ -183,14 +179,14 @@ class _Move(Op):
                 pass  # the source is gone or the target taken: told below
             else:
                 if self.undo:
-                    self._restore_own_times(target, every_folder=False)
+                    self._restore_own_times(target)
                     self.restore_times(root)
                 return {"sha256": sums} if sums is not None else None
         done, has_source, has_target = self._settle(source, target)
         if done:
             if self.undo:
                 # The step may have been cut short between its move and its mtimes.
-                self._restore_own_times(target, every_folder=False)
+                self._restore_own_times(target)
             return None
         details: Details = {}
         if not has_source:
@@ -202,28 +198,32 @@ class _Move(Op):
             if not forced:
                 raise StepRefused(Problem(self.dst_path, NEVER_OVERWRITES))
             details["aside"] = [self._aside(root, self.dst_path)]
-        set_aside = []
-        if forced and not self._as_inventoried(source):
-            found = inventory.drift(source, self.inventory, ignore=self.ignore)
-            set_aside = [self._aside(root, self._under(self.src, r)) for r in found.topmost_added()]
-            details["aside"] = details.get("aside", []) + set_aside
+        changed = (
+            forced
+            and not self._as_inventoried(source, read_too=True)
+            and bool(inventory.drift(source, self.inventory, ignore=self.ignore))
+        )
+        if changed:
+            # Changed after the migration: it goes back whole, the changes with it (what it
+            # holds is never split), and is reported; its mtime stays the changed one.
+            details["kept"] = [self.dst]
         sums = relocate(source, target)
         if sums is not None:
             details["sha256"] = sums
         if self.undo:
-            self._restore_own_times(target, every_folder=bool(set_aside))
+            if not changed:
+                self._restore_own_times(target)
             self.restore_times(root)
         return details or None
 
-    def _restore_own_times(self, target: str, *, every_folder: bool) -> None:
-        # Moving entries in or out changed the top folder's mtime (and, after setting later
-        # files aside, the folders they were in): put back what the inventory recorded.
-        for entry in self.inventory if every_folder else (self.inventory.top,):
-            if entry.kind == "d":
-                path = target if entry.rel == TOP else f"{target}/{entry.rel}"
-                found = inventory.entry_of(path)
-                if found is not None and found.mtime_ns != entry.mtime_ns:
-                    inventory.set_mtime(path, entry.mtime_ns)
+    def _restore_own_times(self, target: str) -> None:
+        # Moving entries in or out (other steps' paths) changed the top folder's mtime: put
+        # back what the inventory recorded.
+        top = self.inventory.top
+        if top.kind == "d":
+            found = inventory.entry_of(target)
+            if found is not None and found.mtime_ns != top.mtime_ns:
+                inventory.set_mtime(target, top.mtime_ns)
 
     def _aside(self, root: Path, rel: PurePosixPath) -> str:
         assert self.leftovers is not None
