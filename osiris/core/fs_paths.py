@@ -114,11 +114,21 @@ def render(template: str, values: Mapping[str, object]) -> str:
 
 def inside(root: Path, relative: str) -> Path:
     """Join `relative` under `root`, refusing anything that would escape it."""
-    candidate = Path(os.path.normpath(root / relative))
-    root_norm = Path(os.path.normpath(root))
-    if candidate != root_norm and root_norm not in candidate.parents:
+    # On normalized text (the migrator asks this per run): as strict as comparing parents.
+    base = os.path.normpath(root)
+    candidate = os.path.normpath(os.path.join(base, relative))
+    if candidate != base and not _below(candidate, base):
         raise UsageError(f"path '{relative}' escapes its root", path=root)
-    return candidate
+    return Path(candidate)
+
+
+def _below(path: str, base: str) -> bool:
+    """True when the normalized `path` lies below the normalized folder `base`."""
+    if base == ".":
+        return not (os.path.isabs(path) or path == ".." or path.startswith("../"))
+    if path.startswith("//") != base.startswith("//"):
+        return False  # POSIX leaves a leading `//` to the system: never taken as inside
+    return path.startswith(base if base.endswith("/") else base + "/")
 
 
 @dataclass(frozen=True)

@@ -39,11 +39,14 @@ def utc_now_iso(moment: datetime | None = None) -> str:
 def parse_iso(value: str) -> datetime:
     """Parse ISO 8601 (`Z`, an offset, or no zone meaning UTC) into an aware UTC datetime."""
     text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    # Python 3.10's fromisoformat accepts only 3 or 6 fractional digits.
-    text = _FRACTION.sub(lambda m: "." + m.group(1).ljust(6, "0")[:6], text)
-    parsed = datetime.fromisoformat(text)
+    try:
+        parsed = datetime.fromisoformat(text)  # Python 3.11+ reads `Z` and any fraction
+    except ValueError:
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        # Python 3.10's fromisoformat accepts only 3 or 6 fractional digits.
+        text = _FRACTION.sub(lambda m: "." + m.group(1).ljust(6, "0")[:6], text)
+        parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=timezone.utc)
     return parsed.astimezone(timezone.utc)

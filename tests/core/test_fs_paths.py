@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -224,6 +225,28 @@ def test_inside_refuses_escape():
     assert inside(BASE, "a/b") == BASE / "a/b"
     with pytest.raises(UsageError, match="escapes its root"):
         inside(BASE, "a/../../etc")
+
+
+def _inside_by_parents(root: Path, relative: str) -> Path | None:
+    # The rule `inside` keeps, spelled with pathlib: the joined path or one of its parents
+    # is the root.
+    candidate = Path(os.path.normpath(root / relative))
+    base = Path(os.path.normpath(root))
+    return candidate if candidate == base or base in candidate.parents else None
+
+
+@given(
+    root=st.sampled_from(["/", "/base", "/base/", "/base/sub", ".", "rel", "rel/sub/"]),
+    parts=st.lists(st.sampled_from(["a", "b", "..", ".", "", "/", "/etc", "base", "sub"])),
+)
+def test_inside_agrees_with_comparing_parents(root: str, parts: list[str]) -> None:
+    relative = "/".join(parts)
+    expected = _inside_by_parents(Path(root), relative)
+    if expected is None:
+        with pytest.raises(UsageError, match="escapes its root"):
+            inside(Path(root), relative)
+    else:
+        assert inside(Path(root), relative) == expected
 
 
 # -- names ----------------------------------------------------------------------------------
