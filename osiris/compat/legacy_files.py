@@ -12,7 +12,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -101,7 +101,27 @@ def recording_reads() -> Iterator[dict[str, FileRead]]:
         _reads.reset(token)
 
 
+def reads_by_folder(
+    root: Path | str, reads: Mapping[str, FileRead]
+) -> dict[str, list[tuple[str, FileRead]]]:
+    """The files read under each folder (project-relative), by their path inside it."""
+    base = f"{root}/"
+    found: dict[str, list[tuple[str, FileRead]]] = {}
+    for path in sorted(reads):
+        if not path.startswith(base):
+            continue
+        rel = path[len(base) :]
+        folder, _, name = rel.rpartition("/")
+        while folder:
+            found.setdefault(folder, []).append((name, reads[path]))
+            parent, _, last = folder.rpartition("/")
+            folder, name = parent, f"{last}/{name}"
+    return found
+
+
 def read_bytes(path: Path, notes: Notes, *, required: bool) -> bytes | None:
+    # lstat, then open and fstat: `os.open` with O_NOFOLLOW would save the lstat, but
+    # pyfakefs (the tests' filesystem) rewrites the mode of a file opened that way.
     st = lstat(path)
     if st is None:
         if required:

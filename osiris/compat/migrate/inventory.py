@@ -256,7 +256,8 @@ def _difference(old: Entry, new: Entry) -> str | None:
 _NAMES = {"d": "folder", "f": "file", "l": "symlink", "o": "special file"}
 
 
-def _under_any(rel: str, prefixes: tuple[str, ...]) -> bool:
+def under_any(rel: str, prefixes: tuple[str, ...]) -> bool:
+    """True when `rel` is one of `prefixes` or lies below one."""
     return any(rel == p or rel.startswith(p + "/") for p in prefixes)
 
 
@@ -271,7 +272,7 @@ def drift(path: Path | str, inventory: Iterable[Entry], *, ignore: Iterable[str]
     top, skipped = os.fspath(path), tuple(ignore)
     missing, changed, reshaped = [], [], []
     for old in inventory:
-        if old.rel != TOP and _under_any(old.rel, skipped):
+        if old.rel != TOP and under_any(old.rel, skipped):
             continue
         new = entry_of(top if old.rel == TOP else f"{top}/{old.rel}", old.rel)
         if new is None:

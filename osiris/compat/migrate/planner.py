@@ -1,8 +1,9 @@
 """`osiris migrate plan`: every legacy item, its contract home, and the steps that move it.
 
-The mapping is legacy-layout.md §5. A plan never writes; it records what it saw (inventories,
-sizes, mtimes, prior bytes) inside its steps, and its fingerprint is a digest of those steps,
-so planning an unchanged tree again gives the same fingerprint.
+The mapping is legacy-layout.md §5. A plan never writes; it records what it saw (each moved
+item's own entry and the files read in it, prior bytes) inside its steps, and its
+fingerprint is a digest of those steps, so planning an unchanged tree again gives the same
+fingerprint.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from osiris.compat import legacy_layout as layout
-from osiris.compat.legacy_files import FileRead, recording_reads
+from osiris.compat.legacy_files import FileRead, reads_by_folder, recording_reads
 from osiris.compat.legacy_layout import SessionKind
 from osiris.compat.legacy_reader import (
     AiopVariant,
@@ -65,24 +66,6 @@ def plan(project: FilesystemContract) -> Plan:
     return _Planner(project, found, reads).build()
 
 
-def _reads_by_folder(
-    root: Path, reads: Mapping[str, FileRead]
-) -> dict[str, list[tuple[str, FileRead]]]:
-    """The files read under each folder (project-relative), by their path inside it."""
-    base = f"{root}/"
-    found: dict[str, list[tuple[str, FileRead]]] = {}
-    for path in sorted(reads):
-        if not path.startswith(base):
-            continue
-        rel = path[len(base) :]
-        folder, _, name = rel.rpartition("/")
-        while folder:
-            found.setdefault(folder, []).append((name, reads[path]))
-            parent, _, last = folder.rpartition("/")
-            folder, name = parent, f"{last}/{name}"
-    return found
-
-
 class _Planner:
     """One pass over an inventory: decides a home for every item and builds the steps."""
 
@@ -95,7 +78,7 @@ class _Planner:
         self.project = project
         self.root = project.base_path
         self.found = found
-        self.reads_under = _reads_by_folder(self.root, reads or {})
+        self.reads_under = reads_by_folder(self.root, reads or {})
         self.profiles = ProfileMap.from_config(project.config)
         self.osiris_rel = self.rel(project.osiris_dir)
         self.archive_root = self.osiris_rel / LEGACY_ARCHIVE
@@ -181,7 +164,7 @@ class _Planner:
         sums = []
         if top is not None and top.kind == "d":
             for rel, read in self.reads_under.get(str(src), ()):
-                if not any(rel == s or rel.startswith(s + "/") for s in skip):
+                if not inventory.under_any(rel, skip):
                     rows.append(Entry(rel, "f", read.size, read.mtime_ns, read.mode))
                     sums.append(read.sha256)
         op = (MoveTree if top is not None and top.kind == "d" else MoveFile)(
