@@ -133,3 +133,20 @@ def test_migrate_rollback_loads_neither_the_planner_nor_rich(tmp_path: Path) -> 
     assert {k: v for k, v in after.items() if not k.startswith(".osiris")} == {
         k: v for k, v in before.items() if not k.startswith(".osiris")
     }
+
+
+def test_a_piped_run_prints_its_summary_without_rich(tmp_path: Path) -> None:
+    # A run's summary and step lines are a few lines: off a terminal they are plain text,
+    # and rich (a tenth of a small run's time to import) is never loaded.
+    project = tmp_path / "project"
+    assert osiris("init", str(project)).code == 0
+    args = ["--project", str(project), "run", "pipelines/my_pipeline.yaml"]
+    done, modules = imported_by(args, project)
+    assert done.returncode == 0, done.stderr
+    assert "osiris.core.runner" in modules  # the probe saw the run
+    assert sorted(m for m in modules if m.split(".")[0] == "rich") == []
+    first, *rest = done.stdout.splitlines()
+    assert first.startswith("success run run-000001") and " of my-pipeline " in first
+    assert "\x1b" not in done.stdout
+    assert any(line.startswith("  run logs       run_logs/") for line in rest)
+    assert "\x1b" not in done.stderr and "step " in done.stderr
