@@ -1,12 +1,12 @@
 """Pieces of the migration planner (planner.py) apart from its class: why an item has no contract
 home, why a run goes where it goes, the `summary.json` it writes for a legacy run's AIOP, and
-the build it records for each placed compile.
+the build it records for each placed compile, and why a linked legacy root is refused.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from osiris.compat import legacy_layout as layout
 from osiris.compat.legacy_reader import ItemKind
@@ -84,3 +84,17 @@ def _summary(session: LegacySession, naming: RunNaming) -> str:
         "legacy_aiop": layout.AIOP_JSON,
     }
     return pretty_json(summary)
+
+
+def _link_message(root: Path, target: Path) -> str:
+    """The conflict of a legacy root that is a symlink to `target`."""
+    resolved = (root / target).resolve() if not target.is_absolute() else target.resolve()
+    try:
+        resolved.relative_to(root.resolve())
+        where = "inside the project"
+    except ValueError:
+        where = "outside the project"
+    return (
+        f"is a symlink to {target} ({where}); the migrator never follows links: "
+        "replace it with the folder it points to, or remove it"
+    )

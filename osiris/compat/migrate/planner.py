@@ -41,7 +41,7 @@ from osiris.compat.migrate.ops import (
     WriteFile,
     WritePointer,
 )
-from osiris.compat.migrate.plan_notes import _NO_HOME, _Build, _run_note, _summary
+from osiris.compat.migrate.plan_notes import _NO_HOME, _Build, _link_message, _run_note, _summary
 from osiris.compat.migrate.saved_plan import (
     LEGACY_ARCHIVE,
     MIRROR_NOTE,
@@ -77,6 +77,7 @@ class _Planner:
     ) -> None:
         self.project = project
         self.root = project.base_path
+        self.root_prefix = str(self.root).rstrip("/") + "/"
         self.found = found
         self.reads_under = reads_by_folder(self.root, reads or {})
         self.profiles = ProfileMap.from_config(project.config)
@@ -101,6 +102,10 @@ class _Planner:
 
     # -- paths --------------------------------------------------------------------------
     def rel(self, path: Path) -> PurePosixPath:
+        """`path` relative to the root (ValueError when it lies outside)."""
+        text = str(path)
+        if text.startswith(self.root_prefix) and "/.." not in text:
+            return PurePosixPath(text[len(self.root_prefix) :])  # asked twice per session
         return PurePosixPath(Path(path).relative_to(self.root).as_posix())
 
     def contract_rel(self, path: Path, src: PurePosixPath) -> PurePosixPath | None:
@@ -425,25 +430,13 @@ class _Planner:
                 )
             elif item.is_symlink and (item.rel in legacy_roots or item.kind in homes):
                 target = (self.root / item.rel).readlink()
-                self.conflicts.append(Problem(item.rel, self.link_message(target)))
+                self.conflicts.append(Problem(item.rel, _link_message(self.root, target)))
             elif item.kind in homes:
                 self.side_folder(item, *homes[item.kind])
             elif item.kind is ItemKind.UNKNOWN and item.rel in legacy_roots:
                 self.conflicts.append(Problem(item.rel, "is not a folder; move it away first"))
             elif item.kind in _NO_HOME:
                 self.archive(item.rel, item.note or _NO_HOME[item.kind])
-
-    def link_message(self, target: Path) -> str:
-        resolved = (self.root / target).resolve() if not target.is_absolute() else target.resolve()
-        try:
-            resolved.relative_to(self.root.resolve())
-            where = "inside the project"
-        except ValueError:
-            where = "outside the project"
-        return (
-            f"is a symlink to {target} ({where}); the migrator never follows links: "
-            "replace it with the folder it points to, or remove it"
-        )
 
     def aiop_note(self, found: LegacyAiop) -> str:
         if found.session_id is None:
