@@ -20,28 +20,29 @@ from pathlib import Path
 from typing import Any
 
 from osiris.core.fs_paths import FilesystemContract
-from osiris.core.run_index import (
-    RunIndexReader,
-    RunRecord,
-    parse_moment,
-    read_pointer,
-    utc_now_iso,
+from osiris.core.retention_candidates import ANNEX as ANNEX
+from osiris.core.retention_candidates import _answers as _answers
+from osiris.core.retention_candidates import _by_path as _by_path
+from osiris.core.retention_candidates import _from_folder as _from_folder
+from osiris.core.retention_candidates import _from_link as _from_link
+from osiris.core.retention_candidates import (
+    _inside,
+    _packs,
+    _protected,
+    _Run,
+    _run_dirs,
 )
+from osiris.core.run_index import RunIndexReader, RunRecord, utc_now_iso
 from osiris.core.run_order import MIGRATED, migrated_bound
 from osiris.core.run_sources import (
     EVENTS,
     STATUS,
     SUMMARY,
     TOMBSTONE,
-    RunFolder,
     display_path,
-    folders_holding,
     is_tombstone,
-    log_facts,
-    pack_facts,
 )
 
-ANNEX = "annex"
 RUN_LOGS = "run_logs"
 Progress = Callable[[int, int], None]
 
@@ -206,20 +207,6 @@ def clean(
 # -- planning -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Run:
-    """One run folder or pack as retention sees it."""
-
-    path: Path
-    run_id: str
-    pipeline_slug: str
-    profile: str | None
-    started: datetime | None
-    finished: datetime
-    is_link: bool
-    finish_known: bool = True
-
-
 def plan_retention(
     contract: FilesystemContract, policy: RetentionPolicy, *, now: datetime | None = None
 ) -> RetentionPlan:
@@ -310,113 +297,6 @@ def _action(kind: str, path: Path, run: _Run, reason: str) -> RemoveAction:
     )
 
 
-def _run_dirs(
-    contract: FilesystemContract, reader: RunIndexReader, records: list[RunRecord]
-) -> Iterator[_Run]:
-    """Run folders under run_logs/: folders with run files, and links the index names."""
-    by_path = _by_path(reader, records, "run_logs_path")
-    seen: set[Path] = set()
-    for path in folders_holding(contract.run_logs_dir, (EVENTS, STATUS)):
-        seen.add(path)
-        record = by_path.get(path)
-        if record is not None and _answers(record):
-            # The index knows all a plan needs: the run's files are not read again.
-            yield _from_folder(RunFolder(run_id=record.run_id, path=path), record, path / EVENTS)
-        else:
-            yield _from_folder(log_facts(path), record, path / EVENTS)
-    for path, record in by_path.items():
-        if path not in seen and os.path.islink(path) and _inside(path, contract.run_logs_dir):
-            yield _from_link(path, record)
-
-
-def _packs(
-    contract: FilesystemContract, reader: RunIndexReader, records: list[RunRecord]
-) -> Iterator[_Run]:
-    """Complete AIOP packs (with summary.json) under aiop/; links are never entered."""
-    by_path = _by_path(reader, records, "aiop_path")
-    for path in folders_holding(contract.aiop_dir, (SUMMARY,)):
-        yield _from_folder(pack_facts(path), by_path.get(path), path / ANNEX)
-
-
-def _answers(record: RunRecord) -> bool:
-    """True when a record holds every fact `_from_folder` takes from a run's files."""
-    return all((record.finished_at, record.started_at, record.pipeline_slug, record.profile))
-
-
-def _from_folder(facts: RunFolder, record: RunRecord | None, fallback: Path) -> _Run:
-    # The run's finish time: the index, else the run's own files, else the last change.
-    finished = parse_moment(record.finished_at if record else None) or parse_moment(
-        facts.finished_at
-    )
-    known = finished is not None
-    if finished is None:
-        status = facts.path / STATUS
-        candidates = [p for p in (status, fallback, facts.path) if os.path.lexists(p)]
-        finished = datetime.fromtimestamp(
-            max(os.lstat(p).st_mtime for p in candidates), timezone.utc
-        )
-    return _Run(
-        path=facts.path,
-        run_id=record.run_id if record else facts.run_id,
-        pipeline_slug=(record.pipeline_slug if record else "") or facts.pipeline_slug,
-        profile=(record.profile if record else None) or facts.profile,
-        started=parse_moment(record.started_at if record else None)
-        or parse_moment(facts.started_at),
-        finished=finished,
-        is_link=False,
-        finish_known=known,
-    )
-
-
-def _from_link(path: Path, record: RunRecord) -> _Run:
-    mtime = datetime.fromtimestamp(os.lstat(path).st_mtime, timezone.utc)
-    return _Run(
-        path=path,
-        run_id=record.run_id,
-        pipeline_slug=record.pipeline_slug,
-        profile=record.profile,
-        started=parse_moment(record.started_at),
-        finished=parse_moment(record.finished_at) or mtime,
-        is_link=True,
-        finish_known=record.finished_at is not None,
-    )
-
-
-def _by_path(reader: RunIndexReader, records: list[RunRecord], key: str) -> dict[Path, RunRecord]:
-    found: dict[Path, RunRecord] = {}
-    for record in records:
-        path = reader.resolve_path(getattr(record, key), lexical=True)
-        if path is not None:
-            found.setdefault(Path(os.path.normpath(path)), record)
-    return found
-
-
-def _protected(
-    contract: FilesystemContract, records: list[RunRecord], runs: list[_Run]
-) -> dict[str, str]:
-    """The newest run of each pipeline/profile a `latest/<slug>.txt` pointer names, by lower id."""
-    latest_dir = contract.index_dir / "latest"
-    pointers = sorted(latest_dir.glob("*.txt")) if latest_dir.is_dir() else []
-    newest: dict[tuple[str, str | None], tuple[datetime, str]] = {}
-    known = [(r.pipeline_slug, r.profile, parse_moment(r.started_at), r.run_id) for r in records]
-    known += [(r.pipeline_slug, r.profile, r.started, r.run_id) for r in runs]
-    for slug, profile, started, run_id in known:
-        key = (slug, profile)
-        # contract.md §6: newest by start, ties by run id.
-        if started is not None and (
-            key not in newest
-            or (started, run_id.lower()) > (newest[key][0], newest[key][1].lower())
-        ):
-            newest[key] = (started, run_id)
-    protected = {}
-    for file in pointers:
-        pointer = read_pointer(file)
-        if pointer is not None and (file.stem, pointer.profile) in newest:
-            run_id = newest[(file.stem, pointer.profile)][1]
-            protected[run_id.lower()] = run_id
-    return protected
-
-
 def _check_inside(contract: FilesystemContract, actions: list[RemoveAction]) -> None:
     # Belt and braces: whatever the index says, nothing outside these roots is removed.
     keep_out = (contract.build_dir, contract.index_dir)
@@ -426,11 +306,6 @@ def _check_inside(contract: FilesystemContract, actions: list[RemoveAction]) -> 
             _inside(action.path, p) or action.path == p for p in keep_out
         ):
             raise AssertionError(f"retention planned to remove {action.path} outside {root}")
-
-
-def _inside(path: Path, root: Path) -> bool:
-    normal, root = Path(os.path.normpath(path)), Path(os.path.normpath(root))
-    return normal != root and root in normal.parents
 
 
 # -- sizes and removal --------------------------------------------------------------------

@@ -1,0 +1,196 @@
+"""The run index's format (contract.md §6): run records, timestamps, file layout and pointers.
+
+`RunRecord` is one run as an index line holds it, `IndexPaths` says where each index file
+lives and `read_pointer` reads a `latest/<slug>.txt` or `last_compile.txt` pointer; reading
+and appending the index live in `run_index`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from osiris.core import foreign_records
+from osiris.core.tags import stored_tags
+
+_SAFE_SEGMENT = re.compile(r"[A-Za-z0-9._+-]+")
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+def utc_now_iso(moment: datetime | None = None) -> str:
+    """A UTC time (default: now) as `2025-10-07T14:22:19.123Z`, the one timestamp format."""
+    now = (moment or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    return f"{now:%Y-%m-%dT%H:%M:%S}.{now.microsecond // 1000:03d}Z"
+
+
+def parse_iso(value: str) -> datetime:
+    """Parse ISO 8601 (`Z`, an offset, or no zone meaning UTC) into an aware UTC datetime."""
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(text)  # Python 3.11+ reads `Z` and any fraction
+    except ValueError:
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        # Python 3.10's fromisoformat accepts only 3 or 6 fractional digits.
+        text = _FRACTION.sub(lambda m: "." + m.group(1).ljust(6, "0")[:6], text)
+        parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def parse_moment(value: object) -> datetime | None:
+    """An ISO time as an aware UTC datetime; None when it is missing or not a time."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return parse_iso(value)
+    except ValueError:
+        return None
+
+
+def _as_str(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def _as_int(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _is_safe_segment(value: str) -> bool:
+    return bool(_SAFE_SEGMENT.fullmatch(value)) and value not in (".", "..")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as the index knows it; keys this version does not know ride along in `extra`."""
+
+    run_id: str
+    pipeline_slug: str = ""
+    profile: str | None = None
+    manifest_hash: str | None = None
+    manifest_short: str | None = None
+    run_ts: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    status: str = "unknown"
+    error: str | None = None  # why a failed run failed: step id and the error, one line
+    duration_ms: int | None = None
+    rows_in: int | None = None
+    rows_out: int | None = None
+    run_logs_path: str | None = None
+    aiop_path: str | None = None
+    build_manifest_path: str | None = None
+    tags: tuple[str, ...] = ()
+    branch: str | None = None
+    user: str | None = None
+    git_commit: str | None = None
+    fs_mode: str | None = None
+    source: str = "contract"
+    legacy_session_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tags", stored_tags(self.tags))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunRecord:
+        """Build a record from any version's dict; raises ValueError only without a run_id."""
+        run_id = data.get("run_id")
+        if not isinstance(run_id, str) or not run_id:
+            raise ValueError("a run record needs a non-empty string run_id")
+        if foreign_records.is_upstream_05(data):
+            data = foreign_records.normalized(data)
+        values: dict[str, Any] = {"run_id": run_id}
+        for name in _FIELD_NAMES:
+            if name not in data or name == "run_id":
+                continue
+            value = data[name]
+            if name in _INT_FIELDS:
+                values[name] = _as_int(value)
+            elif name in _REQUIRED_STR_FIELDS:
+                if value is not None:
+                    values[name] = str(value)
+            elif name == "tags":
+                values[name] = value  # normalized by __post_init__
+            else:
+                values[name] = _as_str(value)
+        if values.get("profile") == "":
+            values["profile"] = None  # "" and null both mean "profiles off"
+        values["extra"] = {k: v for k, v in data.items() if k not in _FIELD_NAMES}
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every known field plus the extra keys; `from_dict(r.to_dict()) == r`."""
+        known = {name: getattr(self, name) for name in _FIELD_NAMES}
+        known["tags"] = list(self.tags)
+        return {**self.extra, **known}
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(RunRecord) if f.name != "extra")
+_INT_FIELDS = frozenset({"duration_ms", "rows_in", "rows_out"})
+_REQUIRED_STR_FIELDS = frozenset({"pipeline_slug", "status", "source"})
+
+
+@dataclass(frozen=True)
+class IndexPaths:
+    """Where each index file lives under `.osiris/index`."""
+
+    index_dir: Path
+
+    @property
+    def runs(self) -> Path:
+        return self.index_dir / "runs.jsonl"
+
+    @property
+    def lock(self) -> Path:
+        return self.index_dir / ".lock"
+
+    @property
+    def last_compile(self) -> Path:
+        return self.index_dir / "last_compile.txt"
+
+    def by_pipeline(self, pipeline_slug: str) -> Path:
+        return self.index_dir / "by_pipeline" / f"{_checked_slug(pipeline_slug)}.jsonl"
+
+    def latest(self, pipeline_slug: str) -> Path:
+        return self.index_dir / "latest" / f"{_checked_slug(pipeline_slug)}.txt"
+
+
+def _checked_slug(pipeline_slug: object) -> str:
+    if not isinstance(pipeline_slug, str) or not _is_safe_segment(pipeline_slug):
+        raise ValueError(f"pipeline slug {pipeline_slug!r} cannot be a file name")
+    return pipeline_slug
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """A `latest/<slug>.txt` or `last_compile.txt` pointer to a compiled manifest."""
+
+    manifest_path: str
+    manifest_hash: str
+    profile: str | None
+
+
+def read_pointer(path: Path) -> Pointer | None:
+    """Read a three-line pointer file; None when it is missing or names no manifest."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return None
+    lines += [""] * (3 - len(lines))
+    manifest_path, manifest_hash, profile = (line.strip() for line in lines[:3])
+    if not manifest_path:
+        return None
+    return Pointer(manifest_path, manifest_hash, profile or None)
