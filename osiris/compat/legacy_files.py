@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from pathlib import Path, PurePath, PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
 import yaml
@@ -34,15 +34,15 @@ class Notes:
         self.root = root
         self.lines: list[str] = []
 
-    def add(self, path: Path, message: str) -> None:
+    def add(self, path: Path | str, message: str) -> None:
         self.lines.append(f"{rel_text(path, self.root)}: {message}")
 
 
-def rel_text(path: Path, root: Path) -> str:
-    if os.sep == "/" and isinstance(path, PurePath) and isinstance(root, PurePath):
-        # Paths are normalised already: the common case needs no pathlib arithmetic.
-        text, base = str(path), str(root).rstrip("/")
-        if text.startswith(base + "/") and "/../" not in text:
+def rel_text(path: Path | str, root: Path) -> str:
+    if os.sep == "/":
+        # The common case, a normalised path below the root, needs no pathlib arithmetic.
+        text, base = os.fspath(path), os.fspath(root).rstrip("/")
+        if text.startswith(base + "/") and not _UNNORMAL.search(text):
             return text[len(base) + 1 :]
     try:
         return PurePosixPath(Path(path).relative_to(root)).as_posix()
@@ -50,7 +50,10 @@ def rel_text(path: Path, root: Path) -> str:
         return Path(path).as_posix()
 
 
-def lstat(path: Path) -> os.stat_result | None:
+_UNNORMAL = re.compile(r"//|/\.\.?(/|$)")
+
+
+def lstat(path: Path | str) -> os.stat_result | None:
     try:
         return os.lstat(path)
     except OSError:
@@ -65,6 +68,45 @@ def is_real_dir(path: Path) -> bool:
 def is_regular_file(path: Path) -> bool:
     st = lstat(path)
     return st is not None and stat.S_ISREG(st.st_mode)
+
+
+# What `kinds_in` found at a name: a regular file, a real folder, a link, anything else.
+FILE, DIR, LINK, OTHER = "f", "d", "l", "o"
+# `read_bytes(kind=LOOK)`: the caller did not list the folder, so the file is looked at.
+LOOK = "?"
+
+
+def kinds_in(folder: str) -> dict[str, str] | None:
+    """What each entry of `folder` is, from one `scandir` (Linux gives the types with the
+    names: no stat per entry); None when the folder cannot be listed."""
+    found = {}
+    try:
+        with os.scandir(folder) as listing:
+            for entry in listing:
+                if entry.is_symlink():
+                    kind = LINK
+                elif entry.is_file(follow_symlinks=False):
+                    kind = FILE
+                elif entry.is_dir(follow_symlinks=False):
+                    kind = DIR
+                else:
+                    kind = OTHER
+                found[entry.name] = kind
+    except OSError:
+        return None
+    return found
+
+
+def kind_of(path: Path | str) -> str | None:
+    """What is at `path` (not followed if a link), None when nothing is."""
+    st = lstat(path)
+    if st is None:
+        return None
+    if stat.S_ISREG(st.st_mode):
+        return FILE
+    if stat.S_ISDIR(st.st_mode):
+        return DIR
+    return LINK if stat.S_ISLNK(st.st_mode) else OTHER
 
 
 def entries(path: Path, notes: Notes) -> list[os.DirEntry[str]]:
@@ -119,15 +161,20 @@ def reads_by_folder(
     return found
 
 
-def read_bytes(path: Path, notes: Notes, *, required: bool) -> bytes | None:
-    # lstat, then open and fstat: `os.open` with O_NOFOLLOW would save the lstat, but
+def read_bytes(
+    path: Path | str, notes: Notes, *, required: bool, kind: str | None = LOOK
+) -> bytes | None:
+    """The bytes of a regular file. `kind`: what a listing of its folder found there (None:
+    nothing), else it is looked at first: a link is never followed."""
+    # Known, then open and fstat: `os.open` with O_NOFOLLOW would save the look, but
     # pyfakefs (the tests' filesystem) rewrites the mode of a file opened that way.
-    st = lstat(path)
-    if st is None:
+    if kind == LOOK:
+        kind = kind_of(path)
+    if kind is None:
         if required:
             notes.add(path, "missing")
         return None
-    if not stat.S_ISREG(st.st_mode):
+    if kind != FILE:
         notes.add(path, "not a regular file (symlinks are never followed); ignored")
         return None
     try:
@@ -155,8 +202,10 @@ def parse_json(data: bytes) -> Any:
         return INVALID
 
 
-def read_jsonl(path: Path, notes: Notes, *, required: bool = True) -> list[dict[str, Any]]:
-    data = read_bytes(path, notes, required=required)
+def read_jsonl(
+    path: Path | str, notes: Notes, *, required: bool = True, kind: str | None = LOOK
+) -> list[dict[str, Any]]:
+    data = read_bytes(path, notes, required=required, kind=kind)
     if data is None:
         return []
     whole = _all_objects(data)
@@ -195,8 +244,10 @@ def _all_objects(data: bytes) -> list[dict[str, Any]] | None:
     return value if all(isinstance(item, dict) for item in value) else None
 
 
-def read_json(path: Path, notes: Notes, *, required: bool = True) -> dict[str, Any] | None:
-    data = read_bytes(path, notes, required=required)
+def read_json(
+    path: Path | str, notes: Notes, *, required: bool = True, kind: str | None = LOOK
+) -> dict[str, Any] | None:
+    data = read_bytes(path, notes, required=required, kind=kind)
     if data is None:
         return None
     value = parse_json(data)
@@ -228,10 +279,12 @@ _SHARED: dict[int, dict[str, Any]] = {}  # id -> a parsed manifest (kept alive b
 _HASHED: dict[tuple[int, str | None], str] = {}
 
 
-def read_manifest(path: Path, notes: Notes, *, required: bool) -> dict[str, Any] | None:
+def read_manifest(
+    path: Path | str, notes: Notes, *, required: bool, kind: str | None = LOOK
+) -> dict[str, Any] | None:
     """A manifest file parsed (None, with a note, when it is not a YAML mapping); the
     result is shared with every file of the same bytes and must not be changed."""
-    data = read_bytes(path, notes, required=required)
+    data = read_bytes(path, notes, required=required, kind=kind)
     if data is None:
         return None
     if data not in _PARSED:

@@ -10,6 +10,7 @@ file, never an exception.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from osiris.compat import legacy_layout as layout
 from osiris.compat.legacy_files import (
+    DIR,
     LegacyPointer,
     Notes,
     Tree,
@@ -25,7 +27,8 @@ from osiris.compat.legacy_files import (
     first_profile,
     hash_for,
     is_real_dir,
-    lstat,
+    kind_of,
+    kinds_in,
     profile_sources,
     read_json,
     read_jsonl,
@@ -88,6 +91,8 @@ class LegacySession:
 
     def with_aiop(self, aiop: LegacyAiop | None) -> LegacySession:
         """This session joined with its AIOP, which names the pipeline when nothing else did."""
+        if aiop is None and self.aiop is None:
+            return self
         joined = replace(self, aiop=aiop)
         name = aiop.pipeline_name if aiop is not None else None
         if self.pipeline_from != "none" or not name or name == _UNNAMED:
@@ -149,14 +154,16 @@ def pipeline_from_ref(
     return (stem, slug_of(stem), "oml_file") if stem else (None, None, "none")
 
 
-def _compile_status(events: list[dict[str, Any]], path: Path, has_last_json: bool) -> Status:
+def _compile_status(
+    events: list[dict[str, Any]], path: Path, has_last_json: bool, compiled: str | None
+) -> Status:
     # legacy-layout.md §2: a decisive event, else `.last.json` (success) or an empty compiled/.
     status = session_events.compile_status(events)
     if status is not None:
         return status
     if has_last_json:
         return "success"
-    if _is_empty_dir(path / layout.SESSION_COMPILED):
+    if compiled == DIR and _is_empty_dir(path / layout.SESSION_COMPILED):
         return "failed"
     return _other_status(events)
 
@@ -166,48 +173,86 @@ def _other_status(events: list[dict[str, Any]]) -> Status:
     return "interrupted" if "run_start" in names and "run_end" not in names else "unknown"
 
 
-def _read_run(path: Path, root: Path, notes: Notes, events: list[dict[str, Any]]):
-    if lstat(path / layout.OSIRIS_LOG) is None:
-        notes.add(path / layout.OSIRIS_LOG, "missing")
-    status_json = read_json(path / layout.STATUS_JSON, notes, required=False)
+def _compiled_tree(folder: str, kind: str | None, notes: Notes) -> Tree:
+    """The session's `compiled/` folder read (a link to one is never followed)."""
+    if kind != DIR:
+        return _NO_TREE
+    return read_tree(Path(folder, layout.SESSION_COMPILED), notes, manifest_required=False)
+
+
+_NO_TREE = Tree(None, None, {}, {})
+
+
+def _read_run(
+    path: Path, kinds: Callable[[str], str | None], notes: Notes
+) -> tuple[Tree, bool | None]:
+    folder = str(path)
+    if kinds(layout.OSIRIS_LOG) is None:
+        notes.add(f"{folder}/{layout.OSIRIS_LOG}", "missing")
+    status_file = f"{folder}/{layout.STATUS_JSON}"
+    status_json = read_json(status_file, notes, required=False, kind=kinds(layout.STATUS_JSON))
     ok = status_json.get("ok") if status_json else None
-    tree = read_tree(path / layout.SESSION_COMPILED, notes, manifest_required=False)
-    own = read_manifest(path / layout.SESSION_MANIFEST, notes, required=False)
+    tree = _compiled_tree(folder, kinds(layout.SESSION_COMPILED), notes)
+    own_file = f"{folder}/{layout.SESSION_MANIFEST}"
+    own = read_manifest(own_file, notes, required=False, kind=kinds(layout.SESSION_MANIFEST))
     if own is not None:
         tree = replace(tree, manifest=own, manifest_path=path / layout.SESSION_MANIFEST)
     return tree, ok if isinstance(ok, bool) else None
 
 
+def _kinds(folder: str) -> Callable[[str], str | None]:
+    """What is at each name in `folder`: from one listing when it can be listed, else
+    looked at name by name."""
+    listed = kinds_in(folder)
+    if listed is None:
+        return lambda name: kind_of(f"{folder}/{name}")
+    return listed.get
+
+
 def read_session(session_dir: Path, root: Path | None = None) -> LegacySession:
-    """Read one `logs/<session_id>/` folder; damage becomes warnings, never an exception."""
+    """Read one `logs/<session_id>/` folder; damage becomes warnings, never an exception.
+
+    The folder is listed once; each file is then opened only when the listing holds it."""
     path = Path(session_dir)
     root = Path(root) if root is not None else path.parent.parent
+    folder = str(path)
     session_id = path.name
     kind = classify_session(session_id)
     notes = Notes(root)
-    events = read_jsonl(path / layout.EVENTS, notes)
-    metrics = read_jsonl(path / layout.METRICS, notes, required=kind is SessionKind.RUN)
-    if not is_real_dir(path / layout.ARTIFACTS):
-        notes.add(path / layout.ARTIFACTS, "missing")
+    kinds = _kinds(folder)
+    events = read_jsonl(f"{folder}/{layout.EVENTS}", notes, kind=kinds(layout.EVENTS))
+    metrics = read_jsonl(
+        f"{folder}/{layout.METRICS}",
+        notes,
+        required=kind is SessionKind.RUN,
+        kind=kinds(layout.METRICS),
+    )
+    if kinds(layout.ARTIFACTS) != DIR:
+        notes.add(f"{folder}/{layout.ARTIFACTS}", "missing")
     last_pointer = None
     ok = None
-    tree = Tree(None, None, {}, {})
+    tree = _NO_TREE
     if kind is SessionKind.COMPILE:
-        last_pointer = read_pointer(path / layout.LAST_JSON, root)
-        tree = read_tree(path / layout.SESSION_COMPILED, notes, manifest_required=False)
+        if kinds(layout.LAST_JSON) is not None:
+            last_pointer = read_pointer(path / layout.LAST_JSON, root)
+        tree = _compiled_tree(folder, kinds(layout.SESSION_COMPILED), notes)
     elif kind is SessionKind.RUN:
-        tree, ok = _read_run(path, root, notes, events)
+        tree, ok = _read_run(path, kinds, notes)
     facts = session_events.run_facts(events, metrics, ok=ok)
     status: Status
     if kind is SessionKind.RUN:
         status = facts.status
         if ok is not None and status in ("success", "failed") and ok != (status == "success"):
-            notes.add(path / layout.STATUS_JSON, f"ok={ok} disagrees with the events ({status})")
+            notes.add(
+                f"{folder}/{layout.STATUS_JSON}", f"ok={ok} disagrees with the events ({status})"
+            )
     elif kind is SessionKind.COMPILE:
-        status = _compile_status(events, path, last_pointer is not None)
+        status = _compile_status(
+            events, path, last_pointer is not None, kinds(layout.SESSION_COMPILED)
+        )
     else:
         status = _other_status(events)
-    _note_missing(kind, status, facts, tree, path, notes)
+    _note_missing(kind, status, facts, tree, folder, kinds(layout.STATUS_JSON), notes)
     pipeline_id = facts.pipeline_id
     source: PipelineSource = "events" if pipeline_id else "none"
     if pipeline_id is None:
@@ -251,19 +296,20 @@ def _note_missing(
     status: Status,
     facts: session_events.SessionFacts,
     tree: Tree,
-    path: Path,
+    folder: str,
+    status_json: str | None,
     notes: Notes,
 ) -> None:
     """Warn about files a session of its kind and outcome should have and lacks."""
     if kind is SessionKind.COMPILE and status == "success" and tree.manifest is None:
-        notes.add(path / layout.SESSION_COMPILED / layout.TREE_MANIFEST, "missing")
+        notes.add(f"{folder}/{layout.SESSION_COMPILED}/{layout.TREE_MANIFEST}", "missing")
     if kind is not SessionKind.RUN or facts.failed_in == "compile":
         return  # a run whose compile failed never had a manifest or a status.json
     if tree.manifest is None:
-        notes.add(path / layout.SESSION_MANIFEST, "missing")
+        notes.add(f"{folder}/{layout.SESSION_MANIFEST}", "missing")
     # A run stopped by a signal never got to write its status.json.
-    if status != "interrupted" and lstat(path / layout.STATUS_JSON) is None:
-        notes.add(path / layout.STATUS_JSON, "missing")
+    if status != "interrupted" and status_json is None:
+        notes.add(f"{folder}/{layout.STATUS_JSON}", "missing")
 
 
 # -- index records --------------------------------------------------------------------------
@@ -283,6 +329,21 @@ def session_to_record(
     outcome no file tells stays `unknown`. Where its pipeline came from rides along as
     `legacy_pipeline_from` when it was not the run's own events.
     """
+    aiop = session.aiop
+    aiop_path = (aiop.json_path or aiop.folder or aiop.run_card_path) if aiop else None
+    return RunRecord(
+        **record_fields(session, profiles=profiles, manifest_short_len=manifest_short_len),
+        run_logs_path=_stored_path(session.path, base_path),
+        aiop_path=_stored_path(aiop_path, base_path),
+        build_manifest_path=_stored_path(session.manifest_path, base_path),
+    )
+
+
+def record_fields(
+    session: LegacySession, *, profiles: ProfileMap, manifest_short_len: int
+) -> dict[str, Any]:
+    """The fields of a run session's record (`session_to_record`) but its three paths,
+    which depend on where the run is kept."""
     if session.kind is not SessionKind.RUN:
         raise ValueError(f"{session.session_id} is a {session.kind.value} session, not a run")
     digest = session.manifest_hash_for(profiles)
@@ -293,29 +354,24 @@ def session_to_record(
         extra["legacy_status"] = "failed_compile"
     if session.pipeline_from not in ("events", "manifest"):
         extra["legacy_pipeline_from"] = session.pipeline_from
-    aiop = session.aiop
-    aiop_path = (aiop.json_path or aiop.folder or aiop.run_card_path) if aiop else None
-    return RunRecord(
-        run_id=session.session_id,
-        pipeline_slug=session.pipeline_slug or UNKNOWN_PIPELINE,
-        profile=profiles.contract(session.profile),
-        manifest_hash=digest,
-        manifest_short=digest[:manifest_short_len] if digest else None,
-        started_at=utc_now_iso(session.started_at) if session.started_at else None,
-        finished_at=utc_now_iso(session.finished_at) if session.finished_at else None,
-        status=status,
-        error=session.error or None,
-        duration_ms=session.duration_ms,
-        rows_in=session.rows_in,
-        rows_out=session.rows_out,
-        run_logs_path=_stored_path(session.path, base_path),
-        aiop_path=_stored_path(aiop_path, base_path),
-        build_manifest_path=_stored_path(session.manifest_path, base_path),
-        fs_mode="legacy",
-        source="legacy",
-        legacy_session_id=session.session_id,
-        extra=extra,
-    )
+    return {
+        "run_id": session.session_id,
+        "pipeline_slug": session.pipeline_slug or UNKNOWN_PIPELINE,
+        "profile": profiles.contract(session.profile),
+        "manifest_hash": digest,
+        "manifest_short": digest[:manifest_short_len] if digest else None,
+        "started_at": utc_now_iso(session.started_at) if session.started_at else None,
+        "finished_at": utc_now_iso(session.finished_at) if session.finished_at else None,
+        "status": status,
+        "error": session.error or None,
+        "duration_ms": session.duration_ms,
+        "rows_in": session.rows_in,
+        "rows_out": session.rows_out,
+        "fs_mode": "legacy",
+        "source": "legacy",
+        "legacy_session_id": session.session_id,
+        "extra": extra,
+    }
 
 
 def _stored_path(path: Path | None, base_path: Path) -> str | None:

@@ -26,9 +26,8 @@ _EDGE = "-_+."
 
 
 def _collapse(text: str) -> str:
-    previous = None
-    while previous != text:
-        previous = text
+    # Until nothing doubled is left (every match changes the text); most text has none.
+    while _DOUBLED.search(text):
         text = _DOUBLED.sub(lambda m: m.group(0)[0], text)
     return text
 

@@ -32,6 +32,7 @@ from osiris.core.retention_candidates import (
     _Run,
     _run_dirs,
 )
+from osiris.core.run_folders import scan_folders
 from osiris.core.run_index import RunIndexReader, RunRecord, utc_now_iso
 from osiris.core.run_order import MIGRATED, migrated_bound
 from osiris.core.run_sources import (
@@ -215,8 +216,10 @@ def plan_retention(
     roots = (contract.run_logs_dir, contract.aiop_dir, contract.build_dir)
     reader = RunIndexReader(contract.index_dir, contract.base_path, roots=roots)
     records = reader.query()
-    run_dirs = list(_run_dirs(contract, reader, records))
-    packs = list(_packs(contract, reader, records))
+    logs_found = scan_folders(contract.run_logs_dir, (EVENTS, STATUS))
+    packs_found = scan_folders(contract.aiop_dir, (SUMMARY,), inner=(f".{ANNEX}{TOMBSTONE}",))
+    run_dirs = list(_run_dirs(contract, reader, records, logs_found.folders))
+    packs = list(_packs(reader, records, packs_found.folders))
     protected = _protected(contract, records, run_dirs + packs)
     grace_until = _grace_until(contract, policy, records)
     in_grace = {}
@@ -233,8 +236,8 @@ def plan_retention(
                 reason = f"finished {_age(now, run.finished)} ago (> {policy.run_logs_days} days)"
                 actions.append(_action(RUN_LOGS, run.path, run, reason))
     actions.extend(_annex_actions(packs, policy, now, kept))
-    actions.extend(_tombstones(contract.run_logs_dir, RUN_LOGS))
-    actions.extend(_tombstones(contract.aiop_dir, ANNEX))
+    actions.extend(_tombstone_actions(logs_found.tombstones, RUN_LOGS))
+    actions.extend(_tombstone_actions(packs_found.tombstones, ANNEX))
     _check_inside(contract, actions)
     return RetentionPlan(
         policy=policy,
@@ -351,25 +354,20 @@ def _remove(path: Path, *, trash: bool) -> None:
         shutil.rmtree(tomb)
 
 
-def _tombstones(root: Path, kind: str) -> Iterator[RemoveAction]:
-    """Folders an interrupted clean renamed and did not finish removing: beside a run
-    folder, or (an annex) directly in a pack, so nothing deeper is walked."""
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        for name in sorted(dirnames):
-            if is_tombstone(name):
-                path = Path(dirpath) / name
-                yield RemoveAction(
-                    kind=kind,
-                    path=path,
-                    run_id=name[1 : -len(TOMBSTONE)],
-                    pipeline_slug="",
-                    profile=None,
-                    reason="left half-removed by an interrupted clean",
-                    size=_tree_bytes(path),
-                    is_link=False,
-                )
-        holds_run = any(marker in filenames for marker in (EVENTS, STATUS, SUMMARY))
-        dirnames[:] = [] if holds_run else [d for d in dirnames if not is_tombstone(d)]
+def _tombstone_actions(tombstones: list[Path], kind: str) -> Iterator[RemoveAction]:
+    """Folders an interrupted clean renamed and did not finish removing (found by
+    `scan_folders` beside a run folder, or, an annex, directly in a pack)."""
+    for path in tombstones:
+        yield RemoveAction(
+            kind=kind,
+            path=path,
+            run_id=path.name[1 : -len(TOMBSTONE)],
+            pipeline_slug="",
+            profile=None,
+            reason="left half-removed by an interrupted clean",
+            size=_tree_bytes(path),
+            is_link=False,
+        )
 
 
 def _age(now: datetime, moment: datetime) -> str:

@@ -19,9 +19,7 @@ from osiris.core.run_index_format import RunRecord, parse_moment, read_pointer
 from osiris.core.run_sources import (
     EVENTS,
     STATUS,
-    SUMMARY,
     RunFolder,
-    folders_holding,
     log_facts,
     pack_facts,
 )
@@ -44,12 +42,15 @@ class _Run:
 
 
 def _run_dirs(
-    contract: FilesystemContract, reader: RunIndexReader, records: list[RunRecord]
+    contract: FilesystemContract,
+    reader: RunIndexReader,
+    records: list[RunRecord],
+    folders: list[Path],
 ) -> Iterator[_Run]:
-    """Run folders under run_logs/: folders with run files, and links the index names."""
-    by_path = _by_path(reader, records, "run_logs_path")
+    """Run folders under run_logs/ (`folders`: those with run files), and links the index names."""
+    by_path = _by_path(reader, records, "run_logs_path", folders)
     seen: set[Path] = set()
-    for path in folders_holding(contract.run_logs_dir, (EVENTS, STATUS)):
+    for path in folders:
         seen.add(path)
         record = by_path.get(path)
         if record is not None and _answers(record):
@@ -62,12 +63,10 @@ def _run_dirs(
             yield _from_link(path, record)
 
 
-def _packs(
-    contract: FilesystemContract, reader: RunIndexReader, records: list[RunRecord]
-) -> Iterator[_Run]:
-    """Complete AIOP packs (with summary.json) under aiop/; links are never entered."""
-    by_path = _by_path(reader, records, "aiop_path")
-    for path in folders_holding(contract.aiop_dir, (SUMMARY,)):
+def _packs(reader: RunIndexReader, records: list[RunRecord], packs: list[Path]) -> Iterator[_Run]:
+    """Complete AIOP packs (`packs`: folders with summary.json under aiop/)."""
+    by_path = _by_path(reader, records, "aiop_path", packs)
+    for path in packs:
         yield _from_folder(pack_facts(path), by_path.get(path), path / ANNEX)
 
 
@@ -115,12 +114,24 @@ def _from_link(path: Path, record: RunRecord) -> _Run:
     )
 
 
-def _by_path(reader: RunIndexReader, records: list[RunRecord], key: str) -> dict[Path, RunRecord]:
+def _by_path(
+    reader: RunIndexReader, records: list[RunRecord], key: str, found_on_disk: list[Path]
+) -> dict[Path, RunRecord]:
+    """Each record by the folder its `key` path names (the first record of a folder wins).
+
+    A record whose relative path is exactly one of the folders found on disk needs no
+    resolving (the common case, one dict lookup); any other goes through the reader's rules."""
+    base = f"{reader.base_path}{os.sep}"
+    on_disk = {os.fspath(path): path for path in found_on_disk}
     found: dict[Path, RunRecord] = {}
     for record in records:
-        path = reader.resolve_path(getattr(record, key), lexical=True)
+        stored = getattr(record, key)
+        path = on_disk.get(base + stored) if stored and ".." not in stored else None
+        if path is None:
+            resolved = reader.resolve_path(stored, lexical=True)
+            path = None if resolved is None else Path(os.path.normpath(resolved))
         if path is not None:
-            found.setdefault(Path(os.path.normpath(path)), record)
+            found.setdefault(path, record)
     return found
 
 

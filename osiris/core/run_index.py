@@ -16,8 +16,6 @@ from osiris.core.fsio import append_jsonl_files, atomic_write_text
 from osiris.core.lock import file_lock
 from osiris.core.run_index_format import _FIELD_NAMES as _FIELD_NAMES
 from osiris.core.run_index_format import _FRACTION as _FRACTION
-from osiris.core.run_index_format import _INT_FIELDS as _INT_FIELDS
-from osiris.core.run_index_format import _REQUIRED_STR_FIELDS as _REQUIRED_STR_FIELDS
 from osiris.core.run_index_format import _SAFE_SEGMENT as _SAFE_SEGMENT
 from osiris.core.run_index_format import (
     IndexPaths,
@@ -370,6 +368,10 @@ class RunIndexReader:
                 if run in done:
                     continue
                 is_update = data.get("kind") == UPDATE_KIND
+                if not is_update and run not in pending:
+                    done.add(run)  # a record no later update changes: taken as it is
+                    yield RunRecord.from_dict(data)
+                    continue
                 merged = pending.setdefault(run, {})
                 for key, value in data.items():
                     if not (is_update and key in _UPDATE_ENVELOPE):

@@ -113,22 +113,24 @@ class RunRecord:
         if foreign_records.is_upstream_05(data):
             data = foreign_records.normalized(data)
         values: dict[str, Any] = {"run_id": run_id}
-        for name in _FIELD_NAMES:
-            if name not in data or name == "run_id":
-                continue
-            value = data[name]
-            if name in _INT_FIELDS:
+        extra: dict[str, Any] = {}
+        for name, value in data.items():
+            kind = _FIELD_KINDS.get(name)
+            if kind is None:
+                extra[name] = value
+            elif kind is _STR:
+                values[name] = value if value is None or isinstance(value, str) else str(value)
+            elif kind is _INT:
                 values[name] = _as_int(value)
-            elif name in _REQUIRED_STR_FIELDS:
+            elif kind is _REQUIRED_STR:
                 if value is not None:
                     values[name] = str(value)
-            elif name == "tags":
+            elif kind is _TAGS:
                 values[name] = value  # normalized by __post_init__
-            else:
-                values[name] = _as_str(value)
+        values["run_id"] = run_id
         if values.get("profile") == "":
             values["profile"] = None  # "" and null both mean "profiles off"
-        values["extra"] = {k: v for k, v in data.items() if k not in _FIELD_NAMES}
+        values["extra"] = extra
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -139,8 +141,18 @@ class RunRecord:
 
 
 _FIELD_NAMES = tuple(f.name for f in fields(RunRecord) if f.name != "extra")
-_INT_FIELDS = frozenset({"duration_ms", "rows_in", "rows_out"})
-_REQUIRED_STR_FIELDS = frozenset({"pipeline_slug", "status", "source"})
+# How `from_dict` takes each field's value (run_id is checked apart).
+_STR, _INT, _REQUIRED_STR, _TAGS, _RUN_ID = "str", "int", "required str", "tags", "run_id"
+_FIELD_KINDS = {name: _STR for name in _FIELD_NAMES} | {
+    "duration_ms": _INT,
+    "rows_in": _INT,
+    "rows_out": _INT,
+    "pipeline_slug": _REQUIRED_STR,
+    "status": _REQUIRED_STR,
+    "source": _REQUIRED_STR,
+    "tags": _TAGS,
+    "run_id": _RUN_ID,
+}
 
 
 @dataclass(frozen=True)

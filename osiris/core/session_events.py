@@ -81,7 +81,7 @@ def _by_name(events: Sequence[Event]) -> dict[str, list[Event]]:
 
 
 def _names(events: Sequence[Event]) -> set[str]:
-    return {e["event"] for e in events if isinstance(e.get("event"), str)}
+    return set(_by_name(events))
 
 
 # -- status ---------------------------------------------------------------------------------
@@ -148,13 +148,22 @@ def command_start(events: Sequence[Event]) -> Event:
 
 def adapter_run_id(events: Sequence[Event]) -> str | None:
     """0.5.x: the run id, which only its adapter events carry (as `session_id`)."""
-    for event in events:
-        name = event.get("event")
-        if isinstance(name, str) and name.startswith("adapter_"):
-            found = _text(event.get("session_id"))
-            if found and found != event.get("session"):
-                return found
-    return None
+    adapter = [
+        event
+        for name, group in _by_name(events).items()
+        if name.startswith("adapter_")
+        for event in group
+        if _text(event.get("session_id")) and event["session_id"] != event.get("session")
+    ]
+    return _in_order(events, adapter)[0]["session_id"] if adapter else None
+
+
+def _in_order(events: Sequence[Event], some: list[Event]) -> list[Event]:
+    """`some` of the events (taken from their groups by name) in the session's order."""
+    if len(some) < 2:
+        return some
+    wanted = {id(event) for event in some}
+    return [event for event in events if id(event) in wanted]
 
 
 # -- times and rows -------------------------------------------------------------------------
@@ -203,16 +212,17 @@ def _mode_of(event: Event) -> str | None:
 
 
 def _steps(events: Sequence[Event]) -> list[_Step]:
+    grouped = _by_name(events)
     started: dict[str, Event] = {}
-    ended: dict[str, Event] = {}
-    for event in events:
+    for event in grouped.get("step_start", ()):
         step = _text(event.get("step_id"))
-        if step is None:
-            continue
-        if event.get("event") == "step_start":
+        if step is not None:
             started.setdefault(step, event)
-        elif event.get("event") in ("step_complete", "step_error"):
-            ended[step] = event
+    ends = grouped.get("step_complete", [])
+    errors = grouped.get("step_error")
+    if errors:
+        ends = _in_order(events, ends + errors)
+    ended = {step: event for event in ends if (step := _text(event.get("step_id"))) is not None}
     return [
         _Step(
             step,

@@ -31,6 +31,8 @@ def parse_tags(values: Iterable[str]) -> tuple[str, ...]:
 def stored_tags(value: Any) -> tuple[str, ...]:
     """The tags a record or pack holds, whatever version wrote them (a list, or upstream's
     `a+b` text): sorted, lower-case, unique."""
+    if not value:
+        return ()
     if isinstance(value, str):
         items: Iterable[Any] = value.split("+")
     elif isinstance(value, (list, tuple, set, frozenset)):

@@ -390,6 +390,30 @@ def test_a_failed_removal_is_reported_and_the_rest_goes_on(
     assert again.apply() == (list(again.actions), []) and not tomb.exists()
 
 
+def test_an_annex_left_half_removed_is_found_in_its_pack_and_finished(
+    contract: FilesystemContract, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = make_run(contract, "old", days=30)
+    real_rmtree = shutil.rmtree
+    tomb = old.pack_dir / f".{ANNEX}.removing"
+
+    def refuse_annex(path: Any, *args: Any, **kwargs: Any) -> None:
+        if Path(path) == tomb:
+            raise PermissionError(13, "Permission denied")
+        real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr("osiris.core.retention.shutil.rmtree", refuse_annex)
+    plan_retention(contract, POLICY, now=NOW).apply()
+    assert tomb.is_dir() and not (old.pack_dir / ANNEX).exists()
+    monkeypatch.undo()
+    again = plan_retention(contract, POLICY, now=NOW)
+    assert [(a.kind, a.path, a.reason) for a in again.actions] == [
+        (ANNEX, tomb, "left half-removed by an interrupted clean")
+    ]
+    again.apply()
+    assert not tomb.exists() and (old.pack_dir / "summary.json").is_file()
+
+
 def test_a_path_gone_since_the_plan_counts_as_removed(contract: FilesystemContract) -> None:
     old = make_run(contract, "old", days=30, pack=False)
     plan = plan_retention(contract, POLICY, now=NOW)

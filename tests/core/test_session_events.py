@@ -85,6 +85,32 @@ def test_run_facts_of_a_057_run_folder() -> None:
     assert (facts.duration_ms, facts.finished_at.second) == (200, 0)
 
 
+def test_events_grouped_by_name_keep_the_session_order() -> None:
+    # A step ends at its last end event in the file, an error or not; the first adapter
+    # event in the file names the run, whatever its event name.
+    head = [
+        {**event(0, "adapter_selected", session_id="x"), "session": "x"},
+        {**event(0.1, "adapter_execute_start", session_id="run-1"), "session": "x"},
+        {**event(0.2, "adapter_selected", session_id="run-2"), "session": "x"},
+        event(1, "step_start", step_id="load", mode="write"),
+    ]
+    metrics = [metric(2.5, "rows_written", 7)]
+    error_then_complete = [
+        *head,
+        event(2, "step_error", step_id="load", error="retried"),
+        event(3, "step_complete", step_id="load"),
+    ]
+    facts = run_facts(error_then_complete, metrics)
+    assert facts.run_id == "run-1"
+    assert facts.rows_out == 7  # written before the step's last end: the step's
+    complete_then_error = [
+        *head,
+        event(2, "step_complete", step_id="load"),
+        event(2.2, "step_error", step_id="load", error="late"),
+    ]
+    assert run_facts(complete_then_error, metrics).rows_out == 0  # the step had ended
+
+
 def test_hostile_values_never_raise() -> None:
     events = [{"event": ["run_start"]}, {"event": "step_start", "step_id": 3}, {"ts": 5}]
     assert run_facts(events, [{"metric": "rows_read", "value": float("nan")}]).status == "unknown"

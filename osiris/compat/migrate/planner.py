@@ -9,12 +9,11 @@ fingerprint.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from osiris.compat import legacy_layout as layout
-from osiris.compat.legacy_files import FileRead, reads_by_folder, recording_reads
+from osiris.compat.legacy_files import FileRead, reads_by_folder, recording_reads, rel_text
 from osiris.compat.legacy_layout import SessionKind
 from osiris.compat.legacy_reader import (
     AiopVariant,
@@ -24,7 +23,7 @@ from osiris.compat.legacy_reader import (
     LegacyItem,
     scan_legacy,
 )
-from osiris.compat.legacy_session import UNKNOWN_PIPELINE, LegacySession, session_to_record
+from osiris.compat.legacy_session import UNKNOWN_PIPELINE, LegacySession, record_fields
 from osiris.compat.migrate import inventory
 from osiris.compat.migrate.gc_pause import gc_paused
 from osiris.compat.migrate.inventory import Entry
@@ -63,7 +62,12 @@ def plan(project: FilesystemContract) -> Plan:
     """Scan the project and plan its migration to the contract layout; writes nothing."""
     with recording_reads() as reads:
         found = scan_legacy(project.base_path)
-    return _Planner(project, found, reads).build()
+    # Nothing changes the tree while planning: each path is looked up once.
+    with inventory.remembered():
+        return _Planner(project, found, reads).build()
+
+
+_DOT = PurePosixPath(".")
 
 
 class _Planner:
@@ -132,10 +136,10 @@ class _Planner:
         # change them, so their mtimes cannot be put back.
         found = []
         for folder in dict.fromkeys(folders):
-            if folder in (PurePosixPath("."), self.osiris_rel):
+            if folder == _DOT or folder == self.osiris_rel:
                 continue
             if folder not in self.mtimes:
-                entry = self.entry(self.root.joinpath(*folder.parts))
+                entry = self.recorder.at(str(folder))
                 self.mtimes[folder] = entry.mtime_ns if entry and entry.kind == "d" else None
             mtime = self.mtimes[folder]
             if mtime is not None:
@@ -143,8 +147,8 @@ class _Planner:
         return tuple(found)
 
     def need_dir(self, folder: PurePosixPath) -> None:
-        while folder != PurePosixPath(".") and folder != self.osiris_rel:
-            if folder in self.dirs or self.entry(self.root.joinpath(*folder.parts)):
+        while folder != _DOT and folder != self.osiris_rel:
+            if folder in self.dirs or self.recorder.at(str(folder)):
                 return
             self.dirs.add(folder)
             folder = folder.parent
@@ -322,7 +326,7 @@ class _Planner:
             later = () if has_summary else (aiop.SUMMARY,)
             self.place("aiop", src, folder, later=later)
         else:
-            if self.entry(self.root.joinpath(*folder.parts)) is not None:
+            if self.recorder.at(str(folder)) is not None:
                 self.conflicts.append(Problem(folder, "already exists; never overwritten"))
             self.need_dir(folder)
             self.claim(folder, src)
@@ -341,20 +345,16 @@ class _Planner:
         run_dir: PurePosixPath,
         aiop_dir: PurePosixPath | None,
     ) -> RunRecord:
-        base = session_to_record(
-            session,
-            profiles=self.profiles,
-            base_path=self.root,
-            manifest_short_len=self.project.short_len,
+        fields = record_fields(
+            session, profiles=self.profiles, manifest_short_len=self.project.short_len
         )
         build = self.builds.get((naming.profile, naming.pipeline_slug, naming.manifest_hash))
         manifest = None
         if build is not None:
             manifest = str(build.rel / layout.TREE_MANIFEST)
         elif session.manifest_path is not None:
-            manifest = str(run_dir / session.manifest_path.relative_to(session.path).as_posix())
-        return replace(
-            base,
+            manifest = f"{run_dir}/{rel_text(session.manifest_path, session.path)}"
+        fields.update(
             run_id=naming.run_id,
             profile=naming.profile,
             run_ts=naming.run_ts,
@@ -363,6 +363,7 @@ class _Planner:
             build_manifest_path=manifest,
             source="migrated",
         )
+        return RunRecord(**fields)
 
     def pointer(self) -> None:
         pointer = self.found.last_compile
@@ -450,11 +451,14 @@ class _Planner:
         if not self.records:
             return None
         paths = IndexPaths(self.project.index_dir)
-        per_file: dict[Path, list[str]] = {paths.runs: []}
+        every_run: list[str] = []
+        by_slug: dict[str, list[str]] = {}
         for record in self.records:
             line = canonical_json(record.to_dict()) + "\n"
-            per_file[paths.runs].append(line)
-            per_file.setdefault(paths.by_pipeline(record.pipeline_slug), []).append(line)
+            every_run.append(line)
+            by_slug.setdefault(record.pipeline_slug, []).append(line)
+        per_file = {paths.runs: every_run}
+        per_file.update((paths.by_pipeline(slug), lines) for slug, lines in by_slug.items())
         files = []
         for path, lines in per_file.items():
             rel = self.rel(path)

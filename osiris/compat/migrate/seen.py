@@ -108,9 +108,12 @@ class Recorder:
 
     def entry(self, path: Path) -> Entry | None:
         """`inventory.entry_of`, remembered."""
-        rel = path.relative_to(self.root).as_posix()
+        return self.at(path.relative_to(self.root).as_posix())
+
+    def at(self, rel: str) -> Entry | None:
+        """`entry` of the path `rel` (posix, relative to the root), remembered."""
         if rel not in self.paths:
-            self.paths[rel] = inventory.entry_of(path)
+            self.paths[rel] = inventory.entry_of(f"{self.root}/{rel}")
         return self.paths[rel]
 
     def listed(self, rel: str) -> None:
