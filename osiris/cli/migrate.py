@@ -17,6 +17,7 @@ from osiris.errors import EXIT_FAILED, Interrupted, UsageError, VerificationFail
 if TYPE_CHECKING:
     from osiris.compat.migrate import Plan, StatusReport
     from osiris.core.fs_paths import FilesystemContract
+    from osiris.core.project_dirs import ProjectHome
 
 _KIND_NAMES = {
     "run": "run sessions",
@@ -146,7 +147,7 @@ def _render_plan(
 
 
 @contextmanager
-def _stopped_by_ctrl_c(contract: FilesystemContract) -> Iterator[None]:
+def _stopped_by_ctrl_c(contract: ProjectHome) -> Iterator[None]:
     """Ctrl-C: one line saying where the migration stopped and the ways out."""
     try:
         yield
@@ -257,6 +258,20 @@ def apply_command(ctx: click.Context, plan_file: Path | None, yes: bool, as_json
 # -- rollback -------------------------------------------------------------------------------
 
 
+def _rollback_home(ctx: click.Context, as_json: bool) -> tuple[ProjectHome, str | None]:
+    """The project's folders, and its mode for --json. A rollback needs only the folders:
+    they are read from osiris.yaml without pydantic (a third of a rollback's time) unless
+    anything in it needs the full configuration, which then reports it."""
+    if not as_json:
+        from osiris.core.project_dirs import light_dirs
+
+        app = ctx.find_root().obj
+        dirs = light_dirs(app.project if app else None)
+        if dirs is not None:
+            return dirs, None
+    return _project(ctx)
+
+
 @migrate.command("rollback")
 @click.argument("migration_id", required=False)
 @click.option(
@@ -274,13 +289,13 @@ def rollback_command(
     """Undo a migration (default: the newest), restoring every file as it was."""
     from osiris.compat import migrate as api
 
-    contract, fs_mode = _project(ctx)
+    project, fs_mode = _rollback_home(ctx, as_json)
     which = migration_id or "the newest migration"
     if not _confirmed(f"Roll back {which}?", yes):
         console().print("Nothing was changed.")
         return
-    with _progress(not as_json, "rolling back") as progress, _stopped_by_ctrl_c(contract):
-        result = api.rollback(contract, migration_id, force=force, progress=progress)
+    with _progress(not as_json, "rolling back") as progress, _stopped_by_ctrl_c(project):
+        result = api.rollback(project, migration_id, force=force, progress=progress)
     if as_json:
         emit_json({**result.to_json(), "fs_mode": fs_mode})
         return

@@ -28,6 +28,7 @@ ENV_OVERRIDES: dict[str, str] = {
 # Osiris's own folder under base_path, and where migrations keep their journals in it.
 OSIRIS_DIR = ".osiris"
 MIGRATIONS_DIR = f"{OSIRIS_DIR}/migrations"
+LAST_COMPILE_POINTER = "last_compile.txt"  # in the index folder
 DEFAULT_DIRS = {
     "pipelines_dir": "pipelines",
     "build_dir": "build",

@@ -11,11 +11,12 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, cast
 
-from osiris.core.config_file import MIGRATIONS_DIR, OSIRIS_DIR
+from osiris.core.config_file import LAST_COMPILE_POINTER, MIGRATIONS_DIR, OSIRIS_DIR
 from osiris.core.fs_config import TOKEN_RE, TOKENS, OsirisConfig, ResolvedConfig
+from osiris.core.project_dirs import project_relative
 from osiris.errors import ConfigError, UsageError
 
 _UNSAFE_VALUE = re.compile(r"[^A-Za-z0-9._+-]")
@@ -259,7 +260,7 @@ class FilesystemContract:
 
     @property
     def last_compile_pointer(self) -> Path:
-        return self.index_dir / "last_compile.txt"
+        return self.index_dir / LAST_COMPILE_POINTER
 
     @property
     def counters_db(self) -> Path:
@@ -268,10 +269,7 @@ class FilesystemContract:
     # -- helpers ---------------------------------------------------------------------------
     def relative(self, path: Path) -> str:
         """A project path as the POSIX string the index and pointers store."""
-        try:
-            return PurePosixPath(Path(path).relative_to(self.base_path)).as_posix()
-        except ValueError:
-            return Path(path).as_posix()
+        return project_relative(self.base_path, path)
 
     def absolute(self, stored: str) -> Path:
         """Resolve a stored (relative or absolute) path against this project."""

@@ -10,14 +10,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Protocol
 
 from osiris.core.config_file import (
     BASE_PATH_ENVS,
     DEFAULT_DIRS,
     ENV_OVERRIDES,
+    LAST_COMPILE_POINTER,
     MIGRATIONS_DIR,
+    OSIRIS_DIR,
     base_path_override,
     base_path_problem,
     folder_problem,
@@ -32,6 +34,33 @@ if TYPE_CHECKING:
 
 
 # -- the project's folders ----------------------------------------------------------------
+
+
+class ProjectHome(Protocol):
+    """What rolling a migration back needs of a project (`FilesystemContract` or, read
+    without pydantic, `ProjectDirs`): its folders and how it stores paths."""
+
+    @property
+    def base_path(self) -> Path: ...
+    @property
+    def index_dir(self) -> Path: ...
+    @property
+    def osiris_dir(self) -> Path: ...
+    @property
+    def migrations_dir(self) -> Path: ...
+    @property
+    def last_compile_pointer(self) -> Path: ...
+    def relative(self, path: Path) -> str: ...
+
+
+def project_relative(base_path: Path, path: Path) -> str:
+    """A project path as the POSIX string the index and pointers store (absolute when it
+    lies outside the project)."""
+    try:
+        return PurePosixPath(Path(path).relative_to(base_path)).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
+
 
 # As in fs_config, which cannot be imported without pydantic (~200 ms of start-up).
 _READER_DIRS = ("index_dir", "run_logs_dir", "aiop_dir")
@@ -48,9 +77,20 @@ class ProjectDirs:
     read_fallback: bool = True
 
     @property
+    def osiris_dir(self) -> Path:
+        return self.base_path / OSIRIS_DIR
+
+    @property
     def migrations_dir(self) -> Path:
         """Where `osiris migrate` keeps its journals (`FilesystemContract.migrations_dir`)."""
         return self.base_path / MIGRATIONS_DIR
+
+    @property
+    def last_compile_pointer(self) -> Path:
+        return self.index_dir / LAST_COMPILE_POINTER
+
+    def relative(self, path: Path) -> str:
+        return project_relative(self.base_path, path)
 
     @classmethod
     def from_contract(cls, contract: FilesystemContract) -> ProjectDirs:

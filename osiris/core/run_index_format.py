@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from osiris.core import foreign_records
+from osiris.core.config_file import LAST_COMPILE_POINTER
 from osiris.core.tags import stored_tags
 
 _SAFE_SEGMENT = re.compile(r"[A-Za-z0-9._+-]+")
@@ -171,7 +172,7 @@ class IndexPaths:
 
     @property
     def last_compile(self) -> Path:
-        return self.index_dir / "last_compile.txt"
+        return self.index_dir / LAST_COMPILE_POINTER
 
     def by_pipeline(self, pipeline_slug: str) -> Path:
         return self.index_dir / "by_pipeline" / f"{_checked_slug(pipeline_slug)}.jsonl"

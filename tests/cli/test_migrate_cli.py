@@ -206,6 +206,23 @@ def test_rollback_puts_everything_back(root: Path) -> None:
     assert_same_tree(before, snapshot(root, ignore=(".osiris",)), modes=True, mtimes=True)
 
 
+def test_a_mistake_elsewhere_in_osiris_yaml_does_not_block_a_rollback(root: Path) -> None:
+    # A rollback takes only the project's folders from osiris.yaml; the keys it needs
+    # are still checked, by the full configuration, which names the file and the key.
+    before = snapshot(root, ignore=(".osiris", "osiris.yaml"))
+    assert migrate(root, "apply", "--yes").code == 0
+    config = root / "osiris.yaml"
+    config.write_text(config.read_text() + "ids:\n  run_id_format: [bogus]\n")
+    assert migrate(root, "status").code == 2
+    undone = migrate(root, "rollback", "--yes")
+    assert undone.code == 0 and undone.out.startswith("Rolled back migration "), undone.err
+    assert_same_tree(before, snapshot(root, ignore=(".osiris", "osiris.yaml")), mtimes=True)
+    config.write_text("filesystem: {index_dir: ../outside}\n")
+    refused = migrate(root, "rollback", "--yes")
+    assert refused.code == 2 and "osiris.yaml" in refused.err and "index_dir" in refused.err
+    assert "Traceback" not in refused.err
+
+
 def test_finalize_and_trash(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     trashed: list[str] = []
     monkeypatch.setattr(finalizing, "send2trash", trashed.append)

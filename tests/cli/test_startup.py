@@ -110,9 +110,10 @@ def test_runs_list_reads_without_pyyaml_once_osiris_yaml_is_cached(tmp_path: Pat
     assert heavy(modules) == []
 
 
-def test_migrate_rollback_loads_neither_the_planner_nor_rich(tmp_path: Path) -> None:
+def test_migrate_rollback_loads_neither_the_planner_nor_rich_nor_pydantic(tmp_path: Path) -> None:
     # A rollback renames folders back from its receipt: the planner, the legacy session
-    # reader and rich (no progress bar off a terminal) are seconds of imports it never uses.
+    # reader, rich (no progress bar off a terminal) and pydantic (it needs only the
+    # project's folders from osiris.yaml) are imports it never uses.
     from osiris.compat.migrate import apply
     from tests.helpers.legacy import make_legacy_project
     from tests.helpers.migration import contract, project_state
@@ -127,8 +128,9 @@ def test_migrate_rollback_loads_neither_the_planner_nor_rich(tmp_path: Path) -> 
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout.startswith("Rolled back migration ")
     assert "osiris.compat.migrate.undo" in modules  # the probe saw the rollback run
-    unused = ("osiris.compat.migrate.planner", "osiris.compat.legacy_reader", "rich")
-    assert sorted(m for m in modules if m.split(".")[0] == "rich" or m in unused) == []
+    unused = ("osiris.compat.migrate.planner", "osiris.compat.legacy_reader")
+    heavy = ("rich", "pydantic")
+    assert sorted(m for m in modules if m.split(".")[0] in heavy or m in unused) == []
     after = project_state(root)
     assert {k: v for k, v in after.items() if not k.startswith(".osiris")} == {
         k: v for k, v in before.items() if not k.startswith(".osiris")

@@ -331,6 +331,16 @@ def test_light_dirs_equal_the_full_configuration(
     expected = None if resolved.base_path_problem() else full
     assert light_dirs(None, cwd=root / "sub", env=env) == expected
     assert light_dirs(root, env=env) == expected
+    # What a rollback takes from either (it reads the light folders: no pydantic).
+    contract = FilesystemContract.from_resolved(resolved)
+    for home in (full, light_dirs(root, env=env) or full):
+        assert (home.osiris_dir, home.migrations_dir, home.last_compile_pointer) == (
+            contract.osiris_dir,
+            contract.migrations_dir,
+            contract.last_compile_pointer,
+        )
+        for path in (contract.index_dir / "latest/a.txt", tmp_path / "elsewhere/b"):
+            assert home.relative(path) == contract.relative(path)
 
 
 @pytest.mark.parametrize(

@@ -26,8 +26,8 @@ from osiris.compat.migration_journal import (
     Migration,
     interrupted,
 )
-from osiris.core.fs_paths import FilesystemContract
 from osiris.core.fsio import fsync_dir
+from osiris.core.project_dirs import ProjectHome
 from osiris.errors import UnfinishedMigration
 
 # Steps per journal batch: each batch costs a begin and a done fsync and one fsync per
@@ -49,16 +49,16 @@ class StepFailed(Exception):
         self.error = error
 
 
-def relative(project: FilesystemContract, path: Path) -> str:
+def relative(project: ProjectHome, path: Path) -> str:
     return project.relative(path)
 
 
-def unfinished(project: FilesystemContract) -> Migration | None:
+def unfinished(project: ProjectHome) -> Migration | None:
     """The migration whose apply or rollback was cut short, if any."""
     return interrupted(project.migrations_dir)
 
 
-def unfinished_error(project: FilesystemContract, migration: Migration) -> UnfinishedMigration:
+def unfinished_error(project: ProjectHome, migration: Migration) -> UnfinishedMigration:
     """The error naming an interrupted migration and both ways out (like hg's recover)."""
     journal = migration.journal
     assert journal is not None  # unfinished migrations keep their journal
@@ -85,7 +85,7 @@ def _progress(done: int, total: int, under_way: set[int]) -> str:
     return f"{text}, {len(under_way)} under way" if under_way else text
 
 
-def refuse_if_unfinished(project: FilesystemContract) -> None:
+def refuse_if_unfinished(project: ProjectHome) -> None:
     """Raise `UnfinishedMigration` while an interrupted migration blocks new work."""
     pending = unfinished(project)
     if pending is not None:

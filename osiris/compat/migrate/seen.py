@@ -17,14 +17,16 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from osiris.compat import legacy_layout as layout
 from osiris.compat.migrate import inventory
 from osiris.compat.migrate.inventory import Entry
 from osiris.compat.migrate.ops import Op
-from osiris.core.fs_config import OsirisConfig
 from osiris.core.fsio import canonical_json, name_bytes
+
+if TYPE_CHECKING:
+    from osiris.core.fs_config import OsirisConfig
 
 ROOT = "."
 # legacy-layout.md §1: the names at the project root the scan reads (user outputs included).

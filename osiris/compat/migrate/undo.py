@@ -27,8 +27,8 @@ from osiris.compat.migration_journal import (
     list_migrations,
     pick,
 )
-from osiris.core.fs_paths import FilesystemContract
 from osiris.core.lock import project_lock
+from osiris.core.project_dirs import ProjectHome
 from osiris.core.run_index import read_pointer, utc_now_iso
 from osiris.errors import MigrationIncomplete, RollbackRefused, UsageError
 
@@ -72,7 +72,7 @@ def _undo_step(op: Op, leftovers: PurePosixPath | None) -> Op:
 
 @gc_paused
 def rollback(
-    project: FilesystemContract,
+    project: ProjectHome,
     migration_id: str | None = None,
     *,
     force: bool = False,
@@ -159,7 +159,7 @@ def rollback(
 
 
 def _drop_dangling_pointers(
-    project: FilesystemContract, target: Migration, leftovers: PurePosixPath
+    project: ProjectHome, target: Migration, leftovers: PurePosixPath
 ) -> list[str]:
     """Pointers kept by a forced rollback that name a build it moved back to the legacy
     layout: `run --last-compile` would silently fall back to an older compile. They are set
