@@ -260,8 +260,7 @@ def read_json(
     return value
 
 
-# libyaml's parser when PyYAML has it (about 9x faster on manifests), same safe semantics.
-class _ManifestLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+class _ManifestLoader(yaml_load.FAST_SAFE_LOADER):  # type: ignore[misc,name-defined]
     """Safe YAML that keeps timestamps as strings, so every manifest is JSON-hashable."""
 
 

@@ -49,7 +49,7 @@ def load_build(manifest_path: Path, profiles: ProfileMap | None = None) -> Loade
     if path.is_dir():
         path = path / MANIFEST_FILE
     try:
-        manifest = yaml_load.load(path.read_text(encoding="utf-8"))
+        manifest = yaml_load.load(path.read_text(encoding="utf-8"), yaml_load.FAST_SAFE_LOADER)
     except yaml_load.YamlRefused as exc:
         raise PipelineError(f"damaged manifest: refused: the file {exc}", path=path) from None
     except FileNotFoundError:

@@ -52,6 +52,7 @@ class RunLog:
         self.events: list[dict[str, Any]] = []
         self.metrics: list[dict[str, Any]] = []
         self._reporting = False
+        self._appended: set[str] = set()
 
     def create(self) -> None:
         """Create the run directory with its final name; an existing one is never reused."""
@@ -69,9 +70,21 @@ class RunLog:
         path = self.run_dir / name
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
+        self._appended.add(name)
         self._notify(name, path)
+
+    def sync(self) -> None:
+        """Make every appended log durable: once per file when the run ends, before its index
+        record points at it (a line per event stays readable by other processes as it is
+        written; only a machine crash could lose lines not yet synced)."""
+        sync = getattr(os, "fdatasync", os.fsync)  # an append needs only data and size
+        for name in sorted(self._appended):
+            handle = os.open(self.run_dir / name, os.O_RDONLY)
+            try:
+                sync(handle)
+            finally:
+                os.close(handle)
+        self._appended.clear()
 
     def _notify(self, rel: str, path: Path) -> None:
         for observer in self.observers:
@@ -142,6 +155,7 @@ class RunLog:
             self._notify(path.relative_to(self.run_dir).as_posix(), path)
 
     def close(self) -> None:
+        self.sync()
         for observer in self.observers:
             observer.closed()
 

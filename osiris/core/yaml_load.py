@@ -18,6 +18,9 @@ MAX_BYTES = 1024 * 1024  # docs/compile.md: a pipeline file holds at most 1 Mi c
 MAX_NODES = 100_000  # nodes once aliases are expanded
 MAX_DEPTH = 100  # nesting of mappings and sequences
 _FLOW = re.compile(r"[\[\]{}]")
+# libyaml's parser when PyYAML has it (about 9x faster), with the same safe constructor: for
+# files Osiris wrote itself, where an error message's wording never reaches a user.
+FAST_SAFE_LOADER: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class YamlRefused(ValueError):
