@@ -5,6 +5,7 @@ Legacy paths (`logs/`, `compiled/`) are deliberately absent: they live in `osiri
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 import re
@@ -33,6 +34,7 @@ def _collapse(text: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=4096)  # a migration slugs thousands of runs of a few pipelines
 def slugify(name: str) -> str:
     """The one pipeline slug: lower-case, `[a-z0-9_-]` only, no doubled or edge separators.
 
@@ -64,8 +66,13 @@ def safe_token(value: object) -> str:
     """
     if value is None:
         return ""
-    text = _collapse(_UNSAFE_VALUE.sub("-", str(value)))
-    return text.strip(_EDGE)
+    return _safe_text(str(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _safe_text(text: str) -> str:
+    # Cached: a migration renders thousands of paths from a handful of slugs and hashes.
+    return _collapse(_UNSAFE_VALUE.sub("-", text)).strip(_EDGE)
 
 
 def format_run_ts(started_at: datetime, fmt: str) -> str:
@@ -82,16 +89,9 @@ def format_run_ts(started_at: datetime, fmt: str) -> str:
 
 def render(template: str, values: Mapping[str, object]) -> str:
     """Render a naming template into a relative POSIX path that cannot leave its root."""
-    unknown = sorted({t for t in TOKEN_RE.findall(template) if t not in TOKENS})
-    if unknown:
-        raise ConfigError(
-            f"unknown token {{{unknown[0]}}} in naming template '{template}'",
-            key="filesystem.naming",
-            hint=f"tokens: {', '.join('{' + t + '}' for t in TOKENS)}",
-        )
+    parts = _template_parts(template)
 
-    def substitute(match: re.Match[str]) -> str:
-        name = match.group(1)
+    def substitute(name: str) -> str:
         raw = values.get(name)
         if name == "pipeline_slug":
             return slugify(str(raw or ""))
@@ -100,7 +100,9 @@ def render(template: str, values: Mapping[str, object]) -> str:
             return "+".join(sorted(safe_token(t) for t in tags if safe_token(t)))
         return safe_token(raw)
 
-    rendered = TOKEN_RE.sub(substitute, template.replace("\\", "/"))
+    rendered = "".join(
+        part if is_token is None else substitute(is_token) for part, is_token in parts
+    )
     segments = [_collapse(seg).strip("-_") for seg in rendered.split("/")]
     segments = [seg for seg in segments if seg]
     if not segments or any(seg in {".", ".."} for seg in segments):
@@ -110,6 +112,28 @@ def render(template: str, values: Mapping[str, object]) -> str:
             hint="make sure the template names at least one token with a value",
         )
     return "/".join(segments)
+
+
+@functools.lru_cache(maxsize=64)
+def _template_parts(template: str) -> tuple[tuple[str, str | None], ...]:
+    """A template as (text, None) and (token name, token name) pieces, its tokens checked
+    once (a migration renders thousands of paths from one template)."""
+    unknown = sorted({t for t in TOKEN_RE.findall(template) if t not in TOKENS})
+    if unknown:
+        raise ConfigError(
+            f"unknown token {{{unknown[0]}}} in naming template '{template}'",
+            key="filesystem.naming",
+            hint=f"tokens: {', '.join('{' + t + '}' for t in TOKENS)}",
+        )
+    parts: list[tuple[str, str | None]] = []
+    text = template.replace("\\", "/")
+    end = 0
+    for match in TOKEN_RE.finditer(text):
+        parts.append((text[end : match.start()], None))
+        parts.append((match.group(1), match.group(1)))
+        end = match.end()
+    parts.append((text[end:], None))
+    return tuple(parts)
 
 
 def inside(root: Path, relative: str) -> Path:
