@@ -231,15 +231,25 @@ def read_jsonl(
 def _all_objects(data: bytes) -> list[dict[str, Any]] | None:
     """Every line of a JSONL text parsed in one `json.loads` (one call instead of one per
     line); None unless every non-blank line is a JSON object."""
-    lines = [line.strip() for line in data.split(b"\n") if line.strip()]
-    if not lines:
+    body = data.strip()
+    if not body:
         return []
+    count = body.count(b"\n") + 1
     # Each line must look like a whole object, so no damaged line can pair up with its
-    # neighbour into valid JSON; the count check catches anything else.
-    if not all(line[:1] == b"{" and line[-1:] == b"}" for line in lines):
-        return None
-    value = parse_json(b"[" + b",".join(lines) + b"]")
-    if not isinstance(value, list) or len(value) != len(lines):
+    # neighbour into valid JSON; the count check catches anything else. The common file
+    # (no blank line, no spaces around a line) is checked without a loop: each of its
+    # line breaks is `}\n{` exactly when every line starts with `{` and ends with `}`.
+    if body[:1] == b"{" and body[-1:] == b"}" and body.count(b"}\n{") == count - 1:
+        joined = body.replace(b"\n", b",")
+    else:
+        lines = [line.strip() for line in body.split(b"\n")]
+        lines = [line for line in lines if line]
+        if not all(line[:1] == b"{" and line[-1:] == b"}" for line in lines):
+            return None
+        count = len(lines)
+        joined = b",".join(lines)
+    value = parse_json(b"[" + joined + b"]")
+    if not isinstance(value, list) or len(value) != count:
         return None
     return value if all(isinstance(item, dict) for item in value) else None
 

@@ -262,19 +262,22 @@ class _Scan:
         self.containers.append(self.rel(logs))
         for entry in entries(logs, self.notes):
             path = Path(entry.path)
-            rel = self.rel(path)
             if entry.is_symlink():
                 self.unknown(entry, "")
-            elif rel == layout.LAST_COMPILE and entry.is_file(follow_symlinks=False):
+                continue
+            if entry.is_dir(follow_symlinks=False) and classify_session(entry.name) is not (
+                SessionKind.UNKNOWN
+            ):
+                # Thousands of these: the listing already told what the entry is.
+                self.sessions.append(read_session(path, self.root))
+                self.items.append(LegacyItem(self.rel(path), ItemKind.SESSION, True, False, ""))
+                continue
+            rel = self.rel(path)
+            if rel == layout.LAST_COMPILE and entry.is_file(follow_symlinks=False):
                 self.last_compile = read_pointer(path, self.root)
                 self.item(path, ItemKind.LAST_COMPILE)
             elif rel == layout.AIOP_DIR and entry.is_dir(follow_symlinks=False):
                 self.aiop_dir(path)
-            elif entry.is_dir(follow_symlinks=False) and classify_session(entry.name) is not (
-                SessionKind.UNKNOWN
-            ):
-                self.sessions.append(read_session(path, self.root))
-                self.item(path, ItemKind.SESSION)
             elif layout.is_user_output(rel):
                 self.item(path, ItemKind.USER_OUTPUT)
             else:
