@@ -238,6 +238,7 @@ def apply_command(ctx: click.Context, plan_file: Path | None, yes: bool, as_json
         result = api.apply(contract, reviewed, progress=progress)
     from osiris.core import retention
 
+    del reviewed  # a large plan no longer needed: freed before retention reads the index
     outlook = None if result.nothing_to_do else retention.outlook(contract)
     if as_json:
         emit_json({**result.to_json(), "fs_mode": fs_mode, "retention": outlook})

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from osiris.core.fs_paths import FilesystemContract
+from osiris.core.gc_pause import gc_paused
 from osiris.core.retention_candidates import ANNEX as ANNEX
 from osiris.core.retention_candidates import _answers as _answers
 from osiris.core.retention_candidates import _by_path as _by_path
@@ -208,6 +209,7 @@ def clean(
 # -- planning -----------------------------------------------------------------------------
 
 
+@gc_paused
 def plan_retention(
     contract: FilesystemContract, policy: RetentionPolicy, *, now: datetime | None = None
 ) -> RetentionPlan:

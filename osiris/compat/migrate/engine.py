@@ -21,7 +21,6 @@ from osiris.compat.migrate.execution import (
     unfinished,
     unfinished_error,
 )
-from osiris.compat.migrate.gc_pause import gc_paused
 from osiris.compat.migrate.planner import plan as plan_project
 from osiris.compat.migrate.receipt import write_receipt
 from osiris.compat.migrate.saved_plan import Plan, describe_changes
@@ -29,6 +28,7 @@ from osiris.compat.migrate.seen import unchanged
 from osiris.compat.migrate.verification import verify_steps
 from osiris.compat.migration_journal import APPLYING, BOTH_WAYS, PLAN, Journal, Migration
 from osiris.core.fs_paths import FilesystemContract
+from osiris.core.gc_pause import gc_paused
 from osiris.core.lock import project_lock, project_lock_path, refuse_if_held
 from osiris.core.run_index import utc_now_iso
 from osiris.errors import MigrationIncomplete, PlanConflict, StalePlan, VerificationFailed

@@ -25,7 +25,6 @@ from osiris.compat.legacy_reader import (
 )
 from osiris.compat.legacy_session import UNKNOWN_PIPELINE, LegacySession, record_fields
 from osiris.compat.migrate import inventory
-from osiris.compat.migrate.gc_pause import gc_paused
 from osiris.compat.migrate.inventory import Entry
 from osiris.compat.migrate.mirrors import mirror_pairs
 from osiris.compat.migrate.ops import (
@@ -52,6 +51,7 @@ from osiris.compat.migrate.seen import ROOT, Recorder
 from osiris.core import aiop
 from osiris.core.fs_paths import FilesystemContract, RunNaming, safe_token
 from osiris.core.fsio import canonical_json
+from osiris.core.gc_pause import gc_paused
 from osiris.core.profile_map import ProfileMap
 from osiris.core.run_index import IndexPaths, RunRecord
 from osiris.errors import OsirisError

@@ -22,7 +22,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar, NamedTuple
 
 from osiris.compat.migrate import inventory
-from osiris.compat.migrate.gc_pause import gc_paused
 from osiris.compat.migrate.inventory import Entry
 from osiris.compat.migrate.ops import (
     NEVER_OVERWRITES,
@@ -43,6 +42,7 @@ from osiris.compat.migrate.ops import (
     usable_path,
 )
 from osiris.core.fsio import atomic_write_bytes
+from osiris.core.gc_pause import gc_paused
 from osiris.core.lock import file_lock
 
 RECEIPT = "receipt.json"

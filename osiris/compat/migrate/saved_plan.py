@@ -14,7 +14,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
 from osiris.compat.migrate import inventory
-from osiris.compat.migrate.gc_pause import gc_paused
 from osiris.compat.migrate.ops import (
     MoveFile,
     MoveTree,
@@ -24,6 +23,7 @@ from osiris.compat.migrate.ops import (
 )
 from osiris.compat.migrate.seen import Seen
 from osiris.core.fsio import atomic_write_text, canonical_json, name_bytes
+from osiris.core.gc_pause import gc_paused
 from osiris.core.run_index import utc_now_iso
 from osiris.errors import UsageError
 

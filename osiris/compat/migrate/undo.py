@@ -11,7 +11,6 @@ from typing import Any
 
 from osiris.compat.migrate import inventory
 from osiris.compat.migrate.execution import Progress, StepFailed, execute_steps, listed, relative
-from osiris.compat.migrate.gc_pause import gc_paused
 from osiris.compat.migrate.ops import DirTime, MoveFile, MoveTree, Op, Step, set_aside
 from osiris.compat.migrate.receipt import Receipt, read_receipt
 from osiris.compat.migrate.saved_plan import LEGACY_ARCHIVE, Plan
@@ -27,6 +26,7 @@ from osiris.compat.migration_journal import (
     list_migrations,
     pick,
 )
+from osiris.core.gc_pause import gc_paused
 from osiris.core.lock import project_lock
 from osiris.core.project_dirs import ProjectHome
 from osiris.core.run_index import read_pointer, utc_now_iso

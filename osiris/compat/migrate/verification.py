@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from osiris.compat.migrate import inventory
-from osiris.compat.migrate.gc_pause import gc_paused
 from osiris.compat.migrate.mirrors import divergence, mirror_pairs
 from osiris.compat.migrate.ops import Op, Problem
 from osiris.compat.migrate.saved_plan import Plan
 from osiris.compat.migration_journal import APPLIED, PLAN, list_migrations, pick
 from osiris.core.fs_paths import FilesystemContract
+from osiris.core.gc_pause import gc_paused
 
 
 @dataclass(frozen=True)

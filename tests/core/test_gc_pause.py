@@ -4,7 +4,7 @@ import gc
 
 import pytest
 
-from osiris.compat.migrate.gc_pause import gc_paused
+from osiris.core.gc_pause import gc_paused
 
 
 @gc_paused
