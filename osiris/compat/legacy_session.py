@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from osiris.compat import legacy_layout as layout
 from osiris.compat.legacy_files import (
     DIR,
+    LINK,
     LegacyPointer,
     Notes,
     Tree,
@@ -175,12 +176,15 @@ def _other_status(events: list[dict[str, Any]]) -> Status:
 
 def _compiled_tree(folder: str, kind: str | None, notes: Notes) -> Tree:
     """The session's `compiled/` folder read (a link to one is never followed)."""
+    if kind == LINK:
+        notes.add(f"{folder}/{layout.SESSION_COMPILED}", "a symlink (never followed); ignored")
     if kind != DIR:
-        return _NO_TREE
+        return _no_tree()
     return read_tree(Path(folder, layout.SESSION_COMPILED), notes, manifest_required=False)
 
 
-_NO_TREE = Tree(None, None, {}, {})
+def _no_tree() -> Tree:
+    return Tree(None, None, {}, {})
 
 
 def _read_run(
@@ -231,7 +235,7 @@ def read_session(session_dir: Path, root: Path | None = None) -> LegacySession:
         notes.add(f"{folder}/{layout.ARTIFACTS}", "missing")
     last_pointer = None
     ok = None
-    tree = _NO_TREE
+    tree = _no_tree()
     if kind is SessionKind.COMPILE:
         if kinds(layout.LAST_JSON) is not None:
             last_pointer = read_pointer(path / layout.LAST_JSON, root)

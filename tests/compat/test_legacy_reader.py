@@ -458,6 +458,23 @@ def test_symlinked_session_folders_and_files_are_not_followed(root: Path) -> Non
     assert any("never followed" in w for w in session.warnings)
 
 
+def test_a_symlinked_compiled_folder_is_not_read(root: Path) -> None:
+    # The session is listed once: its compiled/ counts only as a real folder, so a link to
+    # a tree elsewhere gives the session no manifest, and a warning says why.
+    elsewhere = root / "outside/compiled"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "manifest.yaml").write_text("pipeline: {id: orders}\n")
+    session = write_session(
+        root, "compile_1759838400000", [{"event": "compile_start"}, {"event": "compile_complete"}]
+    )
+    os.symlink(elsewhere, session / "compiled")
+    found = read_session(session, root)
+    assert found.manifest is None and found.pipeline_id is None
+    assert "logs/compile_1759838400000/compiled: a symlink (never followed); ignored" in (
+        found.warnings
+    )
+
+
 def test_a_symlinked_logs_folder_is_an_unknown_item(root: Path) -> None:
     (root / "elsewhere/run_1").mkdir(parents=True)
     os.symlink(root / "elsewhere", root / "logs")
