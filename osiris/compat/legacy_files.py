@@ -7,6 +7,7 @@ every directory is listed with `os.scandir` and every file checked with `os.lsta
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import os
@@ -143,22 +144,26 @@ def recording_reads() -> Iterator[dict[str, FileRead]]:
         _reads.reset(token)
 
 
-def reads_by_folder(
-    root: Path | str, reads: Mapping[str, FileRead]
-) -> dict[str, list[tuple[str, FileRead]]]:
-    """The files read under each folder (project-relative), by their path inside it."""
-    base = f"{root}/"
-    found: dict[str, list[tuple[str, FileRead]]] = {}
-    for path in sorted(reads):
-        if not path.startswith(base):
-            continue
-        rel = path[len(base) :]
-        folder, _, name = rel.rpartition("/")
-        while folder:
-            found.setdefault(folder, []).append((name, reads[path]))
-            parent, _, last = folder.rpartition("/")
-            folder, name = parent, f"{last}/{name}"
-    return found
+class ReadsBelow:
+    """The files read under a folder (project-relative, at any depth), each by its path
+    inside the folder, in path order: one sorted list, searched per folder asked about."""
+
+    def __init__(self, root: Path | str, reads: Mapping[str, FileRead]) -> None:
+        base = f"{root}/"
+        self._reads = {
+            path[len(base) :]: read for path, read in reads.items() if path.startswith(base)
+        }
+        self._paths = sorted(self._reads)
+
+    def under(self, folder: str) -> list[tuple[str, FileRead]]:
+        prefix = f"{folder}/"
+        paths = self._paths
+        index = bisect.bisect_left(paths, prefix)
+        found = []
+        while index < len(paths) and paths[index].startswith(prefix):
+            found.append((paths[index][len(prefix) :], self._reads[paths[index]]))
+            index += 1
+        return found
 
 
 def read_bytes(

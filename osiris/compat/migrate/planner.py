@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from osiris.compat import legacy_layout as layout
-from osiris.compat.legacy_files import FileRead, reads_by_folder, recording_reads, rel_text
+from osiris.compat.legacy_files import FileRead, ReadsBelow, recording_reads, rel_text
 from osiris.compat.legacy_layout import SessionKind
 from osiris.compat.legacy_reader import (
     AiopVariant,
@@ -83,7 +83,7 @@ class _Planner:
         self.root = project.base_path
         self.root_prefix = str(self.root).rstrip("/") + "/"
         self.found = found
-        self.reads_under = reads_by_folder(self.root, reads or {})
+        self.reads = ReadsBelow(self.root, reads or {})
         self.profiles = ProfileMap.from_config(project.config)
         self.osiris_rel = self.rel(project.osiris_dir)
         self.archive_root = self.osiris_rel / LEGACY_ARCHIVE
@@ -172,8 +172,8 @@ class _Planner:
         rows = [top] if top is not None else []
         sums = []
         if top is not None and top.kind == "d":
-            for rel, read in self.reads_under.get(str(src), ()):
-                if not inventory.under_any(rel, skip):
+            for rel, read in self.reads.under(str(src)):
+                if not skip or not inventory.under_any(rel, skip):
                     rows.append(Entry(rel, "f", read.size, read.mtime_ns, read.mode))
                     sums.append(read.sha256)
         op = (MoveTree if top is not None and top.kind == "d" else MoveFile)(
