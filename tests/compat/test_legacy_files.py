@@ -86,3 +86,31 @@ def test_a_damaged_manifest_is_noted_for_every_file_that_holds_it(tmp_path: Path
     assert read_manifest(tmp_path / "a.yaml", notes, required=True) is None
     assert read_manifest(tmp_path / "b.yaml", notes, required=True) is None
     assert notes.lines == ["a.yaml: not valid YAML; ignored", "b.yaml: not valid YAML; ignored"]
+
+
+def test_reads_below_a_folder_are_found_at_any_depth_and_never_in_a_sibling() -> None:
+    from osiris.compat.legacy_files import FileRead, ReadsBelow
+
+    def read(n: int) -> FileRead:
+        return FileRead(n, n, 0o644, f"{n:064x}")
+
+    reads = {
+        "/p/logs/run_1/events.jsonl": read(1),
+        "/p/logs/run_1/compiled/manifest.yaml": read(2),
+        "/p/logs/run_10/events.jsonl": read(3),
+        "/p/logs/run_1.txt": read(4),
+        "/elsewhere/logs/run_1/events.jsonl": read(5),
+    }
+    below = ReadsBelow("/p", reads)
+    assert below.under("logs/run_1") == [
+        ("compiled/manifest.yaml", read(2)),
+        ("events.jsonl", read(1)),
+    ]
+    assert below.under("logs/run_1/compiled") == [("manifest.yaml", read(2))]
+    assert [rel for rel, _ in below.under("logs")] == [
+        "run_1.txt",
+        "run_1/compiled/manifest.yaml",
+        "run_1/events.jsonl",
+        "run_10/events.jsonl",
+    ]
+    assert below.under("logs/run_2") == []
