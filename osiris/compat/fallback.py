@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from osiris.core import run_sources
 from osiris.core.profile_map import ProfileMap
+from osiris.core.run_folders import is_real_dir
 from osiris.core.run_index import AmbiguousRunId, RunRecord, utc_now_iso
 from osiris.core.run_order import order_key
 from osiris.core.run_sources import (
@@ -73,7 +74,7 @@ def catalog_for(dirs: ProjectDirs, config: Callable[[], ResolvedConfig]) -> RunC
 def interrupted_migration_notice(dirs: ProjectDirs) -> str | None:
     """One line for reading commands while a migration is cut short: what they show may
     miss the runs it was moving. None otherwise (one lookup when nothing was migrated)."""
-    if not _is_real_dir(dirs.migrations_dir):
+    if not is_real_dir(dirs.migrations_dir):
         return None
     from osiris.compat.migration_journal import (
         BOTH_WAYS,
@@ -96,13 +97,6 @@ def interrupted_migration_notice(dirs: ProjectDirs) -> str | None:
         f"{what} {pending.migration_id} was interrupted, so runs it was moving may be missing "
         f"here; {way_out}"
     )
-
-
-def _is_real_dir(path: Path) -> bool:
-    try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
-    except OSError:
-        return False
 
 
 def _first_event(path: Path) -> dict[str, Any]:
@@ -309,7 +303,7 @@ class LegacySource:
         """The run session folders of `logs/`, newest first by the time in their ids."""
         if self._names is None:
             self._names = []
-            if not _is_real_dir(self.logs):  # compat.md §2: no logs/, one lstat, nothing else
+            if not is_real_dir(self.logs):  # compat.md §2: no logs/, one lstat, nothing else
                 return self._names
             from osiris.compat.legacy_layout import SessionKind
 
@@ -371,7 +365,7 @@ class LegacySource:
         if self._aiops is None:
             from osiris.compat.legacy_reader import scan_aiops
 
-            self._aiops = scan_aiops(self.root) if _is_real_dir(self.logs) else ([], [])
+            self._aiops = scan_aiops(self.root) if is_real_dir(self.logs) else ([], [])
         return self._aiops
 
     def _chosen_aiops(self) -> dict[str, LegacyAiop]:
@@ -424,7 +418,7 @@ def newest_build(
 
     logs = root / _LOGS
     try:
-        names = _session_names(logs, SessionKind.COMPILE) if _is_real_dir(logs) else []
+        names = _session_names(logs, SessionKind.COMPILE) if is_real_dir(logs) else []
     except OSError:
         names = []  # an unlistable logs/ holds no build this lookup can use
     found: list[tuple[datetime, Path]] = []

@@ -26,6 +26,8 @@ from osiris.compat import legacy_layout as layout
 from osiris.core import yaml_load
 from osiris.core.fs_paths import slugify
 from osiris.core.manifest_hash import manifest_hash
+from osiris.core.run_folders import is_real_dir as is_real_dir
+from osiris.core.run_folders import is_regular_file as is_regular_file
 
 
 class Notes:
@@ -61,16 +63,6 @@ def lstat(path: Path | str) -> os.stat_result | None:
         return None
 
 
-def is_real_dir(path: Path) -> bool:
-    st = lstat(path)
-    return st is not None and stat.S_ISDIR(st.st_mode)
-
-
-def is_regular_file(path: Path) -> bool:
-    st = lstat(path)
-    return st is not None and stat.S_ISREG(st.st_mode)
-
-
 # What `kinds_in` found at a name: a regular file, a real folder, a link, anything else.
 FILE, DIR, LINK, OTHER = "f", "d", "l", "o"
 # `read_bytes(kind=LOOK)`: the caller did not list the folder, so the file is looked at.
@@ -80,22 +72,20 @@ LOOK = "?"
 def kinds_in(folder: str) -> dict[str, str] | None:
     """What each entry of `folder` is, from one `scandir` (Linux gives the types with the
     names: no stat per entry); None when the folder cannot be listed."""
-    found = {}
     try:
         with os.scandir(folder) as listing:
-            for entry in listing:
-                if entry.is_symlink():
-                    kind = LINK
-                elif entry.is_file(follow_symlinks=False):
-                    kind = FILE
-                elif entry.is_dir(follow_symlinks=False):
-                    kind = DIR
-                else:
-                    kind = OTHER
-                found[entry.name] = kind
+            return {entry.name: entry_kind(entry) for entry in listing}
     except OSError:
         return None
-    return found
+
+
+def entry_kind(entry: os.DirEntry[str]) -> str:
+    """What a listed entry is (a link as a link), from the listing's types."""
+    if entry.is_symlink():
+        return LINK
+    if entry.is_file(follow_symlinks=False):
+        return FILE
+    return DIR if entry.is_dir(follow_symlinks=False) else OTHER
 
 
 def kind_of(path: Path | str) -> str | None:

@@ -152,14 +152,14 @@ def folders_holding(root: Path, markers: Sequence[str]) -> Iterator[Path]:
     return iter(scan_folders(root, markers).folders)
 
 
-def is_regular_file(path: str) -> bool:
+def is_regular_file(path: Path | str) -> bool:
     try:
         return stat.S_ISREG(os.lstat(path).st_mode)
     except OSError:
         return False
 
 
-def is_real_dir(path: str) -> bool:
+def is_real_dir(path: Path | str) -> bool:
     try:
         return stat.S_ISDIR(os.lstat(path).st_mode)
     except OSError:
