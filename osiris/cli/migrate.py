@@ -178,11 +178,15 @@ def plan_command(ctx: click.Context, out: Path | None, as_json: bool) -> None:
     contract, _ = _project(ctx, strict=True)
     api.refuse_if_unfinished(contract)
     planned = api.plan(contract)
-    if out is not None:
-        planned.save(out)
-    if as_json:
-        emit_json(planned.to_json())
-    else:
+    if out is not None or as_json:
+        from osiris.compat.migrate.reviewed_plan import ReviewedPlan
+
+        reviewed = ReviewedPlan.of(planned)
+        if out is not None:
+            reviewed.save(out)
+        if as_json:
+            emit_json(reviewed.to_json())
+    if not as_json:
         _render_plan(planned, contract, out)
 
 
@@ -202,7 +206,13 @@ def plan_command(ctx: click.Context, out: Path | None, as_json: bool) -> None:
 def apply_command(ctx: click.Context, plan_file: Path | None, yes: bool, as_json: bool) -> None:
     """Migrate the project (or resume an interrupted migration)."""
     from osiris.compat import migrate as api
-    from osiris.compat.migrate.engine import NOTHING_TO_MIGRATE, check_resumable, conflict_error
+    from osiris.compat.migrate.engine import (
+        NOTHING_TO_MIGRATE,
+        check_fresh,
+        check_resumable,
+        conflict_error,
+    )
+    from osiris.compat.migrate.reviewed_plan import ReviewedPlan
     from osiris.compat.mode import resolve_mode
     from osiris.core.lock import project_lock_path, refuse_if_held
 
@@ -216,29 +226,33 @@ def apply_command(ctx: click.Context, plan_file: Path | None, yes: bool, as_json
             "writing the legacy layout after this migration; set it to contract first",
             err=True,
         )
-    reviewed = api.Plan.load(plan_file) if plan_file else None
+    reviewed = ReviewedPlan.load(plan_file) if plan_file else None
     pending = api.unfinished(contract)
+    planned = None
     if pending is not None and pending.journal is not None:
         check_resumable(contract, pending, reviewed)
         done, total = len(pending.journal.done), pending.journal.total
         question = f"Resume migration {pending.migration_id} ({done} of {total} steps done)?"
     else:
-        reviewed = reviewed or api.plan(contract)
-        if reviewed.conflicts:
+        # A reviewed plan is planned again: applied only if nothing changed since.
+        planned = api.plan(contract)
+        check_fresh(reviewed, planned)
+        if planned.conflicts:
             if not as_json:
-                _render_plan(reviewed, contract, plan_file, applying=True)
-            raise conflict_error(reviewed)
-        if not reviewed.is_empty and not as_json:
-            _render_plan(reviewed, contract, plan_file, applying=True)
-        question = f"Apply these {len(reviewed.ops)} steps?"
-    if (pending is not None or not reviewed.is_empty) and not _confirmed(question, yes):
+                _render_plan(planned, contract, plan_file, applying=True)
+            raise conflict_error(planned)
+        if not planned.is_empty and not as_json:
+            _render_plan(planned, contract, plan_file, applying=True)
+        question = f"Apply these {len(planned.ops)} steps?"
+    wanted = pending is not None or (planned is not None and not planned.is_empty)
+    if wanted and not _confirmed(question, yes):
         console().print("Nothing was changed.")
         return
     with _progress(not as_json, "migrating") as progress, _stopped_by_ctrl_c(contract):
-        result = api.apply(contract, reviewed, progress=progress)
+        result = api.apply(contract, planned, progress=progress)
     from osiris.core import retention
 
-    del reviewed  # a large plan no longer needed: freed before retention reads the index
+    del planned  # a large plan no longer needed: freed before retention reads the index
     outlook = None if result.nothing_to_do else retention.outlook(contract)
     if as_json:
         emit_json({**result.to_json(), "fs_mode": fs_mode, "retention": outlook})

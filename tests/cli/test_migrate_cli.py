@@ -65,7 +65,11 @@ def test_plan_prints_a_summary_and_saves_json(root: Path, tmp_path: Path) -> Non
     saved = tmp_path / "plan.json"
     as_json = migrate(root, "plan", "--json", "--out", str(saved))
     data = as_json.json()
-    assert data["format"] == 3 and data["conflicts"] == [] and data["summary"]["run"]["items"] == 2
+    assert (
+        data["format"] == "reviewed-1"
+        and data["conflicts"] == []
+        and data["summary"]["run"]["items"] == 2
+    )
     assert json.loads(saved.read_text())["fingerprint"] == data["fingerprint"]
     assert_same_tree(before, snapshot(root), modes=True, mtimes=True)
 
@@ -135,6 +139,32 @@ def test_apply_warns_that_writers_keep_writing_the_legacy_layout(root: Path, mod
     again = migrate(root, "apply", "--yes")
     assert again.err == warning.replace("env OSIRIS_FS_CONTRACT", "file")
     assert again.out == NOTHING
+
+
+def test_a_saved_plan_is_applied_when_nothing_changed(root: Path, tmp_path: Path) -> None:
+    saved = tmp_path / "plan.json"
+    assert migrate(root, "plan", "--out", str(saved)).code == 0
+    reviewed = json.loads(saved.read_text())
+    applied = migrate(root, "apply", "--plan", str(saved), "--yes", "--json")
+    assert applied.code == 0, applied.err
+    result = applied.json()
+    assert result["ops"] == reviewed["steps"] == result["applied"]
+    kept = root / ".osiris/migrations" / result["migration_id"] / "plan.json"
+    assert json.loads(kept.read_text())["fingerprint"] == reviewed["fingerprint"]
+
+
+def test_a_migration_s_own_plan_file_is_not_a_saved_plan(root: Path) -> None:
+    applied = migrate(root, "apply", "--yes", "--json")
+    kept = root / ".osiris/migrations" / applied.json()["migration_id"] / "plan.json"
+    assert migrate(root, "rollback", "--yes").code == 0
+    before = snapshot(root)
+    refused = migrate(root, "apply", "--plan", str(kept), "--yes")
+    assert refused.code == 2
+    assert refused.err == (
+        f"error: {kept}: not a plan saved by `osiris migrate plan --out` of this version "
+        "(hint: make a new one with `osiris migrate plan --out FILE`)\n"
+    )
+    assert_same_tree(before, snapshot(root), modes=True, mtimes=True)
 
 
 def test_a_stale_saved_plan_is_refused(root: Path, tmp_path: Path) -> None:

@@ -103,12 +103,17 @@ def project(legacy: Legacy, tmp_path: Path) -> Path:
 
 
 def migrated(root: Path) -> str:
-    """Plan and apply with the CLI; the migration id."""
-    planned = ok(cli(root, "migrate", "plan"))
+    """Plan (saved for review) and apply that plan with the CLI; the migration id."""
+    saved = root.parent / "reviewed-plan.json"
+    planned = ok(cli(root, "migrate", "plan", "--out", str(saved)))
     for line in ("run sessions", "compiled trees", "AIOP files", "latest pointers"):
         assert line in planned.out
-    applied = ok(cli(root, "migrate", "apply", "--yes", "--json")).json()
+    applied = ok(cli(root, "migrate", "apply", "--plan", str(saved), "--yes", "--json")).json()
     assert applied["ops"] == applied["applied"] > 0 and applied["fs_mode"] == "contract"
+    kept = json.loads(
+        (root / ".osiris/migrations" / applied["migration_id"] / "plan.json").read_text()
+    )
+    assert kept["fingerprint"] == json.loads(saved.read_text())["fingerprint"]
     return str(applied["migration_id"])
 
 

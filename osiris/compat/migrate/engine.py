@@ -23,7 +23,8 @@ from osiris.compat.migrate.execution import (
 )
 from osiris.compat.migrate.planner import plan as plan_project
 from osiris.compat.migrate.receipt import write_receipt
-from osiris.compat.migrate.saved_plan import Plan, describe_changes
+from osiris.compat.migrate.reviewed_plan import ReviewedPlan, describe_changes
+from osiris.compat.migrate.saved_plan import Plan
 from osiris.compat.migrate.seen import unchanged
 from osiris.compat.migrate.verification import verify_steps
 from osiris.compat.migration_journal import APPLYING, BOTH_WAYS, PLAN, Journal, Migration
@@ -40,6 +41,7 @@ __all__ = [
     "NOTHING_TO_MIGRATE",
     "ApplyResult",
     "apply",
+    "check_fresh",
     "check_resumable",
     "conflict_error",
     "refuse_if_unfinished",
@@ -72,9 +74,12 @@ class ApplyResult:
         }
 
 
-def _check_fresh(reviewed: Plan | None, current: Plan) -> None:
+def check_fresh(reviewed: Plan | ReviewedPlan | None, current: Plan) -> None:
+    """Refuse `current` unless it is the plan reviewed (same fingerprint), naming what changed."""
     if reviewed is not None and reviewed.fingerprint != current.fingerprint:
-        changes = describe_changes(reviewed, current) or ["the planned steps differ"]
+        before = reviewed if isinstance(reviewed, ReviewedPlan) else ReviewedPlan.of(reviewed)
+        changes = describe_changes(before, ReviewedPlan.of(current))
+        changes = changes or ["the planned steps differ"]
         raise StalePlan(
             f"the project changed since the plan was made: {listed(changes)}",
             hint="run `osiris migrate plan` again",
@@ -107,7 +112,7 @@ def apply(
         # Nothing to migrate and conflicts are answered before the lock file is even
         # created, so they write nothing (a refusal leaves no trace).
         first = plan if plan is not None and not plan.is_empty else plan_project(project)
-        _check_fresh(plan, first)
+        check_fresh(plan, first)
         if first.is_empty:
             return ApplyResult(None)
         if first.conflicts:
@@ -120,7 +125,7 @@ def apply(
         current = (
             first if first is not None and _unchanged(project, first) else plan_project(project)
         )
-        _check_fresh(plan, current)
+        check_fresh(plan, current)
         if current.conflicts:
             raise conflict_error(current)
         if current.is_empty:
@@ -158,7 +163,9 @@ def _start(project: FilesystemContract, plan: Plan, progress: Progress | None) -
     return _run(project, migration_id, plan, journal, {}, progress, resumed=False)
 
 
-def check_resumable(project: FilesystemContract, pending: Migration, reviewed: Plan | None) -> None:
+def check_resumable(
+    project: FilesystemContract, pending: Migration, reviewed: Plan | ReviewedPlan | None
+) -> None:
     """Refuse to resume an interrupted rollback, or a migration of another plan."""
     if pending.state != APPLYING or (
         reviewed is not None and reviewed.fingerprint != pending.header.get("fingerprint")

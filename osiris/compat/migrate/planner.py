@@ -46,6 +46,7 @@ from osiris.compat.migrate.saved_plan import (
     Plan,
     PlannedItem,
     fingerprint,
+    step_digest,
 )
 from osiris.compat.migrate.seen import ROOT, Recorder
 from osiris.core import aiop
@@ -492,13 +493,15 @@ class _Planner:
             ops.append(appended)
         ops += self.pointers + self.archives
         conflicts = self.conflicts + [p for op in ops for p in op.check(self.root)]
+        digests = tuple(step_digest(op) for op in ops)
         return Plan(
             ops=tuple(ops),
             items=tuple(self.items),
             conflicts=tuple(conflicts),
             left_in_place=tuple(self.left),
             warnings=self.found.warnings,
-            fingerprint=fingerprint(ops, conflicts, self.left),
+            fingerprint=fingerprint(digests, conflicts, self.left),
             seen=self.recorder.seen(),
             profiles=self.profiles.describe(),
+            digests=digests,
         )

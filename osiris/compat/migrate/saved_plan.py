@@ -1,4 +1,5 @@
-"""A migration plan as data: its steps, conflicts and fingerprint, saved as `plan.json`.
+"""A migration plan as data: its steps, conflicts and fingerprint, kept as `plan.json` in
+the migration's folder (what a user saves to review is reviewed_plan.py).
 
 Apart from the planner (planner.py), so that `rollback`, `verify` and a resumed `apply` load a
 saved plan without importing the legacy reader.
@@ -13,14 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
-from osiris.compat.migrate import inventory
-from osiris.compat.migrate.ops import (
-    MoveFile,
-    MoveTree,
-    Op,
-    Problem,
-    op_from_json,
-)
+from osiris.compat.migrate.ops import Op, Problem, op_from_json
 from osiris.compat.migrate.seen import Seen
 from osiris.core.fsio import atomic_write_text, canonical_json, name_bytes
 from osiris.core.gc_pause import gc_paused
@@ -31,7 +25,6 @@ FORMAT = 3
 
 LEGACY_ARCHIVE = "legacy"  # under .osiris/: `.osiris/legacy/<original path>`
 MIRROR_NOTE = "mirror of contract run"
-_MAX_CHANGES = 10
 
 
 class PlannedItem(NamedTuple):
@@ -54,7 +47,7 @@ class PlannedItem(NamedTuple):
         return cls(data["kind"], data["src"], data["dst"], data["note"])
 
 
-def _problem_json(problem: Problem) -> dict[str, str]:
+def problem_json(problem: Problem) -> dict[str, str]:
     return {"path": str(problem.path), "message": problem.message}
 
 
@@ -72,6 +65,8 @@ class Plan:
     profiles: str = ""  # how legacy profile labels map (ProfileMap.describe)
     created_at: str = field(default_factory=utc_now_iso, compare=False)
     text: str | None = field(default=None, compare=False, repr=False)  # as read by `load`
+    # Each step's digest, as the planner worked it out for the fingerprint.
+    digests: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def is_empty(self) -> bool:
@@ -93,7 +88,7 @@ class Plan:
             "fingerprint": self.fingerprint,
             "created_at": self.created_at,
             "summary": self.summary(),
-            "conflicts": [_problem_json(p) for p in self.conflicts],
+            "conflicts": [problem_json(p) for p in self.conflicts],
             "left_in_place": [i.to_json() for i in self.left_in_place],
             "items": [i.to_json() for i in self.items],
             "warnings": list(self.warnings),
@@ -147,62 +142,23 @@ class Plan:
             ) from None
 
 
+def step_digest(op: Op) -> str:
+    """The sha256 of one step as saved, inventory and data included."""
+    return hashlib.sha256(name_bytes(canonical_json(op.to_json()))).hexdigest()
+
+
+def step_digests(plan: Plan) -> tuple[str, ...]:
+    """Each step's digest (kept by the planner; worked out for a loaded plan)."""
+    return plan.digests or tuple(step_digest(op) for op in plan.ops)
+
+
 def fingerprint(
-    ops: Iterable[Op], conflicts: Iterable[Problem], left_in_place: Iterable[PlannedItem]
+    digests: Iterable[str], conflicts: Iterable[Problem], left_in_place: Iterable[PlannedItem]
 ) -> str:
-    """The digest of what a plan saw: its steps with their inventories, conflicts, what stays."""
+    """The digest of what a plan saw: its steps (by their digests), conflicts, what stays."""
     body = {
-        "ops": [op.to_json() for op in ops],
-        "conflicts": [_problem_json(p) for p in conflicts],
+        "steps": list(digests),
+        "conflicts": [problem_json(p) for p in conflicts],
         "left_in_place": [i.to_json() for i in left_in_place],
     }
     return hashlib.sha256(name_bytes(canonical_json(body))).hexdigest()
-
-
-# -- describing what changed between two plans -------------------------------------------
-
-
-def _key(op: Op) -> str:
-    data = op.to_json()
-    return f"{data['op']} {data.get('src') or data.get('path') or ''}"
-
-
-def describe_changes(saved: Plan, current: Plan) -> list[str]:
-    """What differs between a saved plan and a fresh plan of the same project, at most ten lines."""
-    old = {_key(op): op for op in saved.ops}
-    new = {_key(op): op for op in current.ops}
-    lines = []
-    for key in sorted(old.keys() | new.keys()):
-        before, after = old.get(key), new.get(key)
-        if before is None:
-            lines.append(f"new since the plan: {after.describe()}")  # type: ignore[union-attr]
-        elif after is None:
-            lines.append(f"gone since the plan: {before.describe()}")
-        elif before != after:
-            lines.append(_changed(before, after))
-    saved_conflicts = {str(p) for p in saved.conflicts}
-    lines += [f"new conflict: {p}" for p in current.conflicts if str(p) not in saved_conflicts]
-    saved_left = {i.src for i in saved.left_in_place}
-    lines += [
-        f"new, left in place: {i.src}" for i in current.left_in_place if i.src not in saved_left
-    ]
-    if len(lines) > _MAX_CHANGES:
-        lines = [*lines[:_MAX_CHANGES], f"and {len(lines) - _MAX_CHANGES} more"]
-    return lines
-
-
-def _changed(before: Op, after: Op) -> str:
-    if isinstance(before, (MoveTree, MoveFile)) and isinstance(after, (MoveTree, MoveFile)):
-        if before.dst != after.dst:
-            return f"{before.src}: now goes to {after.dst} (was {before.dst})"
-        entries = {e.rel: e for e in after.inventory}
-        for entry in before.inventory:
-            now = entries.pop(entry.rel, None)
-            where = before.src if entry.rel == inventory.TOP else f"{before.src}/{entry.rel}"
-            if now is None:
-                return f"{where}: removed since the plan"
-            if now != entry:
-                return f"{where}: changed since the plan"
-        if entries:
-            return f"{before.src}/{next(iter(entries))}: added since the plan"
-    return f"{before.describe()}: changed since the plan"

@@ -12,7 +12,6 @@ from osiris.compat.legacy_layout import SessionKind
 from osiris.compat.legacy_reader import ItemKind, scan_legacy
 from osiris.compat.migrate import Plan, plan
 from osiris.compat.migrate.ops import AppendIndex, MoveTree, WriteFile, WritePointer
-from osiris.compat.migrate.saved_plan import describe_changes
 from osiris.core.fs_paths import RunNaming, format_run_ts
 from osiris.core.manifest_hash import manifest_hash
 from osiris.core.run_index import RunIndexWriter, RunRecord
@@ -209,19 +208,10 @@ def test_planning_writes_nothing(root: Path) -> None:
     assert_same_tree(before, snapshot(root), modes=True, mtimes=True)
 
 
-def test_the_fingerprint_is_stable_and_changes_say_what_changed(root: Path) -> None:
-    info = make_legacy_project(root, sessions=1)
+def test_the_fingerprint_is_stable(root: Path) -> None:
+    make_legacy_project(root, sessions=1)
     first = plan(contract(root))
     assert plan(contract(root)).fingerprint == first.fingerprint
-    run = info.of_kind(SessionKind.RUN)[0].session_id
-    with open(root / f"logs/{run}/events.jsonl", "a") as handle:
-        handle.write('{"event":"late"}\n')
-    (root / "logs/run_1759999999999").mkdir()
-    second = plan(contract(root))
-    assert second.fingerprint != first.fingerprint
-    changes = describe_changes(first, second)
-    assert f"logs/{run}/events.jsonl: changed since the plan" in changes
-    assert any(c.startswith("new since the plan: move logs/run_1759999999999 ->") for c in changes)
 
 
 def test_a_plan_round_trips_through_json(root: Path) -> None:
@@ -320,12 +310,3 @@ def test_a_legacy_side_folder_that_is_a_file_is_archived(root: Path) -> None:
     (root / ".osiris_cache").write_text("not a folder")
     found = homes(plan(contract(root)))
     assert found[".osiris_cache"] == ("archive", ".osiris/legacy/.osiris_cache", "not a folder")
-
-
-def test_a_new_user_output_makes_a_saved_plan_stale(root: Path) -> None:
-    make_legacy_project(root, sessions=1)
-    first = plan(contract(root))
-    (root / "report.zip").write_bytes(b"PK")
-    second = plan(contract(root))
-    assert second.fingerprint != first.fingerprint
-    assert describe_changes(first, second) == ["new, left in place: report.zip"]
