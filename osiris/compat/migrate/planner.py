@@ -8,6 +8,7 @@ fingerprint.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -46,7 +47,7 @@ from osiris.compat.migrate.saved_plan import (
     Plan,
     PlannedItem,
     fingerprint,
-    step_digest,
+    step_json,
 )
 from osiris.compat.migrate.seen import ROOT, Recorder
 from osiris.core import aiop
@@ -493,7 +494,8 @@ class _Planner:
             ops.append(appended)
         ops += self.pointers + self.archives
         conflicts = self.conflicts + [p for op in ops for p in op.check(self.root)]
-        digests = tuple(step_digest(op) for op in ops)
+        texts = tuple(step_json(op) for op in ops)
+        digests = (hashlib.sha256(text.encode()).hexdigest() for text in texts)
         return Plan(
             ops=tuple(ops),
             items=tuple(self.items),
@@ -503,5 +505,5 @@ class _Planner:
             fingerprint=fingerprint(digests, conflicts, self.left),
             seen=self.recorder.seen(),
             profiles=self.profiles.describe(),
-            digests=digests,
+            step_texts=texts,
         )

@@ -65,8 +65,8 @@ class Plan:
     profiles: str = ""  # how legacy profile labels map (ProfileMap.describe)
     created_at: str = field(default_factory=utc_now_iso, compare=False)
     text: str | None = field(default=None, compare=False, repr=False)  # as read by `load`
-    # Each step's digest, as the planner worked it out for the fingerprint.
-    digests: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    # Each step as saved (`step_json`), as the planner wrote it out for the fingerprint.
+    step_texts: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def is_empty(self) -> bool:
@@ -82,7 +82,14 @@ class Plan:
         return found
 
     def to_json(self) -> dict[str, Any]:
-        """The plan as saved by `--out` and kept in the migration folder."""
+        """The plan as kept in the migration folder."""
+        return {
+            **self._head(),
+            "ops": [op.to_json() for op in self.ops],
+            "seen": self.seen.to_json(),
+        }
+
+    def _head(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
             "fingerprint": self.fingerprint,
@@ -93,8 +100,6 @@ class Plan:
             "items": [i.to_json() for i in self.items],
             "warnings": list(self.warnings),
             "profiles": self.profiles,
-            "ops": [op.to_json() for op in self.ops],
-            "seen": self.seen.to_json(),
         }
 
     @classmethod
@@ -121,9 +126,15 @@ class Plan:
 
     def save(self, path: Path) -> None:
         """Write the plan atomically as JSON (a loaded plan: the text it was read from)."""
-        # ASCII escapes keep names that are not UTF-8 exact (os.fsdecode's surrogates).
-        text = self.text or json.dumps(self.to_json()) + "\n"
-        atomic_write_text(path, text)
+        # ASCII escapes keep names that are not UTF-8 exact (os.fsdecode's surrogates). The
+        # steps are written as the planner wrote them out for the fingerprint: once.
+        if self.text is None:
+            head = json.dumps(self._head())
+            steps = ",".join(step_texts(self))
+            seen = json.dumps(self.seen.to_json())
+            atomic_write_text(path, f'{head[:-1]}, "ops": [{steps}], "seen": {seen}}}\n')
+        else:
+            atomic_write_text(path, self.text)
 
     @classmethod
     @gc_paused
@@ -142,14 +153,19 @@ class Plan:
             ) from None
 
 
-def step_digest(op: Op) -> str:
-    """The sha256 of one step as saved, inventory and data included."""
-    return hashlib.sha256(name_bytes(canonical_json(op.to_json()))).hexdigest()
+def step_json(op: Op) -> str:
+    """One step as a plan saves it: canonical JSON (sorted keys, compact) in ASCII."""
+    return json.dumps(op.to_json(), sort_keys=True, separators=(",", ":"))
+
+
+def step_texts(plan: Plan) -> tuple[str, ...]:
+    """Each step as saved (kept by the planner; written out for a loaded plan)."""
+    return plan.step_texts or tuple(step_json(op) for op in plan.ops)
 
 
 def step_digests(plan: Plan) -> tuple[str, ...]:
-    """Each step's digest (kept by the planner; worked out for a loaded plan)."""
-    return plan.digests or tuple(step_digest(op) for op in plan.ops)
+    """The sha256 of each step as saved, inventory and data included."""
+    return tuple(hashlib.sha256(text.encode()).hexdigest() for text in step_texts(plan))
 
 
 def fingerprint(
