@@ -66,8 +66,6 @@ class LegacySession:
     kind: SessionKind
     path: Path
     status: Status
-    events: list[dict[str, Any]] = field(repr=False)
-    metrics: list[dict[str, Any]] = field(repr=False)
     pipeline_id: str | None
     pipeline_slug: str | None
     profile: str | None  # legacy null / "default" read as None
@@ -213,17 +211,11 @@ def _kinds(folder: str) -> Callable[[str], str | None]:
     return listed.get
 
 
-def read_session(session_dir: Path, root: Path | None = None) -> LegacySession:
-    """Read one `logs/<session_id>/` folder; damage becomes warnings, never an exception.
-
-    The folder is listed once; each file is then opened only when the listing holds it."""
-    path = Path(session_dir)
-    root = Path(root) if root is not None else path.parent.parent
-    folder = str(path)
-    session_id = path.name
-    kind = classify_session(session_id)
-    notes = Notes(root)
-    kinds = _kinds(folder)
+def _read_activity(
+    session_dir: Path, kind: SessionKind, notes: Notes, kinds: Callable[[str], str | None]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A session's events and metrics, as parsed from its files."""
+    folder = str(session_dir)
     events = read_jsonl(f"{folder}/{layout.EVENTS}", notes, kind=kinds(layout.EVENTS))
     metrics = read_jsonl(
         f"{folder}/{layout.METRICS}",
@@ -231,6 +223,30 @@ def read_session(session_dir: Path, root: Path | None = None) -> LegacySession:
         required=kind is SessionKind.RUN,
         kind=kinds(layout.METRICS),
     )
+    return events, metrics
+
+
+def session_activity(session: LegacySession) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The events and metrics of a session read before, read again: a `LegacySession` keeps
+    only the facts taken from them (thousands of sessions' events would fill the memory)."""
+    return _read_activity(
+        session.path, session.kind, Notes(session.path), _kinds(str(session.path))
+    )
+
+
+def read_session(session_dir: Path, root: Path | None = None) -> LegacySession:
+    """Read one `logs/<session_id>/` folder; damage becomes warnings, never an exception.
+
+    The folder is listed once; each file is then opened only when the listing holds it.
+    Its events and metrics give the session's facts and are not kept."""
+    path = Path(session_dir)
+    root = Path(root) if root is not None else path.parent.parent
+    folder = str(path)
+    session_id = path.name
+    kind = classify_session(session_id)
+    notes = Notes(root)
+    kinds = _kinds(folder)
+    events, metrics = _read_activity(path, kind, notes, kinds)
     if kinds(layout.ARTIFACTS) != DIR:
         notes.add(f"{folder}/{layout.ARTIFACTS}", "missing")
     last_pointer = None
@@ -273,8 +289,6 @@ def read_session(session_dir: Path, root: Path | None = None) -> LegacySession:
         kind=kind,
         path=path,
         status=status,
-        events=events,
-        metrics=metrics,
         pipeline_id=pipeline_id,
         pipeline_slug=slug or (UNKNOWN_PIPELINE if kind is SessionKind.RUN else None),
         profile=profile,

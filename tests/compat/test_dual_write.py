@@ -17,6 +17,7 @@ import pytest
 from osiris.compat import dual_write
 from osiris.compat.dual_write import Failures, LegacyMirror
 from osiris.compat.legacy_reader import scan_legacy
+from osiris.compat.legacy_session import session_activity
 from osiris.core.fs_config import load_config
 from osiris.core.fs_paths import FilesystemContract
 from osiris.core.run_log import open_run_log
@@ -142,7 +143,8 @@ def test_the_run_mirror_is_a_legacy_session_with_its_aiop(root) -> None:
         "orders-by-country",
         "dev",
     )
-    assert session.events[0]["fs_mode"] == "dual"  # how the read fallback skips mirrors
+    # how the read fallback skips mirrors
+    assert session_activity(session)[0][0]["fs_mode"] == "dual"
     (record,) = jsonl(root / ".osiris/index/runs.jsonl")
     assert (record["fs_mode"], record["legacy_mirror"]) == ("dual", f"logs/{sid}")
 

@@ -18,7 +18,7 @@ from osiris.compat.legacy_layout import (
     run_card_name,
 )
 from osiris.compat.legacy_reader import AiopVariant, ItemKind, LegacyInventory, scan_legacy
-from osiris.compat.legacy_session import read_session, session_to_record
+from osiris.compat.legacy_session import read_session, session_activity, session_to_record
 from osiris.core.manifest_hash import manifest_hash
 from osiris.core.profile_map import ProfileMap
 from tests.helpers.legacy import ALL_QUIRKS, LegacyProjectInfo, make_legacy_project
@@ -192,7 +192,8 @@ def test_pipeline_comes_from_the_runners_run_start(root: Path) -> None:
 def test_pipeline_falls_back_to_the_manifest(full: tuple) -> None:
     info, inventory = full
     compile_session = next(s for s in inventory.sessions if s.kind is SessionKind.COMPILE)
-    assert not any(e.get("pipeline_id") for e in compile_session.events)
+    events, _ = session_activity(compile_session)
+    assert not any(e.get("pipeline_id") for e in events)
     assert compile_session.pipeline_id == info.session(compile_session.session_id).pipeline_id
 
 
@@ -304,7 +305,7 @@ def test_a_truncated_last_line_is_skipped_with_a_warning(root: Path) -> None:
     assert [w for w in session.warnings if "truncated last line" in w] == [
         f"{damaged}: skipped a truncated last line 10"
     ]
-    assert session.events[-1]["event"] == "run_complete"
+    assert session_activity(session)[0][-1]["event"] == "run_complete"
     assert session.status == "success"  # run_complete decides; run_end was the torn line
 
 
@@ -313,7 +314,7 @@ def test_a_damaged_middle_line_is_skipped_and_the_rest_kept(root: Path) -> None:
     text = (path / "events.jsonl").read_text().splitlines()
     (path / "events.jsonl").write_text("\n".join([text[0], "{not json", "[1, 2]", text[1]]) + "\n")
     session = read_session(path)
-    assert [e["event"] for e in session.events] == ["run_start", "run_complete"]
+    assert [e["event"] for e in session_activity(session)[0]] == ["run_start", "run_complete"]
     assert "logs/run_1/events.jsonl: skipped a damaged line 2" in session.warnings
     assert "logs/run_1/events.jsonl: skipped a damaged line 3" in session.warnings
 
@@ -454,7 +455,7 @@ def test_symlinked_session_folders_and_files_are_not_followed(root: Path) -> Non
     link = next(i for i in inventory.items if str(i.rel) == "logs/run_1759838400000")
     assert (link.kind, link.is_symlink) == (ItemKind.UNKNOWN, True)
     session = inventory.session("run_1759838400001")
-    assert session is not None and session.events == []
+    assert session is not None and session_activity(session) == ([], [])
     assert any("never followed" in w for w in session.warnings)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from osiris.compat import legacy_layout as layout
 from osiris.compat.legacy_reader import ItemKind
@@ -58,9 +59,14 @@ def _run_note(session: LegacySession) -> str:
     return "; ".join(notes)
 
 
-def _summary(session: LegacySession, naming: RunNaming) -> str:
+def _summary(
+    session: LegacySession,
+    naming: RunNaming,
+    events: list[dict[str, Any]],
+    metrics: list[dict[str, Any]],
+) -> str:
     """The contract `summary.json` of a legacy run, derived from its events and metrics."""
-    derived = aiop.build_pack(session.events, session.metrics).summary
+    derived = aiop.build_pack(events, metrics).summary
     status = session.status if session.status in ("success", "failed") else "unknown"
     if session.status == "interrupted":
         status = "failed"

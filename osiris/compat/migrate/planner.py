@@ -24,7 +24,12 @@ from osiris.compat.legacy_reader import (
     LegacyItem,
     scan_legacy,
 )
-from osiris.compat.legacy_session import UNKNOWN_PIPELINE, LegacySession, record_fields
+from osiris.compat.legacy_session import (
+    UNKNOWN_PIPELINE,
+    LegacySession,
+    record_fields,
+    session_activity,
+)
 from osiris.compat.migrate import inventory
 from osiris.compat.migrate.inventory import Entry
 from osiris.compat.migrate.mirrors import mirror_pairs
@@ -70,6 +75,7 @@ def plan(project: FilesystemContract) -> Plan:
 
 
 _DOT = PurePosixPath(".")
+_CHANGED_WHILE_PLANNED = "changed while it was planned; plan again"
 
 
 class _Planner:
@@ -79,13 +85,14 @@ class _Planner:
         self,
         project: FilesystemContract,
         found: LegacyInventory,
-        reads: Mapping[str, FileRead] | None = None,
+        reads: Mapping[str, FileRead],
     ) -> None:
         self.project = project
         self.root = project.base_path
         self.root_prefix = str(self.root).rstrip("/") + "/"
         self.found = found
-        self.reads = ReadsBelow(self.root, reads or {})
+        self.reads = ReadsBelow(self.root, reads)
+        self.read_at = reads
         self.profiles = ProfileMap.from_config(project.config)
         self.osiris_rel = self.rel(project.osiris_dir)
         self.archive_root = self.osiris_rel / LEGACY_ARCHIVE
@@ -336,9 +343,22 @@ class _Planner:
                 self.place("aiop", self.rel(found.json_path), folder / layout.AIOP_JSON)
             if found.run_card_path is not None:
                 self.place("aiop", self.rel(found.run_card_path), folder / aiop.RUN_CARD)
-        if not has_summary:
-            self.writes.append(WriteFile(folder / aiop.SUMMARY, _summary(session, naming)))
+        summary = None if has_summary else self.summary(session, naming)
+        if summary is not None:
+            self.writes.append(WriteFile(folder / aiop.SUMMARY, summary))
         return folder
+
+    def summary(self, session: LegacySession, naming: RunNaming) -> str | None:
+        """The AIOP `summary.json` of a run, from its events and metrics read again (the scan
+        keeps only their facts), which must be the bytes the scan read."""
+        with recording_reads() as again:
+            events, metrics = session_activity(session)
+        for name in (layout.EVENTS, layout.METRICS):
+            path = f"{session.path}/{name}"
+            if self.read_at.get(path) != again.get(path):
+                self.conflicts.append(Problem(self.rel(Path(path)), _CHANGED_WHILE_PLANNED))
+                return None
+        return _summary(session, naming, events, metrics)
 
     def record(
         self,

@@ -10,7 +10,7 @@ import pytest
 
 from osiris.compat.legacy_layout import SessionKind
 from osiris.compat.legacy_reader import ItemKind, scan_legacy
-from osiris.compat.migrate import Plan, plan
+from osiris.compat.migrate import Plan, plan, planner
 from osiris.compat.migrate.ops import AppendIndex, MoveTree, WriteFile, WritePointer
 from osiris.core.fs_paths import RunNaming, format_run_ts
 from osiris.core.manifest_hash import manifest_hash
@@ -175,6 +175,9 @@ def test_aiop_files_go_beside_a_generated_summary(root: Path) -> None:
             "migrated",
             "aiop.json",
         )
+        # Derived from the session's events and metrics, which the scan does not keep.
+        events = (root / "logs" / expected.session_id / "events.jsonl").read_text()
+        assert data["counts"]["events"] == len(events.splitlines()) > 0
         if expected.variant == "folder":
             move = next(
                 op for op in planned.ops if str(getattr(op, "src", "")) == expected.paths[0]
@@ -184,6 +187,27 @@ def test_aiop_files_go_beside_a_generated_summary(root: Path) -> None:
             json_file, card = expected.paths
             assert found[json_file][1] == f"{folder}/aiop.json"
             assert found[card][1] == f"{folder}/run-card.md"
+
+
+def test_events_changed_while_planning_are_a_conflict(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    info = make_legacy_project(root, sessions=1, quirks={"aiop_folders"})
+    (expected,) = info.aiops
+    events = root / "logs" / expected.session_id / "events.jsonl"
+    scan = planner.scan_legacy
+
+    def scan_then_append(path: Path) -> Any:
+        found = scan(path)
+        with open(events, "a") as handle:
+            handle.write('{"event":"late"}\n')
+        return found
+
+    monkeypatch.setattr(planner, "scan_legacy", scan_then_append)
+    planned = plan(contract(root))
+    changed = f"logs/{expected.session_id}/events.jsonl: changed while it was planned; plan again"
+    assert changed in [str(p) for p in planned.conflicts]
+    assert not [op for op in planned.ops if isinstance(op, WriteFile)]
 
 
 def test_a_profile_outside_the_configured_ones_is_a_conflict_naming_the_fix(root: Path) -> None:
