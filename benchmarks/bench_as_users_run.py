@@ -16,7 +16,8 @@ which its runs share as real ones do). Figures:
   (one `json.loads` per line, as the format requires), parsing each distinct manifest
   once, and renaming the folder;
 - rollback: `osiris migrate rollback --yes` against a bare rename-back loop;
-- plan: `osiris migrate plan --out plan.json`, per session, and the plan's size.
+- plan: `osiris migrate plan --out plan.json`, per session, and the plan's size;
+- the peak memory (resident) of `plan` and of `apply`.
 
 Run: `osiris run` of csv -> duckdb -> csv on `--rows` rows against a Python process that
 does the same with DuckDB alone (read the CSV, run the query, write the CSV).
@@ -38,6 +39,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
@@ -55,16 +57,25 @@ def user_env() -> dict[str, str]:
     return env
 
 
-def osiris_cli(*args: str, cwd: Path) -> float:
-    """Seconds `osiris ARGS` takes in `cwd`; it must succeed."""
-    start = time.perf_counter()
-    done = subprocess.run(
-        [*OSIRIS, *args], cwd=cwd, env=user_env(), capture_output=True, text=True, check=False
-    )
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"osiris {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return elapsed
+class Timed(NamedTuple):
+    seconds: float
+    peak_mb: float  # the process's peak resident memory
+
+
+def osiris_cli(*args: str, cwd: Path) -> Timed:
+    """How long `osiris ARGS` takes in `cwd`, and its peak memory; it must succeed."""
+    with tempfile.TemporaryFile() as output:
+        start = time.perf_counter()
+        child = subprocess.Popen(
+            [*OSIRIS, *args], cwd=cwd, env=user_env(), stdout=output, stderr=subprocess.STDOUT
+        )
+        _, status, usage = os.wait4(child.pid, 0)  # the child's own rusage
+        elapsed = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
+            output.seek(0)
+            raise SystemExit(f"osiris {' '.join(args)} failed:\n{output.read().decode()}")
+    return Timed(elapsed, usage.ru_maxrss / 1024)  # Linux: KB
 
 
 # -- the legacy project ---------------------------------------------------------------------
@@ -138,18 +149,23 @@ def measure_migrator(tmp: Path, sessions: int, repeat: int) -> dict[str, float]:
     root = tmp / "legacy"
     folders = make_project(root, sessions)
     moved = tmp / "moved"
-    figures: dict[str, list[float]] = {k: [] for k in ("floor", "apply", "back", "rollback")}
-    plan_s = osiris_cli("migrate", "plan", "--out", str(tmp / "plan.json"), cwd=root)
+    figures: dict[str, list[float]] = {
+        k: [] for k in ("floor", "apply", "back", "rollback", "apply MB")
+    }
+    planned = osiris_cli("migrate", "plan", "--out", str(tmp / "plan.json"), cwd=root)
     for _ in range(repeat):
         figures["floor"].append(migrate_floor(folders, moved))
         figures["back"].append(rename_back(folders, moved))
-        figures["apply"].append(osiris_cli("migrate", "apply", "--yes", cwd=root))
-        figures["rollback"].append(osiris_cli("migrate", "rollback", "--yes", cwd=root))
+        applied = osiris_cli("migrate", "apply", "--yes", cwd=root)
+        figures["apply"].append(applied.seconds)
+        figures["apply MB"].append(applied.peak_mb)
+        figures["rollback"].append(osiris_cli("migrate", "rollback", "--yes", cwd=root).seconds)
         if not all(folder.is_dir() for folder in folders):
             raise SystemExit("rollback did not restore every session")
         shutil.rmtree(root / ".osiris")  # the next apply starts from the same tree
     out = {k: statistics.median(v) for k, v in figures.items()}
-    out["plan per session ms"] = 1000 * plan_s / sessions
+    out["plan per session ms"] = 1000 * planned.seconds / sessions
+    out["plan MB"] = planned.peak_mb
     out["plan per session KB"] = (tmp / "plan.json").stat().st_size / 1000 / sessions
     return out
 
@@ -199,7 +215,7 @@ def measure_run(tmp: Path, rows: int, repeat: int) -> dict[str, float]:
     osiris_cli("compile", "pipelines/bench.yaml", cwd=root)
     runs, bare = [], []
     for _ in range(repeat):
-        runs.append(osiris_cli("run", "--last-compile", "--quiet", cwd=root))
+        runs.append(osiris_cli("run", "--last-compile", "--quiet", cwd=root).seconds)
         start = time.perf_counter()
         subprocess.run([sys.executable, "-c", BARE], cwd=root, env=user_env(), check=True)
         bare.append(time.perf_counter() - start)
@@ -232,6 +248,7 @@ def main() -> None:
         f"  plan      {mig['plan per session ms']:7.3f} ms/session, "
         f"{mig['plan per session KB']:.2f} KB/session  (goal <= 0.3 ms, 0.3 KB)"
     )
+    print(f"  peak memory: plan {mig['plan MB']:.0f} MB, apply {mig['apply MB']:.0f} MB")
     print(f"run, csv -> duckdb -> csv, {args.rows:,} rows:")
     print(
         f"  osiris run {run['run']:6.2f} s   bare DuckDB {run['bare duckdb']:6.2f} s   "
