@@ -223,12 +223,20 @@ def read_jsonl(
     return records
 
 
+# `}`, a comma and `{` within one line (JSON whitespace but a line break between them).
+_OBJECTS_IN_A_LINE = re.compile(rb"\}[ \t\r]*,[ \t\r]*\{")
+
+
 def _all_objects(data: bytes) -> list[dict[str, Any]] | None:
     """Every line of a JSONL text parsed in one `json.loads` (one call instead of one per
     line); None unless every non-blank line is a JSON object."""
     body = data.strip()
     if not body:
         return []
+    if _OBJECTS_IN_A_LINE.search(body):
+        # A line holding two objects could make up for two lines read as one (a string
+        # spanning the joint): only line by line is exact then.
+        return None
     count = body.count(b"\n") + 1
     # Each line must look like a whole object, so no damaged line can pair up with its
     # neighbour into valid JSON; the count check catches anything else. The common file

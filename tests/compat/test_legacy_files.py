@@ -20,7 +20,21 @@ OBJECTS = st.dictionaries(
 )
 # Lines a crash or another program may leave: halves of objects, other JSON, junk.
 DAMAGE = st.sampled_from(
-    ['{"a": 1', '"b": 2}', "[1, 2]", "42", "}", "{", '{"x": [1', "2]}", "not json", '{"a":"}']
+    [
+        '{"a": 1',
+        '"b": 2}',
+        "[1, 2]",
+        "42",
+        "}",
+        "{",
+        '{"x": [1',
+        "2]}",
+        "not json",
+        '{"a":"}',
+        '{"}',
+        '{"b":1},{"c":2}',
+        '{"b":1} , {"c":2}',
+    ]
 )
 LINES = st.lists(st.one_of(OBJECTS.map(json.dumps), DAMAGE), max_size=12)
 
@@ -64,6 +78,18 @@ def test_a_jsonl_file_reads_as_it_would_line_by_line(
     expected_records, expected_notes = line_by_line(data, path)
     assert records == expected_records
     assert [note.split(": ", 1)[1] for note in notes.lines] == expected_notes
+
+
+def test_two_damaged_lines_read_as_one_do_not_pass_for_two_records(jsonl_file: Path) -> None:
+    # Joined, the first two lines are one object ({"event": "a", "x": "},{"}) and the third
+    # splits in two: as many objects as lines, none of them what the lines hold.
+    data = b'{"event":"a","x":"}\n{"}\n{"a":1},{"b":2}\n'
+    jsonl_file.write_bytes(data)
+    notes = Notes(jsonl_file.parent)
+    assert read_jsonl(jsonl_file, notes) == []
+    assert [note.split(": ", 1)[1] for note in notes.lines] == [
+        f"skipped a damaged line {n}" for n in (1, 2, 3)
+    ]
 
 
 def test_manifests_with_the_same_bytes_are_parsed_and_hashed_once(tmp_path: Path) -> None:
