@@ -3,18 +3,16 @@
 The mapping is legacy-layout.md §5. A plan never writes; it records what it saw (each moved
 item's own entry and the files read in it, prior bytes) inside its steps, and its
 fingerprint is a digest of those steps, so planning an unchanged tree again gives the same
-fingerprint.
+fingerprint. How a step is made from a decision is plan_steps.py.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from osiris.compat import legacy_layout as layout
-from osiris.compat.legacy_files import FileRead, ReadsBelow, recording_reads, rel_text
+from osiris.compat.legacy_files import FileRead, recording_reads, rel_text
 from osiris.compat.legacy_layout import SessionKind
 from osiris.compat.legacy_reader import (
     AiopVariant,
@@ -31,30 +29,23 @@ from osiris.compat.legacy_session import (
     session_activity,
 )
 from osiris.compat.migrate import inventory
-from osiris.compat.migrate.inventory import Entry
 from osiris.compat.migrate.mirrors import mirror_pairs
 from osiris.compat.migrate.ops import (
     AppendIndex,
-    DirTime,
     IndexFile,
-    MakeDirs,
-    MoveFile,
-    MoveTree,
     Op,
     Problem,
     WriteFile,
     WritePointer,
 )
 from osiris.compat.migrate.plan_notes import _NO_HOME, _Build, _link_message, _run_note, _summary
+from osiris.compat.migrate.plan_steps import StepBuilder
 from osiris.compat.migrate.saved_plan import (
-    LEGACY_ARCHIVE,
     MIRROR_NOTE,
     Plan,
     PlannedItem,
-    fingerprint,
-    step_json,
 )
-from osiris.compat.migrate.seen import ROOT, Recorder
+from osiris.compat.migrate.seen import ROOT
 from osiris.core import aiop
 from osiris.core.fs_paths import FilesystemContract, RunNaming, safe_token
 from osiris.core.fsio import canonical_json
@@ -74,12 +65,11 @@ def plan(project: FilesystemContract) -> Plan:
         return _Planner(project, found, reads).build()
 
 
-_DOT = PurePosixPath(".")
 _CHANGED_WHILE_PLANNED = "changed while it was planned; plan again"
 
 
-class _Planner:
-    """One pass over an inventory: decides a home for every item and builds the steps."""
+class _Planner(StepBuilder):
+    """One pass over an inventory: decides a home for every item (legacy-layout.md §5)."""
 
     def __init__(
         self,
@@ -87,51 +77,15 @@ class _Planner:
         found: LegacyInventory,
         reads: Mapping[str, FileRead],
     ) -> None:
-        self.project = project
-        self.root = project.base_path
-        self.root_prefix = str(self.root).rstrip("/") + "/"
+        super().__init__(project, reads)
         self.found = found
-        self.reads = ReadsBelow(self.root, reads)
-        self.read_at = reads
         self.profiles = ProfileMap.from_config(project.config)
-        self.osiris_rel = self.rel(project.osiris_dir)
-        self.archive_root = self.osiris_rel / LEGACY_ARCHIVE
-        self.moves: list[Op] = []
-        self.writes: list[Op] = []
-        self.pointers: list[Op] = []
-        self.archives: list[Op] = []
         self.records: list[RunRecord] = []
-        self.items: list[PlannedItem] = []
         self.left: list[PlannedItem] = []
-        self.conflicts: list[Problem] = []
-        self.dirs: set[PurePosixPath] = set()
-        self.claimed: dict[PurePosixPath, PurePosixPath] = {}
         self.builds: dict[tuple[str | None, str, str], _Build] = {}
         self.compile_builds: dict[str, _Build] = {}
         self.placed_aiops: set[tuple[Path, ...]] = set()
-        self.mtimes: dict[PurePosixPath, int | None] = {}  # plan time: nothing changes them
-        self.recorder = Recorder(self.root, project.config)
         self.mirrors = self._mirrors()
-
-    # -- paths --------------------------------------------------------------------------
-    def rel(self, path: Path) -> PurePosixPath:
-        """`path` relative to the root (ValueError when it lies outside)."""
-        text = str(path)
-        if text.startswith(self.root_prefix) and "/.." not in text:
-            return PurePosixPath(text[len(self.root_prefix) :])  # asked twice per session
-        return PurePosixPath(Path(path).relative_to(self.root).as_posix())
-
-    def contract_rel(self, path: Path, src: PurePosixPath) -> PurePosixPath | None:
-        """A contract destination relative to the root; a conflict when it lies outside."""
-        try:
-            return self.rel(path)
-        except ValueError:
-            self.conflicts.append(Problem(src, f"its contract home {path} is outside the project"))
-            return None
-
-    def entry(self, path: Path) -> Entry | None:
-        """What is at `path`, recorded in the plan's `seen`."""
-        return self.recorder.entry(path)
 
     def _mirrors(self) -> dict[PurePosixPath, str]:
         self.entry(self.project.runs_index)  # mirror_pairs reads the run index
@@ -139,75 +93,6 @@ class _Planner:
         for pair in mirror_pairs(self.project):
             found[PurePosixPath(pair.mirror)] = pair.run_id
         return found
-
-    def times(self, *folders: PurePosixPath) -> tuple[DirTime, ...]:
-        # The project root and .osiris/ are left out: the migrator's own journal and lock
-        # change them, so their mtimes cannot be put back.
-        found = []
-        for folder in dict.fromkeys(folders):
-            if folder == _DOT or folder == self.osiris_rel:
-                continue
-            if folder not in self.mtimes:
-                entry = self.recorder.at(str(folder))
-                self.mtimes[folder] = entry.mtime_ns if entry and entry.kind == "d" else None
-            mtime = self.mtimes[folder]
-            if mtime is not None:
-                found.append(DirTime(str(folder), mtime))
-        return tuple(found)
-
-    def need_dir(self, folder: PurePosixPath) -> None:
-        while folder != _DOT and folder != self.osiris_rel:
-            if folder in self.dirs or self.recorder.at(str(folder)):
-                return
-            self.dirs.add(folder)
-            folder = folder.parent
-
-    def claim(self, dst: PurePosixPath, src: PurePosixPath) -> None:
-        other = self.claimed.setdefault(dst, src)
-        if other != src:
-            self.conflicts.append(Problem(dst, f"is the destination of both {other} and {src}"))
-
-    def move(
-        self,
-        src: PurePosixPath,
-        dst: PurePosixPath,
-        *,
-        skip: tuple[str, ...] = (),
-        later: tuple[str, ...] = (),
-    ) -> Op:
-        """The step moving `src` to `dst`: its inventory is its own entry and the files the
-        scan read inside it (as read: no folder below it is listed, no file opened again)."""
-        top = inventory.entry_of(f"{self.root}/{src}")
-        rows = [top] if top is not None else []
-        sums = []
-        if top is not None and top.kind == "d":
-            for rel, read in self.reads.under(str(src)):
-                if not skip or not inventory.under_any(rel, skip):
-                    rows.append(Entry(rel, "f", read.size, read.mtime_ns, read.mode))
-                    sums.append(read.sha256)
-        op = (MoveTree if top is not None and top.kind == "d" else MoveFile)(
-            str(src),
-            str(dst),
-            inventory.Inventory(rows),
-            times=self.times(src.parent, dst.parent),
-            ignore=skip + later,
-            watch=tuple(range(1, len(rows))),
-            watch_sha256=tuple(sums),
-        )
-        self.claim(dst, src)
-        self.need_dir(dst.parent)
-        return op
-
-    def archive(self, src: PurePosixPath, note: str, *, skip: tuple[str, ...] = ()) -> None:
-        dst = self.archive_root / src
-        self.archives.append(self.move(src, dst, skip=skip))
-        self.items.append(PlannedItem("archive", str(src), str(dst), note))
-
-    def place(
-        self, kind: str, src: PurePosixPath, dst: PurePosixPath, note: str = "", **extra: Any
-    ) -> None:
-        self.moves.append(self.move(src, dst, **extra))
-        self.items.append(PlannedItem(kind, str(src), str(dst), note))
 
     # -- profiles and builds ------------------------------------------------------------
     def profile(self, legacy: str | None) -> tuple[str | None, str | None]:
@@ -503,27 +388,4 @@ class _Planner:
         upstream05.plan(self)
         self.everything_else()
         self.pointer()
-        appended = self.index()
-        ops: list[Op] = []
-        if self.dirs:
-            ordered = tuple(sorted(self.dirs, key=lambda p: (len(p.parts), str(p))))
-            parents = {p.parent for p in ordered} - set(ordered)
-            ops.append(MakeDirs(ordered, times=self.times(*sorted(parents))))
-        ops += self.moves + self.writes
-        if appended is not None:
-            ops.append(appended)
-        ops += self.pointers + self.archives
-        conflicts = self.conflicts + [p for op in ops for p in op.check(self.root)]
-        texts = tuple(step_json(op) for op in ops)
-        digests = (hashlib.sha256(text.encode()).hexdigest() for text in texts)
-        return Plan(
-            ops=tuple(ops),
-            items=tuple(self.items),
-            conflicts=tuple(conflicts),
-            left_in_place=tuple(self.left),
-            warnings=self.found.warnings,
-            fingerprint=fingerprint(digests, conflicts, self.left),
-            seen=self.recorder.seen(),
-            profiles=self.profiles.describe(),
-            step_texts=texts,
-        )
+        return self.assemble(self.index(), self.left, self.found.warnings, self.profiles)
