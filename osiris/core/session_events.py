@@ -266,8 +266,10 @@ def rows(events: Sequence[Event], metrics: Sequence[Event]) -> tuple[int | None,
     unplaced: dict[str, list[float]] = {"rows_read": [], "rows_written": []}
     for metric in metrics:
         name = metric.get("metric")
+        if not isinstance(name, str) or name not in unplaced:
+            continue  # a damaged line may hold a list there, which no dict can look up
         value = number(metric.get("value"))
-        if name not in unplaced or value is None:
+        if value is None:
             continue
         step = _metric_step(metric, steps) if steps else None
         if step is None or step.mode is None:

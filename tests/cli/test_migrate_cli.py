@@ -74,6 +74,15 @@ def test_plan_prints_a_summary_and_saves_json(root: Path, tmp_path: Path) -> Non
     assert_same_tree(before, snapshot(root), modes=True, mtimes=True)
 
 
+def test_a_metric_line_of_another_shape_is_planned_not_a_traceback(root: Path) -> None:
+    session = next(p for p in sorted((root / "logs").iterdir()) if p.name.startswith("run_"))
+    with open(session / "metrics.jsonl", "a") as handle:
+        handle.write('{"metric": ["rows_read"], "value": 5}\n')
+    planned = migrate(root, "plan", "--json")
+    assert planned.code == 0, planned.err
+    assert f"logs/{session.name}" in {i["src"] for i in planned.json()["items"]}
+
+
 def test_apply_needs_a_confirmation_when_not_interactive(root: Path) -> None:
     before = snapshot(root)
     refused = migrate(root, "apply")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from osiris.core import session_events
 from osiris.core.session_events import rows, run_facts, run_status
@@ -115,3 +117,49 @@ def test_hostile_values_never_raise() -> None:
     events = [{"event": ["run_start"]}, {"event": "step_start", "step_id": 3}, {"ts": 5}]
     assert run_facts(events, [{"metric": "rows_read", "value": float("nan")}]).status == "unknown"
     assert session_events.number(10**400) is None
+
+
+_NAMES = ["run_start", "run_end", "run_complete", "run_error", "step_start", "step_complete"]
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=4,
+)
+_KEYS = st.sampled_from(
+    [
+        "event",
+        "ts",
+        "metric",
+        "value",
+        "step_id",
+        "mode",
+        "driver",
+        "pipeline_id",
+        "profile",
+        "tags",
+        "step",
+        "session_id",
+        "session",
+        "pipeline",
+        "file_type",
+        "duration_seconds",
+        "duration_ms",
+        "end_time",
+        "total_rows",
+        "error",
+        "message",
+        "manifest_path",
+    ]
+)
+_FIELDS = st.dictionaries(_KEYS, _JSON | st.sampled_from([*_NAMES, "rows_read", "extract"]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(events=st.lists(_FIELDS, max_size=8), metrics=st.lists(_FIELDS, max_size=6))
+def test_any_json_in_a_damaged_session_gives_facts_not_an_exception(
+    events: list[dict], metrics: list[dict]
+) -> None:
+    # A legacy session is whatever another program or a crash left: every value may be of
+    # any JSON type (a list where a name belongs, a number where a time belongs).
+    facts = run_facts(events, metrics)
+    assert facts.status in ("success", "failed", "interrupted", "unknown")
