@@ -1,0 +1,100 @@
+"""Real upstream v0.3.5 sessions with one value of any JSON shape in any file, or any bytes
+for a whole file: the migrator
+plans them without a traceback and, when nothing conflicts, applies and rolls back to the
+very bytes."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from osiris.compat.migrate import apply, plan, rollback
+from tests.helpers.migration import contract, project_state
+from tests.helpers.tree import assert_same_tree
+from tests.helpers.upstream import copy_upstream
+
+# A run that succeeded, one that did not, and a compile: each as upstream wrote it.
+SESSIONS = ("run_1796289557702", "run_1796289561772", "compile_1796289554531")
+FILES = ("events.jsonl", "metrics.jsonl", "status.json", "manifest.yaml")
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=4,
+)
+_roots = itertools.count()
+# These tests copy legacy trees: writing logs/ is their point.
+pytestmark = pytest.mark.allow_legacy_writes
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_upstream("v035", tmp_path_factory.mktemp("upstream") / "v035")
+
+
+def damaged_value(text: str, line: int, key: int, value: Any) -> str:
+    """`text` (JSON lines, or one JSON or YAML mapping) with one value replaced by `value`:
+    on line `line` (modulo), under its key `key` (modulo; a new key when it has none)."""
+    lines = text.splitlines()
+    number = line % len(lines) if lines else 0
+    try:
+        record = json.loads(lines[number]) if len(lines) > 1 else json.loads(text)
+    except (ValueError, IndexError):
+        record = None
+    if not isinstance(record, dict):
+        return json.dumps(value)
+    names = sorted(record) or ["event"]
+    record[names[key % len(names)]] = value
+    if len(lines) > 1:
+        lines[number] = json.dumps(record)
+        return "\n".join(lines) + "\n"
+    return json.dumps(record)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    session=st.sampled_from(SESSIONS),
+    name=st.sampled_from(FILES),
+    line=st.integers(min_value=0, max_value=60),
+    key=st.integers(min_value=0, max_value=20),
+    value=JSON,
+    whole=st.none() | st.binary(max_size=40),
+)
+def test_any_value_in_an_upstream_session_is_migrated_or_refused_never_a_traceback(
+    upstream: Path,
+    tmp_path: Path,
+    session: str,
+    name: str,
+    line: int,
+    key: int,
+    value: Any,
+    whole: bytes | None,
+) -> None:
+    root = tmp_path / f"p{next(_roots)}"
+    for folder in SESSIONS:
+        shutil.copytree(upstream / "logs" / folder, root / "logs" / folder, symlinks=True)
+    damaged = root / "logs" / session / name
+    if not damaged.exists():
+        return  # a compile session has no metrics or status
+    if whole is None:
+        damaged.write_text(damaged_value(damaged.read_text(), line, key, value))
+    else:
+        damaged.write_bytes(whole)  # what a crash or a full disk may leave
+    before = project_state(root)
+    project = contract(root)
+    planned = plan(project)
+    if planned.conflicts:
+        return
+    apply(project)
+    rollback(project)
+    assert_same_tree(before, project_state(root), modes=True, mtimes=True)
