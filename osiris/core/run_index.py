@@ -21,7 +21,7 @@ from osiris.core.run_index_format import (
     IndexPaths,
     RunRecord,
     _checked_slug,
-    _is_safe_segment,
+    is_safe_segment,
     parse_iso,
     parse_moment,
     utc_now_iso,
@@ -237,7 +237,7 @@ class RunIndexReader:
         if limit is not None and limit <= 0:
             return []
         source = self.paths.runs
-        if pipeline is not None and _is_safe_segment(pipeline):
+        if pipeline is not None and is_safe_segment(pipeline):
             by_pipeline = self.paths.by_pipeline(pipeline)
             if by_pipeline.exists():
                 source = by_pipeline

@@ -69,7 +69,7 @@ def _as_int(value: Any) -> int | None:
         return None
 
 
-def _is_safe_segment(value: str) -> bool:
+def is_safe_segment(value: str) -> bool:
     return bool(_SAFE_SEGMENT.fullmatch(value)) and value not in (".", "..")
 
 
@@ -182,7 +182,7 @@ class IndexPaths:
 
 
 def _checked_slug(pipeline_slug: object) -> str:
-    if not isinstance(pipeline_slug, str) or not _is_safe_segment(pipeline_slug):
+    if not isinstance(pipeline_slug, str) or not is_safe_segment(pipeline_slug):
         raise ValueError(f"pipeline slug {pipeline_slug!r} cannot be a file name")
     return pipeline_slug
 

@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from osiris.compat.legacy_files import Notes, read_manifest
-from osiris.compat.legacy_session import pipeline_from_ref
+from osiris.compat.legacy_session import UNKNOWN_PIPELINE, pipeline_from_ref
 from osiris.compat.migrate.ops import Problem, WritePointer
 from osiris.compat.migrate.saved_plan import PlannedItem
 from osiris.core import foreign_records, session_events
@@ -31,7 +31,7 @@ from osiris.core.compiler import build_identity
 from osiris.core.foreign_records import UPSTREAM_05, folder_key
 from osiris.core.fs_paths import RunNaming, manifest_slug, safe_token
 from osiris.core.manifest_hash import manifest_hash
-from osiris.core.run_index import RunIndexReader, RunRecord, read_pointer
+from osiris.core.run_index import RunIndexReader, RunRecord, is_safe_segment, read_pointer
 from osiris.core.run_order import MIGRATED
 from osiris.core.run_sources import (
     EVENTS,
@@ -153,6 +153,7 @@ class Normalizer:
             self.planner.records.append(
                 replace(
                     record,
+                    pipeline_slug=_usable_slug(record.pipeline_slug),
                     profile=profile,
                     aiop_path=str(self.rel(aiop)) if aiop else None,
                     build_manifest_path=self._moved(record.build_manifest_path),
@@ -191,7 +192,7 @@ class Normalizer:
             self.planner.records.append(
                 RunRecord(
                     run_id=folder.run_id,
-                    pipeline_slug=slug or "unknown",
+                    pipeline_slug=_usable_slug(slug),
                     profile=profile,
                     started_at=folder.started_at,
                     finished_at=folder.finished_at,
@@ -218,7 +219,7 @@ class Normalizer:
     ) -> PurePosixPath | None:
         assert facts.started_at is not None
         naming = RunNaming(
-            pipeline_slug=slug or "unknown",
+            pipeline_slug=_usable_slug(slug),
             profile=profile,
             manifest_hash="",
             manifest_short="",
@@ -337,3 +338,9 @@ def _any_line(path: Path, test: Callable[[dict[str, Any]], bool]) -> bool:
             return any((data := json_line(line)) and test(data) for line in handle)
     except OSError:
         return False
+
+
+def _usable_slug(slug: str | None) -> str:
+    """A record's pipeline slug, or `unknown` when a damaged record's cannot name a file
+    (the pipeline of a run nothing names, as for legacy sessions)."""
+    return slug if slug and is_safe_segment(slug) else UNKNOWN_PIPELINE

@@ -1,7 +1,6 @@
 """Real upstream v0.3.5 sessions with one value of any JSON shape in any file, or any bytes
-for a whole file: the migrator
-plans them without a traceback and, when nothing conflicts, applies and rolls back to the
-very bytes."""
+for a whole file: the migrator plans them without a traceback and, when nothing conflicts,
+applies and rolls back to the very bytes."""
 
 from __future__ import annotations
 
@@ -16,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from osiris.compat.migrate import apply, plan, rollback
+from tests.helpers.demo import osiris
 from tests.helpers.migration import contract, project_state
 from tests.helpers.tree import assert_same_tree
 from tests.helpers.upstream import copy_upstream
@@ -97,4 +97,49 @@ def test_any_value_in_an_upstream_session_is_migrated_or_refused_never_a_traceba
         return
     apply(project)
     rollback(project)
+    assert_same_tree(before, project_state(root), modes=True, mtimes=True)
+
+
+@pytest.fixture(scope="module")
+def upstream05(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_upstream("v057", tmp_path_factory.mktemp("upstream") / "v057")
+
+
+V057_FILES = (
+    ".osiris/index/runs.jsonl",
+    ".osiris/index/by_pipeline/mysql-orders.jsonl",
+    "run_logs/dev/mysql-orders/20261203t092611z_run-000001-01m8xkkh3rzzgwxw9x820j0zjv-c91301e"
+    "/events.jsonl",
+)
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    name=st.sampled_from(V057_FILES),
+    line=st.integers(min_value=0, max_value=30),
+    key=st.integers(min_value=0, max_value=30),
+    value=JSON,
+)
+def test_any_value_in_an_upstream_05_index_is_migrated_or_refused_in_one_line(
+    upstream05: Path, tmp_path: Path, name: str, line: int, key: int, value: Any
+) -> None:
+    root = Path(shutil.copytree(upstream05, tmp_path / f"q{next(_roots)}", symlinks=True))
+    damaged = root / name
+    damaged.write_text(damaged_value(damaged.read_text(), line, key, value))
+    before = project_state(root)
+    for command in (("runs", "list", "--json"), ("migrate", "plan", "--json")):
+        done = osiris("--project", str(root), *command)
+        assert done.code in (0, 2), (command, done.err)
+        if done.code == 2:
+            assert done.err.startswith("error: ") and done.err.count("\n") == 1, done.err
+            return
+    if done.json()["conflicts"]:
+        return
+    for command in (("migrate", "apply", "--yes"), ("migrate", "rollback", "--yes")):
+        done = osiris("--project", str(root), *command)
+        assert done.code == 0, (command, done.err)
     assert_same_tree(before, project_state(root), modes=True, mtimes=True)
