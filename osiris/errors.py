@@ -17,6 +17,15 @@ EXIT_BUG = 3
 EXIT_INTERRUPTED = 130
 
 
+# What would break the one line (or hide in it): control characters and the Unicode line
+# separators, shown as escapes. A tab stays.
+_ESCAPED = {
+    code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    for code in (*range(0x20), 0x7F, 0x85, 0x2028, 0x2029)
+    if code != 0x09
+}
+
+
 class OsirisError(Exception):
     """An error with a one-line rendering: `<path>: <key>: <message> (hint: <hint>)`."""
 
@@ -41,7 +50,7 @@ class OsirisError(Exception):
         text = ": ".join([*parts, self.message])
         if self.hint:
             text += f" (hint: {self.hint})"
-        return text
+        return text.translate(_ESCAPED)
 
     def lines(self) -> list[str]:
         """What the CLI prints: one line per problem."""

@@ -1,11 +1,12 @@
-"""How an OSError the machine caused becomes one line and an exit code (osiris/errors.py)."""
+"""How errors become one line and an exit code (osiris/errors.py): an OSError the machine
+caused, and names that hold line breaks."""
 
 from __future__ import annotations
 
 import errno
 from pathlib import Path
 
-from osiris.errors import EXIT_BAD_INPUT, EXIT_FAILED, environment_error
+from osiris.errors import EXIT_BAD_INPUT, EXIT_FAILED, ConfigError, environment_error
 
 
 def test_a_file_that_could_not_be_created_names_its_folder(tmp_path: Path) -> None:
@@ -34,3 +35,10 @@ def test_a_full_disk_is_a_failure_not_bad_input(tmp_path: Path) -> None:
 
 def test_other_os_errors_are_not_the_environments_fault() -> None:
     assert environment_error(OSError(errno.EBADF, "Bad file descriptor")) is None
+
+
+def test_a_name_holding_line_breaks_or_control_characters_stays_on_one_line() -> None:
+    # A key of a damaged osiris.yaml may hold anything; the error is still one line.
+    error = ConfigError("unknown key", path="osiris.yaml", key="compat.\x1e\nx\u2028", hint="a\tb")
+    assert error.one_line() == r"osiris.yaml: compat.\x1e\x0ax\u2028: unknown key (hint: a" + "\tb)"
+    assert len(error.one_line().splitlines()) == 1

@@ -29,6 +29,17 @@ JSON = st.recursive(
     max_leaves=4,
 )
 _roots = itertools.count()
+
+
+def fuzzed(examples: int) -> settings:
+    # Each example copies a real tree into its own folder under the test's tmp_path.
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+
+
 # These tests copy legacy trees: writing logs/ is their point.
 pytestmark = pytest.mark.allow_legacy_writes
 
@@ -57,11 +68,7 @@ def damaged_value(text: str, line: int, key: int, value: Any) -> str:
     return json.dumps(record)
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@fuzzed(40)
 @given(
     session=st.sampled_from(SESSIONS),
     name=st.sampled_from(FILES),
@@ -83,6 +90,7 @@ def test_any_value_in_an_upstream_session_is_migrated_or_refused_never_a_traceba
     root = tmp_path / f"p{next(_roots)}"
     for folder in SESSIONS:
         shutil.copytree(upstream / "logs" / folder, root / "logs" / folder, symlinks=True)
+    shutil.copy2(upstream / "osiris.yaml", root / "osiris.yaml")  # as upstream wrote it
     damaged = root / "logs" / session / name
     if not damaged.exists():
         return  # a compile session has no metrics or status
@@ -91,6 +99,8 @@ def test_any_value_in_an_upstream_session_is_migrated_or_refused_never_a_traceba
     else:
         damaged.write_bytes(whole)  # what a crash or a full disk may leave
     before = project_state(root)
+    listed = osiris("--project", str(root), "runs", "list", "--json")  # the read fallback
+    assert listed.code == 0, listed.err
     project = contract(root)
     planned = plan(project)
     if planned.conflicts:
@@ -113,11 +123,7 @@ V057_FILES = (
 )
 
 
-@settings(
-    max_examples=20,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@fuzzed(20)
 @given(
     name=st.sampled_from(V057_FILES),
     line=st.integers(min_value=0, max_value=30),

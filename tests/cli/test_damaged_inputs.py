@@ -1,0 +1,111 @@
+"""Real configuration and pipeline files with one value of any YAML/JSON shape at any key:
+every command answers, or refuses with one `error:` line and exit 2, never a traceback."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.helpers.demo import CliResult, osiris
+
+UPSTREAM = Path(__file__).resolve().parents[1] / "fixtures" / "upstream"
+TEMPLATES = Path(__file__).resolve().parents[2] / "osiris" / "templates"
+CONFIGS = (
+    TEMPLATES / "osiris.yaml",
+    UPSTREAM / "v035" / "osiris.yaml",
+    UPSTREAM / "v057" / "osiris.yaml",
+)
+PIPELINES = (
+    *sorted((UPSTREAM / "v035" / "pipelines").glob("*.yaml")),
+    *sorted((UPSTREAM / "v057" / "pipelines").glob("*.yaml")),
+)
+_DELETED = object()
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=4,
+)
+VALUES = JSON | st.just(_DELETED)
+_roots = itertools.count()
+FUZZED = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+def key_paths(data: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path to a value in a YAML document (mapping keys and list positions)."""
+    found = [prefix] if prefix else []
+    if isinstance(data, dict):
+        for key in sorted(data, key=str):
+            found += key_paths(data[key], (*prefix, key))
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            found += key_paths(item, (*prefix, index))
+    return found
+
+
+def replaced(text: str, pick: int, value: Any) -> str:
+    """The document with the value at one of its paths (`pick`, modulo) replaced, or that
+    key or item removed (`_DELETED`)."""
+    data = yaml.safe_load(text)
+    paths = key_paths(data)
+    if not paths:
+        return yaml.safe_dump(value)
+    *parents, last = paths[pick % len(paths)]
+    holder = data
+    for part in parents:
+        holder = holder[part]
+    if value is _DELETED:
+        del holder[last]
+    else:
+        holder[last] = value
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def answered_or_refused(done: CliResult) -> None:
+    """Exit 0 (1: a check that found problems), or 2 with an `error:` line per problem."""
+    assert done.code in (0, 1, 2), done.err
+    lines = done.err.splitlines()
+    assert all(line.startswith(("error: ", "warning: ")) for line in lines), done.err
+    if done.code == 2:
+        assert any(line.startswith("error: ") for line in lines), done.err
+
+
+@FUZZED
+@given(source=st.sampled_from(CONFIGS), pick=st.integers(0, 400), value=VALUES)
+def test_any_value_in_osiris_yaml_is_read_or_refused_in_one_line(
+    tmp_path: Path, source: Path, pick: int, value: Any
+) -> None:
+    root = tmp_path / f"p{next(_roots)}"
+    root.mkdir()
+    (root / "osiris.yaml").write_text(replaced(source.read_text(), pick, value))
+    for command in (("config", "validate"), ("runs", "list", "--json"), ("migrate", "status")):
+        answered_or_refused(osiris("--project", str(root), *command))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("oml") / "project"
+    assert osiris("init", str(root), "--bare").code == 0
+    shutil.copy(UPSTREAM / "v057" / "osiris_connections.yaml", root / "osiris_connections.yaml")
+    return root
+
+
+@FUZZED
+@given(source=st.sampled_from(PIPELINES), pick=st.integers(0, 400), value=VALUES)
+def test_any_value_in_an_upstream_pipeline_compiles_or_is_refused_in_one_line(
+    project: Path, source: Path, pick: int, value: Any
+) -> None:
+    pipeline = project / "pipelines" / f"fuzz-{next(_roots)}.yaml"
+    pipeline.parent.mkdir(exist_ok=True)
+    pipeline.write_text(replaced(source.read_text(), pick, value))
+    answered_or_refused(osiris("--project", str(project), "compile", str(pipeline), "--json"))
