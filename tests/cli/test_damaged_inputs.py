@@ -88,7 +88,13 @@ def test_any_value_in_osiris_yaml_is_read_or_refused_in_one_line(
     root = tmp_path / f"p{next(_roots)}"
     root.mkdir()
     (root / "osiris.yaml").write_text(replaced(source.read_text(), pick, value))
-    for command in (("config", "validate"), ("runs", "list", "--json"), ("migrate", "status")):
+    for command in (
+        ("config", "validate"),
+        ("runs", "list", "--json"),
+        ("logs", "list"),
+        ("migrate", "status"),
+        ("maintenance", "clean", "--dry-run"),
+    ):
         answered_or_refused(osiris("--project", str(root), *command))
 
 
@@ -109,3 +115,18 @@ def test_any_value_in_an_upstream_pipeline_compiles_or_is_refused_in_one_line(
     pipeline.parent.mkdir(exist_ok=True)
     pipeline.write_text(replaced(source.read_text(), pick, value))
     answered_or_refused(osiris("--project", str(project), "compile", str(pipeline), "--json"))
+
+
+@FUZZED
+@given(pick=st.integers(0, 400), value=VALUES)
+def test_any_value_in_osiris_connections_yaml_is_read_or_refused_in_one_line(
+    project: Path, pick: int, value: Any
+) -> None:
+    # The real file 0.5.7 users have: a connection list, and a compile that names one.
+    root = project.parent / f"c{next(_roots)}"
+    shutil.copytree(project, root)
+    connections = root / "osiris_connections.yaml"
+    connections.write_text(replaced(connections.read_text(), pick, value))
+    shutil.copy(UPSTREAM / "v057" / "pipelines" / "mysql-orders.yaml", root / "orders.yaml")
+    for command in (("connections", "list", "--json"), ("compile", "orders.yaml", "--json")):
+        answered_or_refused(osiris("--project", str(root), *command))
