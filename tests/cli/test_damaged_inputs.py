@@ -130,3 +130,25 @@ def test_any_value_in_osiris_connections_yaml_is_read_or_refused_in_one_line(
     shutil.copy(UPSTREAM / "v057" / "pipelines" / "mysql-orders.yaml", root / "orders.yaml")
     for command in (("connections", "list", "--json"), ("compile", "orders.yaml", "--json")):
         answered_or_refused(osiris("--project", str(root), *command))
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("run") / "sample"
+    assert osiris("init", str(root)).code == 0
+    return root
+
+
+@FUZZED
+@given(pick=st.integers(0, 400), value=VALUES)
+def test_a_sample_pipeline_with_any_value_runs_fails_or_is_refused_in_lines(
+    sample: Path, tmp_path: Path, pick: int, value: Any
+) -> None:
+    root = Path(shutil.copytree(sample, tmp_path / f"r{next(_roots)}"))
+    pipeline = root / "pipelines" / "my_pipeline.yaml"
+    pipeline.write_text(replaced(pipeline.read_text(), pick, value))
+    compiled = osiris("--project", str(root), "compile", str(pipeline), "--json")
+    answered_or_refused(compiled)
+    if compiled.code == 0:
+        ran = osiris("--project", str(root), "run", "--last-compile", "--quiet")
+        answered_or_refused(ran)
