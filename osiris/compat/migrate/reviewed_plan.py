@@ -22,6 +22,7 @@ from osiris.compat.migrate.saved_plan import (
     FORMAT,
     Plan,
     PlannedItem,
+    items_by_kind,
     problem_json,
     step_digests,
 )
@@ -66,15 +67,12 @@ class ReviewedPlan:
         )
 
     def to_json(self) -> dict[str, Any]:
-        summary: dict[str, dict[str, int]] = {}
-        for item in self.items:
-            summary.setdefault(item.kind, {"items": 0})["items"] += 1
         return {
             "format": REVIEWED_FORMAT,
             "fingerprint": self.fingerprint,
             "created_at": self.created_at,
             "steps": self.steps,
-            "summary": summary,
+            "summary": items_by_kind(self.items),
             "conflicts": [problem_json(p) for p in self.conflicts],
             "left_in_place": [i.to_json() for i in self.left_in_place],
             "items": [_item_json(i, d) for i, d in zip(self.items, self.digests, strict=True)],
@@ -98,7 +96,7 @@ class ReviewedPlan:
                 fingerprint=data["fingerprint"],
                 steps=int(data["steps"]),
                 items=items,
-                digests=tuple(str(i.get("steps", "")) for i in data["items"]),
+                digests=tuple(str(i.get("digest", "")) for i in data["items"]),
                 conflicts=tuple(
                     Problem(PurePosixPath(p["path"]), p["message"]) for p in data["conflicts"]
                 ),
@@ -130,7 +128,7 @@ class ReviewedPlan:
 def _item_json(item: PlannedItem, digest: str) -> dict[str, Any]:
     data = item.to_json()
     if digest:
-        data["steps"] = digest
+        data["digest"] = digest
     return data
 
 

@@ -47,6 +47,14 @@ class PlannedItem(NamedTuple):
         return cls(data["kind"], data["src"], data["dst"], data["note"])
 
 
+def items_by_kind(items: Iterable[PlannedItem]) -> dict[str, dict[str, int]]:
+    """How many items of each kind (a plan's summary)."""
+    found: dict[str, dict[str, int]] = {}
+    for item in items:
+        found.setdefault(item.kind, {"items": 0})["items"] += 1
+    return found
+
+
 def problem_json(problem: Problem) -> dict[str, str]:
     return {"path": str(problem.path), "message": problem.message}
 
@@ -75,11 +83,7 @@ class Plan:
 
     def summary(self) -> dict[str, dict[str, int]]:
         """Items by kind. (No sizes: a plan never walks a folder it moves whole.)"""
-        found: dict[str, dict[str, int]] = {}
-        for item in self.items:
-            row = found.setdefault(item.kind, {"items": 0})
-            row["items"] += 1
-        return found
+        return items_by_kind(self.items)
 
     def to_json(self) -> dict[str, Any]:
         """The plan as kept in the migration folder."""
