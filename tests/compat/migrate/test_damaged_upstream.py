@@ -1,11 +1,13 @@
-"""Real upstream v0.3.5 sessions with one value of any JSON shape in any file, or any bytes
-for a whole file: the migrator plans them without a traceback and, when nothing conflicts,
-applies and rolls back to the very bytes."""
+"""Real upstream sessions (v0.3.0, v0.3.5) and a real 0.5.7 index, damaged: one value of any
+JSON shape in any file, any bytes for a whole file, or a file turned into a folder, a link
+or a FIFO. The migrator plans them without a traceback and, when nothing conflicts,
+applies and rolls back to the very bytes; the readers list them."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -149,3 +151,58 @@ def test_any_value_in_an_upstream_05_index_is_migrated_or_refused_in_one_line(
         done = osiris("--project", str(root), *command)
         assert done.code == 0, (command, done.err)
     assert_same_tree(before, project_state(root), modes=True, mtimes=True)
+
+
+def _make_other(path: Path, kind: str) -> None:
+    """Put something other than a regular file where `path` was."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+    if kind == "folder":
+        path.mkdir()
+        (path / "inside.txt").write_text("x")
+    elif kind == "link":
+        path.symlink_to(path.parent.parent)  # a link to a folder, never followed
+    elif kind == "dangling":
+        path.symlink_to(path.parent / "gone")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "unreadable":  # (root reads it all the same)
+        path.write_text('{"event": "run_start"}\n')
+        path.chmod(0)
+
+
+@fuzzed(30)
+@given(
+    tree=st.sampled_from(("v030", "v035")),
+    pick=st.integers(min_value=0, max_value=200),
+    kind=st.sampled_from(("folder", "link", "dangling", "fifo", "unreadable", "missing")),
+)
+def test_any_file_of_an_upstream_session_turned_into_something_else_migrates_and_back(
+    upstream: Path, tmp_path: Path, tree: str, pick: int, kind: str
+) -> None:
+    root = tmp_path / f"k{next(_roots)}"
+    source = upstream.parent / tree
+    if not source.exists():
+        copy_upstream(tree, source)
+    sessions = sorted(p for p in (source / "logs").iterdir() if p.name.startswith("run_"))[:2]
+    for folder in sessions:
+        shutil.copytree(folder, root / "logs" / folder.name, symlinks=True)
+    files = sorted(p for p in (root / "logs").rglob("*") if p.is_file())
+    target = files[pick % len(files)]
+    _make_other(target, kind)
+    before = project_state(root)
+    project = contract(root)
+    try:
+        planned = plan(project)
+        listed = osiris("--project", str(root), "runs", "list", "--json")
+        assert listed.code in (0, 2), listed.err
+        assert planned.ops or planned.conflicts  # every session was seen
+        if not planned.conflicts:
+            apply(project)
+            rollback(project)
+            assert_same_tree(before, project_state(root), modes=True, mtimes=True)
+    finally:
+        if kind == "unreadable" and target.exists():
+            target.chmod(0o644)
