@@ -13,24 +13,21 @@ class GitInfo:
     commit: str = ""
 
 
-def _git(folder: Path, *args: str) -> str:
+def git_info(folder: Path) -> GitInfo:
+    """The current branch and commit of the repository holding `folder`; empty outside git
+    (and in a repository with no commit yet). One `git` process: a run pays for it."""
     try:
         done = subprocess.run(
-            ["git", "-C", str(folder), *args],
+            ["git", "-C", str(folder), "rev-parse", "HEAD", "--abbrev-ref", "HEAD"],
             capture_output=True,
             text=True,
             timeout=5,
             check=False,
         )
     except (OSError, subprocess.SubprocessError):
-        return ""
-    return done.stdout.strip() if done.returncode == 0 else ""
-
-
-def git_info(folder: Path) -> GitInfo:
-    """The current branch and commit of the repository holding `folder`; empty outside git."""
-    branch = _git(folder, "rev-parse", "--abbrev-ref", "HEAD")
-    return GitInfo(
-        branch="" if branch == "HEAD" else branch,
-        commit=_git(folder, "rev-parse", "HEAD"),
-    )
+        return GitInfo()
+    lines = done.stdout.split()
+    if done.returncode != 0 or len(lines) != 2:
+        return GitInfo()
+    commit, branch = lines
+    return GitInfo(branch="" if branch == "HEAD" else branch, commit=commit)
