@@ -4,6 +4,7 @@ every command answers, or refuses with one `error:` line and exit 2, never a tra
 from __future__ import annotations
 
 import itertools
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.helpers.demo import CliResult, osiris
+from tests.helpers.tree import snapshot
+from tests.helpers.upstream import copy_upstream
 
 UPSTREAM = Path(__file__).resolve().parents[1] / "fixtures" / "upstream"
 TEMPLATES = Path(__file__).resolve().parents[2] / "osiris" / "templates"
@@ -152,3 +155,56 @@ def test_a_sample_pipeline_with_any_value_runs_fails_or_is_refused_in_lines(
     if compiled.code == 0:
         ran = osiris("--project", str(root), "run", "--last-compile", "--quiet")
         answered_or_refused(ran)
+
+
+@pytest.fixture(scope="module")
+def contract_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_upstream("v057", tmp_path_factory.mktemp("clean") / "v057")
+
+
+def _pointing_somewhere(root: Path) -> st.SearchStrategy[Any]:
+    """Paths a damaged record may hold: the project's own folders and files, the project
+    itself, its parent, the system root, ways out, and any JSON."""
+    names = ["data", "pipelines", "osiris.yaml", "build", "run_logs", "aiop", ".osiris", "."]
+    return st.one_of(
+        st.sampled_from(names),
+        st.sampled_from([str(root / n) for n in names] + [str(root.parent), "/", "/etc"]),
+        st.sampled_from(["../outside", "run_logs/../data", "aiop/../../outside", "run_logs/."]),
+        JSON,
+    )
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data(), line=st.integers(0, 30))
+def test_a_clean_with_a_damaged_index_removes_nothing_outside_run_logs_and_aiop(
+    contract_tree: Path, tmp_path: Path, data: st.DataObject, line: int
+) -> None:
+    # Retention deletes folders: no record, however damaged, may point it at anything else.
+    base = tmp_path / f"x{next(_roots)}"
+    root = Path(shutil.copytree(contract_tree, base / "project", symlinks=True))
+    (base / "outside").mkdir()
+    (base / "outside" / "keep.txt").write_text("not the project's")
+    index = root / ".osiris/index/runs.jsonl"
+    lines = index.read_text().splitlines()
+    number = line % len(lines)
+    record = yaml.safe_load(lines[number])
+    key = data.draw(st.sampled_from(["run_logs_path", "aiop_path", "run_id", "pipeline_slug"]))
+    record[key] = data.draw(_pointing_somewhere(root))
+    lines[number] = json.dumps(record)
+    index.write_text("\n".join(lines) + "\n")
+    kept = ("run_logs", "aiop", ".osiris")
+    before = {
+        k: v
+        for k, v in snapshot(base).items()
+        if not k.startswith(tuple(f"project/{name}" for name in kept))
+    }
+    done = osiris(
+        "--project", str(root), "maintenance", "clean", "--logs-days", "0", "--annex-days", "0"
+    )
+    answered_or_refused(done)
+    after = snapshot(base)
+    assert {k: after.get(k) for k in before} == before
