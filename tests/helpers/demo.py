@@ -84,3 +84,12 @@ def osiris_process(
         check=False,
     )
     return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+def answered_or_refused(done: CliResult) -> None:
+    """Exit 0 (1: a check that found problems), or 2 with an `error:` line per problem."""
+    assert done.code in (0, 1, 2), done.err
+    lines = done.err.splitlines()
+    assert all(line.startswith(("error: ", "warning: ")) for line in lines), done.err
+    if done.code == 2:
+        assert any(line.startswith("error: ") for line in lines), done.err
