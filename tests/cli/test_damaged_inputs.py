@@ -14,6 +14,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.helpers.damage import JSON, VALUES, replaced
 from tests.helpers.demo import answered_or_refused, osiris
 from tests.helpers.tree import snapshot
 from tests.helpers.upstream import copy_upstream
@@ -29,49 +30,12 @@ PIPELINES = (
     *sorted((UPSTREAM / "v035" / "pipelines").glob("*.yaml")),
     *sorted((UPSTREAM / "v057" / "pipelines").glob("*.yaml")),
 )
-_DELETED = object()
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
-    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=4), inner),
-    max_leaves=4,
-)
-VALUES = JSON | st.just(_DELETED)
 _roots = itertools.count()
 FUZZED = settings(
     max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-
-
-def key_paths(data: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every path to a value in a YAML document (mapping keys and list positions)."""
-    found = [prefix] if prefix else []
-    if isinstance(data, dict):
-        for key in sorted(data, key=str):
-            found += key_paths(data[key], (*prefix, key))
-    elif isinstance(data, list):
-        for index, item in enumerate(data):
-            found += key_paths(item, (*prefix, index))
-    return found
-
-
-def replaced(text: str, pick: int, value: Any) -> str:
-    """The document with the value at one of its paths (`pick`, modulo) replaced, or that
-    key or item removed (`_DELETED`)."""
-    data = yaml.safe_load(text)
-    paths = key_paths(data)
-    if not paths:
-        return yaml.safe_dump(value)
-    *parents, last = paths[pick % len(paths)]
-    holder = data
-    for part in parents:
-        holder = holder[part]
-    if value is _DELETED:
-        del holder[last]
-    else:
-        holder[last] = value
-    return yaml.safe_dump(data, sort_keys=False)
 
 
 @FUZZED

@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from tests.helpers.damage import VALUES, replaced
 from tests.helpers.databases import MysqlDatabase, PostgresSchema
-from tests.helpers.demo import CliResult, osiris
+from tests.helpers.demo import CliResult, answered_or_refused, osiris
 from tests.helpers.upstream import FIXTURES, copy_upstream
 
 MOVIES = [
@@ -343,3 +346,24 @@ def test_a_build_upstream_compiled_runs_with_manifest_and_matches_its_output(
     refused = osiris("--project", str(root), "run", "--manifest", str(oml), env=env)
     assert refused.code == 2
     assert "is an OML pipeline, not a compiled manifest" in refused.err
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(pick=st.integers(0, 200), value=VALUES)
+def test_a_damaged_connection_fails_the_run_or_is_refused_and_never_leaks_the_password(
+    project: Path, movies: dict[str, str], pick: int, value: Any
+) -> None:
+    # A hand-edited osiris_connections.yaml: one value of any shape anywhere, or a key gone.
+    connections = project / "osiris_connections.yaml"
+    original = project / "connections.original"  # the examples share the project
+    if not original.exists():
+        original.write_text(connections.read_text())
+    connections.write_text(replaced(original.read_text(), pick, value))
+    password = movies["MOVIES_PASSWORD"]
+    ran = cli(project, "run", "pipelines/director_stats.yaml", "--json", password=password)
+    answered_or_refused(ran)
+    assert password not in ran.out + ran.err

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from osiris.compat.migrate import apply, plan, rollback
+from tests.helpers.damage import JSON
 from tests.helpers.demo import answered_or_refused, osiris
 from tests.helpers.migration import contract, project_state
 from tests.helpers.tree import assert_same_tree
@@ -25,11 +26,6 @@ from tests.helpers.upstream import copy_upstream
 # A run that succeeded, one that did not, and a compile: each as upstream wrote it.
 SESSIONS = ("run_1796289557702", "run_1796289561772", "compile_1796289554531")
 FILES = ("events.jsonl", "metrics.jsonl", "status.json", "manifest.yaml")
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4),
-    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=4), inner),
-    max_leaves=4,
-)
 _roots = itertools.count()
 
 
