@@ -230,3 +230,20 @@ def test_any_value_in_an_upstream_05_run_is_shown_or_refused_in_one_line(
         ("aiop", "show", RUN_001),
     ):
         answered_or_refused(osiris("--project", str(root), *command))
+
+
+@fuzzed(15)
+@given(name=st.sampled_from(V057_FILES[:2]), how=DAMAGES)
+def test_tagging_runs_of_a_damaged_index_only_appends(
+    upstream05: Path, tmp_path: Path, name: str, how: tuple[int, int, Any, Any]
+) -> None:
+    root = Path(shutil.copytree(upstream05, tmp_path / f"t{next(_roots)}", symlinks=True))
+    damage(root / name, how)
+    index = root / ".osiris/index/runs.jsonl"
+    before = index.read_bytes()
+    tagged = osiris(
+        "--project", str(root), "pipelines", "tag", "mysql-orders", "--all", "--add", "x"
+    )
+    answered_or_refused(tagged)
+    assert index.read_bytes().startswith(before)  # the index is append-only, damaged or not
+    answered_or_refused(osiris("--project", str(root), "runs", "list", "--tag", "x", "--json"))
