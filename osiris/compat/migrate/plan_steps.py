@@ -4,7 +4,6 @@ an item with its inventory, and the plan they add up to with its fingerprint."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -18,6 +17,7 @@ from osiris.compat.migrate.saved_plan import (
     Plan,
     PlannedItem,
     fingerprint,
+    step_digest,
     step_json,
 )
 from osiris.compat.migrate.seen import Recorder
@@ -156,7 +156,7 @@ class StepBuilder:
         ops += self.pointers + self.archives
         conflicts = self.conflicts + [p for op in ops for p in op.check(self.root)]
         texts = tuple(step_json(op) for op in ops)
-        digests = (hashlib.sha256(text.encode()).hexdigest() for text in texts)
+        digests = tuple(step_digest(text) for text in texts)
         return Plan(
             ops=tuple(ops),
             items=tuple(self.items),
@@ -167,4 +167,5 @@ class StepBuilder:
             seen=self.recorder.seen(),
             profiles=profiles.describe(),
             step_texts=texts,
+            digests=digests,
         )

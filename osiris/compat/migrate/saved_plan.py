@@ -73,8 +73,10 @@ class Plan:
     profiles: str = ""  # how legacy profile labels map (ProfileMap.describe)
     created_at: str = field(default_factory=utc_now_iso, compare=False)
     text: str | None = field(default=None, compare=False, repr=False)  # as read by `load`
-    # Each step as saved (`step_json`), as the planner wrote it out for the fingerprint.
+    # Each step as saved (`step_json`) and its digest, as the planner worked them out for
+    # the fingerprint (empty for a loaded plan: worked out again when asked for).
     step_texts: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    digests: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def is_empty(self) -> bool:
@@ -167,9 +169,14 @@ def step_texts(plan: Plan) -> tuple[str, ...]:
     return plan.step_texts or tuple(step_json(op) for op in plan.ops)
 
 
+def step_digest(text: str) -> str:
+    """The sha256 of one step as saved (`step_json`), inventory and data included."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def step_digests(plan: Plan) -> tuple[str, ...]:
-    """The sha256 of each step as saved, inventory and data included."""
-    return tuple(hashlib.sha256(text.encode()).hexdigest() for text in step_texts(plan))
+    """Each step's digest (kept by the planner; worked out for a loaded plan)."""
+    return plan.digests or tuple(step_digest(text) for text in step_texts(plan))
 
 
 def fingerprint(
