@@ -29,7 +29,7 @@ def json_option(func: F) -> F:
 
 def fs_mode_option(func: F) -> F:
     """`--fs-mode` for commands that write (compat.md §1); validated with the configuration."""
-    # No click.Choice: listing the modes would import the pydantic config at `--help`.
+    # No click.Choice: the modes are checked with the configuration, which knows its origin.
     return click.option(
         "--fs-mode",
         metavar="MODE",
@@ -45,7 +45,7 @@ def load_project(
 
     A base path in osiris.yaml that is missing or outside the project is one warning line;
     with `strict` (commands that judge or move the whole project) it is the error."""
-    # Imported here: pydantic costs ~200 ms, which `<command> --help` should never pay.
+    # Imported here: `<command> --help` should not pay for reading a project.
     from osiris.core.fs_config import load_config
     from osiris.core.fs_paths import FilesystemContract
 

@@ -9,7 +9,8 @@ from typing import Any
 import click
 
 from osiris.cli.common import console, emit_json, json_option, load_project
-from osiris.core.fs_config import CONFIG_FILENAME, FS_MODES, ResolvedConfig, flatten
+from osiris.core.config_model import FS_MODES
+from osiris.core.fs_config import CONFIG_FILENAME, ResolvedConfig, flatten
 from osiris.core.fs_paths import FilesystemContract
 
 _ORIGIN_STYLE = {"default": "dim", "file": "green", "flag": "cyan"}

@@ -275,8 +275,8 @@ def apply_command(ctx: click.Context, plan_file: Path | None, yes: bool, as_json
 
 def _rollback_home(ctx: click.Context, as_json: bool) -> tuple[ProjectHome, str | None]:
     """The project's folders, and its mode for --json. A rollback needs only the folders:
-    they are read from osiris.yaml without pydantic (a third of a rollback's time) unless
-    anything in it needs the full configuration, which then reports it."""
+    they are read from osiris.yaml without the full configuration unless anything in it
+    needs that, which then reports it; a mistake elsewhere cannot block the undo."""
     if not as_json:
         from osiris.core.project_dirs import light_dirs
 

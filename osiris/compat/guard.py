@@ -84,8 +84,8 @@ class LegacyWriteGuard:
     """Per-session guard: watches the writes of the test phase in progress."""
 
     def __init__(self) -> None:
-        # Imported on activation only: pydantic would add ~0.1 s to every pytest session
-        # of every project that installs Osiris, guard or not.
+        # Imported on activation only: the configuration (and pydantic, when it validates)
+        # would add to every pytest session of every project that installs Osiris.
         from osiris.core.fs_config import CONFIG_FILENAME, load_config
 
         self._config_filename = CONFIG_FILENAME

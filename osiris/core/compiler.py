@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -224,7 +224,7 @@ def prepare_build(
         display=oml_rel,
         connections=lambda: load_connections(resolved.project_dir, env=env, required=False),
     )
-    artifacts = resolved.config.filesystem.artifacts.model_dump()
+    artifacts = asdict(resolved.config.filesystem.artifacts)
     notes = [
         f"filesystem.artifacts.{flag} is false, but the build needs it, so it is written anyway"
         for flag in REQUIRED_ARTIFACTS

@@ -1,16 +1,22 @@
-"""A per-user cache of parsed `osiris.yaml` files, so that reading commands skip PyYAML.
+"""A per-user cache of `osiris.yaml` work, so that commands skip PyYAML and pydantic.
 
-Importing PyYAML costs ~20 ms (its reader compiles a large Unicode pattern), as much as the
-rest of `osiris runs list` reading the index. An entry keeps, for one config file, its exact
-text and what `yaml.safe_load` made of it, and is used only for that same file, that same
-text and that same PyYAML installation: a hit gives exactly what parsing would. Only data
-that JSON stores exactly is cached (mappings with string keys, lists, strings, numbers,
-booleans, null, no node shared through a YAML alias); a date, a set or a non-string key is
-parsed each time.
+Importing PyYAML costs ~20 ms (its reader compiles a large Unicode pattern), and validating
+with pydantic ~90 ms (its import and the validator it builds): together as much as the
+whole of `osiris runs list`, and a third of a small `osiris run`. Two kinds of entries:
+
+- parsed: for one config file, its exact text and what `yaml.safe_load` made of it, used
+  only for that same file, that same text and that same PyYAML installation;
+- validated: for one input (the file's keys merged with environment and flags, as JSON
+  text), what validating it gave, used only for that same input, the same rules
+  (`config_model`, `config_file`) and the same pydantic installation.
+
+A hit gives exactly what the work gives. Only data that JSON stores exactly is cached
+(mappings with string keys, lists, strings, numbers, booleans, null, no node shared
+through a YAML alias); a date, a set or a non-string key is worked out each time.
 
 Entries live in `$XDG_CACHE_HOME/osiris/config` (default `~/.cache/osiris/config`), never
 inside the project: a cache folder there is not used. Any problem with the cache (missing,
-damaged, not writable) only means parsing as before.
+damaged, not writable) only means doing the work as before.
 """
 
 from __future__ import annotations
@@ -39,43 +45,43 @@ def cache_dir(env: Mapping[str, str] | None = None) -> Path | None:
     return Path(base) / "osiris" / "config"
 
 
-def _entry_path(folder: Path, config_file: str) -> Path:
+def _entry_path(folder: Path, name: str) -> Path:
     import zlib
 
-    return folder / f"{zlib.crc32(os.fsencode(config_file)):08x}.json"
+    return folder / f"{zlib.crc32(os.fsencode(name)):08x}.json"
+
+
+def _stamp(*modules: str) -> str | None:
+    """Which installed files would do the work (each module's location and the state of
+    its file), without importing them; None when one cannot be found."""
+    from importlib.util import find_spec
+
+    parts = []
+    for module in modules:
+        try:
+            spec = find_spec(module)
+            origin = spec.origin if spec else None
+            if origin is None:
+                return None
+            info = os.stat(origin)
+        except (ImportError, ValueError, OSError):
+            return None
+        parts.append(f"{origin}:{info.st_size}:{info.st_mtime_ns}")
+    return ";".join(parts)
 
 
 def _parser_stamp() -> str | None:
-    """Which PyYAML would parse (its location and the state of its files), without importing it."""
-    from importlib.util import find_spec
-
-    try:
-        spec = find_spec("yaml")
-        origin = spec.origin if spec else None
-        if origin is None:
-            return None
-        info = os.stat(origin)
-    except (ImportError, ValueError, OSError):
-        return None
-    return f"{origin}:{info.st_size}:{info.st_mtime_ns}"
+    return _stamp("yaml")
 
 
-def _key(config_file: Path, text: str) -> tuple[Path, dict[str, Any]] | None:
-    folder = cache_dir()
-    stamp = _parser_stamp()
-    if folder is None or stamp is None:
-        return None
-    name = os.path.abspath(config_file)
-    key = {"format": FORMAT, "file": name, "parser": stamp, "text": text}
-    return _entry_path(folder, name), key
+def _rules_stamp() -> str | None:
+    return _stamp(
+        "osiris.core.config_model", "osiris.core.config_file", "pydantic", "pydantic_core"
+    )
 
 
-def load(config_file: Path, text: str) -> dict[str, Any] | None:
-    """What `store` kept for this file with exactly this text; None on a miss."""
-    found = _key(config_file, text)
-    if found is None:
-        return None
-    path, key = found
+def _read(path: Path, key: dict[str, Any]) -> Any:
+    """The data of the entry at `path` when it was stored under exactly `key`, else None."""
     try:
         with open(path, encoding="utf-8") as handle:
             entry = json.load(handle)
@@ -88,14 +94,10 @@ def load(config_file: Path, text: str) -> dict[str, Any] | None:
     return entry["data"]
 
 
-def store(config_file: Path, text: str, data: dict[str, Any]) -> None:
-    """Keep `data`, parsed from `text`, for `load`; silently skipped when it cannot be kept."""
-    found = _key(config_file, text)
-    if found is None or not exact_in_json(data):
+def _write(path: Path, key: dict[str, Any], data: dict[str, Any], project: str | None) -> None:
+    if not exact_in_json(data):
         return
-    path, key = found
-    project = os.path.dirname(key["file"])
-    if os.path.commonpath([project, os.path.abspath(path)]) == project:
+    if project and os.path.commonpath([project, os.path.abspath(path)]) == project:
         return  # never write inside the project
     try:
         payload = json.dumps({**key, "data": data}, ensure_ascii=True).encode("ascii")
@@ -111,6 +113,57 @@ def store(config_file: Path, text: str, data: dict[str, Any]) -> None:
     except OSError:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+
+
+def _parsed_key(config_file: Path, text: str) -> tuple[Path, dict[str, Any]] | None:
+    folder = cache_dir()
+    stamp = _parser_stamp()
+    if folder is None or stamp is None:
+        return None
+    name = os.path.abspath(config_file)
+    key = {"format": FORMAT, "file": name, "parser": stamp, "text": text}
+    return _entry_path(folder, name), key
+
+
+def load(config_file: Path, text: str) -> dict[str, Any] | None:
+    """What `store` kept for this file with exactly this text; None on a miss."""
+    found = _parsed_key(config_file, text)
+    return None if found is None else _read(*found)
+
+
+def store(config_file: Path, text: str, data: dict[str, Any]) -> None:
+    """Keep `data`, parsed from `text`, for `load`; silently skipped when it cannot be kept."""
+    found = _parsed_key(config_file, text)
+    if found is not None:
+        _write(*found, data, project=os.path.dirname(found[1]["file"]))
+
+
+def _validated_key(merged: dict[str, Any]) -> tuple[Path, dict[str, Any]] | None:
+    folder = cache_dir()
+    if folder is None or not exact_in_json(merged):
+        return None
+    stamp = _rules_stamp()
+    if stamp is None:
+        return None
+    try:
+        text = json.dumps(merged, ensure_ascii=True)
+    except (ValueError, RecursionError):
+        return None
+    key = {"format": FORMAT, "rules": stamp, "input": text}
+    return _entry_path(folder, f"validated:{text}"), key
+
+
+def load_validated(merged: dict[str, Any]) -> dict[str, Any] | None:
+    """What `store_validated` kept for exactly this input; None on a miss."""
+    found = _validated_key(merged)
+    return None if found is None else _read(*found)
+
+
+def store_validated(merged: dict[str, Any], config: dict[str, Any]) -> None:
+    """Keep `config`, what validating `merged` gave, for `load_validated`."""
+    found = _validated_key(merged)
+    if found is not None:
+        _write(*found, config, project=None)
 
 
 def exact_in_json(value: Any) -> bool:

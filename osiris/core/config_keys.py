@@ -11,7 +11,7 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel
+from osiris.core.config_model import sections
 
 _V03 = "upstream Osiris 0.3.x"
 _V05 = "upstream Osiris 0.5.x"
@@ -32,32 +32,25 @@ UPSTREAM_KEYS = {
 }
 
 
-def unknown_keys(data: Mapping[str, Any], model: type[BaseModel]) -> list[tuple[str, list[str]]]:
-    """Each key of `data` that `model` does not know (dotted), with the keys its section
-    does know, in file order. Sections the model types as free dicts are not looked into."""
+def unknown_keys(data: Mapping[str, Any], section: type) -> list[tuple[str, list[str]]]:
+    """Each key of `data` that the configuration `section` does not know (dotted), with the
+    keys its section does know, in file order. Free-form mappings are not looked into."""
     found: list[tuple[str, list[str]]] = []
-    _walk(data, model, "", found)
+    _walk(data, section, "", found)
     return found
 
 
 def _walk(
-    data: Mapping[str, Any],
-    model: type[BaseModel],
-    prefix: str,
-    found: list[tuple[str, list[str]]],
+    data: Mapping[str, Any], section: type, prefix: str, found: list[tuple[str, list[str]]]
 ) -> None:
+    known = sections(section)
     for key, value in data.items():
-        field = model.model_fields.get(str(key))
-        if field is None:
-            found.append((f"{prefix}{key}", list(model.model_fields)))
+        if key not in known:
+            found.append((f"{prefix}{key}", list(known)))
             continue
-        section = field.annotation
-        if (
-            isinstance(value, Mapping)
-            and isinstance(section, type)
-            and issubclass(section, BaseModel)
-        ):
-            _walk(value, section, f"{prefix}{key}.", found)
+        nested = known[key]
+        if nested is not None and isinstance(value, Mapping):
+            _walk(value, nested, f"{prefix}{key}.", found)
 
 
 def did_you_mean(key: str, known: list[str]) -> str | None:

@@ -1,14 +1,14 @@
 """The data plane of a run: one DuckDB database shared by its steps.
 
-Its memory is capped so a run's footprint does not grow with its row count. The database
-is a file in a private temporary folder (never in the project), removed when the run
-ends: an in-memory database kept every table's blocks in memory past the cap (peak RSS
-grew from 249 MB at 1M rows to 317 MB at 3M), a file lets DuckDB write them out.
+Its memory is capped so a run's footprint does not grow with its row count: past the cap
+DuckDB writes blocks to a private temporary folder (never in the project), removed when the
+run ends. Since DuckDB 2.0 an in-memory database spills its tables there too (6M rows,
+380 MB of CSV: peak RSS 207-216 MB in memory, 211-212 MB with a database file), and it
+opens and closes ~20 ms faster than a file, which a small run feels.
 """
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,8 +26,7 @@ def data_plane() -> Iterator[Any]:
 
     with tempfile.TemporaryDirectory(prefix="osiris-duckdb-") as spill:
         connection = duckdb.connect(
-            os.path.join(spill, "run.duckdb"),
-            config={"memory_limit": MEMORY_LIMIT, "temp_directory": spill},
+            ":memory:", config={"memory_limit": MEMORY_LIMIT, "temp_directory": spill}
         )
         try:
             yield connection

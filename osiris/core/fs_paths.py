@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from osiris.core.config_file import LAST_COMPILE_POINTER, MIGRATIONS_DIR, OSIRIS_DIR
-from osiris.core.fs_config import TOKEN_RE, TOKENS, OsirisConfig, ResolvedConfig
+from osiris.core.config_model import TOKEN_RE, TOKENS, OsirisConfig
+from osiris.core.fs_config import ResolvedConfig
 from osiris.core.project_dirs import project_relative
 from osiris.errors import ConfigError, UsageError
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from osiris.core.fs_config import OsirisConfig
+    from osiris.core.config_model import OsirisConfig
 
 LEGACY_DEFAULT = "default"
 CONFIG_KEY = "compat.legacy_profiles"

@@ -1,7 +1,8 @@
 """The folders a run reader needs, from the full configuration or read light for speed.
 
-`light_dirs` reads them straight from `osiris.yaml` so that read-only commands start
-without pydantic (`config_file`); `ProjectDirs.from_contract` takes them from a loaded
+`light_dirs` reads them straight from `osiris.yaml` (`config_file`), so that read-only
+commands start without the configuration's model and tolerate a mistake in keys they do
+not use; `ProjectDirs.from_contract` takes them from a loaded
 `FilesystemContract`. Re-exported by `run_sources`.
 """
 
@@ -62,7 +63,7 @@ def project_relative(base_path: Path, path: Path) -> str:
         return Path(path).as_posix()
 
 
-# As in fs_config, which cannot be imported without pydantic (~200 ms of start-up).
+# The keys of `FilesystemConfig` a reader needs: read here without validating the rest.
 _READER_DIRS = ("index_dir", "run_logs_dir", "aiop_dir")
 
 

@@ -10,14 +10,7 @@ from typing import Protocol
 import yaml
 
 from osiris.core import yaml_load
-from osiris.core.compiler import (
-    MANIFEST_FILE,
-    LoadedBuild,
-    compile_pipeline,
-    find_oml,
-    load_build,
-    prepare_build,
-)
+from osiris.core.build_reader import MANIFEST_FILE, LoadedBuild, load_build
 from osiris.core.fs_config import ResolvedConfig
 from osiris.core.fs_paths import FilesystemContract, slugify
 from osiris.core.profile_map import ProfileMap
@@ -187,6 +180,9 @@ def resolve_target(
         profile = resolved.resolve_profile(profile_flag)
         return RunTarget(by_pipeline(contract, pipeline, profile), "pipeline")
     assert file is not None
+    # Only a run of a pipeline file compiles: the compiler is loaded for it alone.
+    from osiris.core.compiler import compile_pipeline, find_oml, prepare_build
+
     file = find_oml(file, contract)  # as `osiris compile` finds it
     if _file_kind(file) == "manifest":
         requested = resolved.resolve_profile(profile_flag) if profile_flag else None

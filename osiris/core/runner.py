@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from osiris.core import aiop
-from osiris.core.compiler import LoadedBuild
+from osiris.core.build_reader import LoadedBuild
 from osiris.core.data_plane import data_plane
 from osiris.core.fs_paths import FilesystemContract, RunNaming, current_user, safe_token
 from osiris.core.fsio import atomic_write_bytes, pretty_json

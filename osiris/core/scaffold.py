@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from osiris.core.fs_config import CONFIG_FILENAME, OsirisConfig
+from osiris.core.fs_config import CONFIG_FILENAME, build_config
 from osiris.core.fs_paths import FilesystemContract
 from osiris.core.fsio import atomic_write_bytes
 from osiris.core.gitignore import git_init, git_toplevel, ignore_patterns, plan_ignore
@@ -75,7 +75,8 @@ def init_project(
     if git and shutil.which("git") is None:
         raise UsageError("git is not installed", hint="install git, or drop --git")
     template = template_bytes()
-    contract = FilesystemContract(OsirisConfig.model_validate(yaml.safe_load(template)), root)
+    config, _ = build_config(yaml.safe_load(template), config_file=None, env={})
+    contract = FilesystemContract(config, root)
     # Planned before any write, so a damaged .gitignore refuses the whole init.
     ignore = plan_ignore(root, ignore_patterns(contract, root))
 

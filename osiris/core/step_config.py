@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from osiris.core.compiler import LoadedBuild
+from osiris.core.build_reader import LoadedBuild
 from osiris.core.connections import REFERENCE_KEY, Connections, is_reference, load_connections
 from osiris.core.registry import SPECS, family
 from osiris.core.secrets import env_ref_values, mask, resolve_env_refs, secret_values

@@ -13,7 +13,8 @@ import yaml
 from click.testing import CliRunner
 
 from osiris.cli.main import cli, main
-from osiris.core.fs_config import ENV_OVERRIDES, OsirisConfig, flatten, load_config
+from osiris.core.config_model import OsirisConfig
+from osiris.core.fs_config import ENV_OVERRIDES, flatten, load_config
 from osiris.core.gitignore import BLOCK_END, BLOCK_START
 from osiris.core.scaffold import template_bytes
 

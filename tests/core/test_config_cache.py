@@ -1,16 +1,21 @@
-"""The per-user cache of parsed osiris.yaml files gives exactly what PyYAML gives, or nothing."""
+"""The per-user cache of osiris.yaml work gives exactly what PyYAML and validation give, or
+nothing."""
 
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from osiris.core import config_cache, config_file
+from osiris.core import config_cache, config_file, config_validate
 from osiris.core.config_file import read_config_file
+from osiris.core.fs_config import build_config, flatten, load_config
 from osiris.errors import ConfigError
 
 TEMPLATE = Path(__file__).parents[2] / "osiris" / "templates" / "osiris.yaml"
@@ -34,13 +39,18 @@ def entries(cache: Path) -> list[Path]:
     return sorted(cache.glob("*.json")) if cache.is_dir() else []
 
 
+def refusing(monkeypatch: pytest.MonkeyPatch, module: Any, name: str, what: str) -> None:
+    """Make `module.name` fail with AssertionError(what), so that a result can only come
+    from the cache."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(what)
+
+    monkeypatch.setattr(module, name, refuse)
+
+
 def without_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make parsing fail, so that a result can only come from the cache."""
-
-    def refuse(text: str, path: Path) -> dict[str, Any]:
-        raise AssertionError("parsed")
-
-    monkeypatch.setattr(config_file, "_parse", refuse)
+    refusing(monkeypatch, config_file, "_parse", "parsed")
 
 
 def test_a_hit_gives_what_pyyaml_gives_without_parsing(
@@ -175,3 +185,129 @@ def test_exact_in_json(value: Any, exact: bool) -> None:
     assert config_cache.exact_in_json(value) is exact
     shared: list[int] = []
     assert config_cache.exact_in_json({"a": shared, "b": shared}) is False
+
+
+# -- validated configurations -----------------------------------------------------------------
+
+
+def validate_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    refusing(monkeypatch, config_validate, "validate", "validated")
+
+
+def test_a_validated_configuration_is_rebuilt_without_validating(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = config(tmp_path, TEMPLATE.read_text(encoding="utf-8"))
+    first = load_config(path.parent, env={})
+    validate_refused(monkeypatch)
+    again = load_config(path.parent, env={})
+    assert again.config == first.config
+    assert flatten(again.config) == flatten(first.config)
+    assert again.origins == first.origins
+    assert len(entries(cache)) == 2  # the parsed file and the validated configuration
+
+
+def test_an_environment_override_is_another_input(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = config(tmp_path, "filesystem: {profiles: {default: staging}}\n")
+    assert load_config(path.parent, env={}).config.filesystem.profiles.default == "staging"
+    with_env = load_config(path.parent, env={"OSIRIS_PROFILE": "prod"})
+    assert with_env.config.filesystem.profiles.default == "prod"
+    assert with_env.origin("filesystem.profiles.default") == "env OSIRIS_PROFILE"
+    # A value that was never validated is refused, whatever the cache holds.
+    with pytest.raises(ConfigError, match=r"OSIRIS_PROFILE: filesystem\.profiles\.default: "):
+        load_config(path.parent, env={"OSIRIS_PROFILE": "qa"})
+    validate_refused(monkeypatch)
+    assert load_config(path.parent, env={}).config.filesystem.profiles.default == "staging"
+
+
+def test_another_validator_validates_again(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = config(tmp_path, "ids: {run_id_format: [incremental]}\n")
+    load_config(path.parent, env={})
+    monkeypatch.setattr(config_cache, "_rules_stamp", lambda: "another pydantic")
+    validate_refused(monkeypatch)
+    with pytest.raises(AssertionError, match="validated"):
+        load_config(path.parent, env={})
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data.pop("ids"),
+        lambda data: data["filesystem"].update(future=1),
+        lambda data: data.update(filesystem=[]),
+        lambda data: data["filesystem"]["profiles"].update(default="nowhere"),
+    ],
+    ids=["key-missing", "key-unknown", "section-not-a-mapping", "section-rule-broken"],
+)
+def test_a_damaged_validated_entry_is_validated_again(
+    tmp_path: Path, cache: Path, damage: Any
+) -> None:
+    path = config(tmp_path, "filesystem: {aiop_dir: packs}\n")
+    expected = load_config(path.parent, env={}).config
+    for entry in entries(cache):
+        stored = json.loads(entry.read_text("utf-8"))
+        if "rules" in stored:
+            damage(stored["data"])
+            entry.write_text(json.dumps(stored), encoding="utf-8")
+    assert load_config(path.parent, env={}).config == expected
+
+
+SECTIONS = {
+    "filesystem": st.fixed_dictionaries(
+        {},
+        optional={
+            "aiop_dir": st.sampled_from(["aiop", "../out", "", "packs/x"]),
+            "profiles": st.fixed_dictionaries(
+                {},
+                optional={
+                    "values": st.lists(st.sampled_from(["dev", "prod", "a b", ""]), max_size=3),
+                    "default": st.sampled_from(["dev", "prod", "qa"]),
+                    "enabled": st.sampled_from([True, False, "maybe", 1]),
+                },
+            ),
+            "retention": st.fixed_dictionaries(
+                {}, optional={"run_logs_days": st.sampled_from([0, 3, -1, "5", 2.0, True])}
+            ),
+            "naming": st.fixed_dictionaries(
+                {}, optional={"manifest_short_len": st.integers(min_value=1, max_value=20)}
+            ),
+        },
+    ),
+    "ids": st.fixed_dictionaries(
+        {},
+        optional={
+            "run_id_format": st.sampled_from(["ulid", "incremental, ulid", "", ["ksuid"], 5])
+        },
+    ),
+    "compat": st.fixed_dictionaries(
+        {},
+        optional={
+            "mode": st.sampled_from(["dual", "contract", "mirror"]),
+            "legacy_profiles": st.dictionaries(
+                st.sampled_from(["default", "", "qa"]), st.sampled_from(["dev", "nowhere"])
+            ),
+        },
+    ),
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.fixed_dictionaries({}, optional=SECTIONS))
+def test_a_cached_configuration_is_what_validation_gives(data: dict[str, Any]) -> None:
+    # Whatever the input, the second resolution (from the cache when the first one kept
+    # it) gives the same configuration, or the same error line.
+    def resolve() -> str:
+        try:
+            resolved, _ = build_config(data, config_file=None, env={})
+        except ConfigError as exc:
+            return exc.one_line()
+        return json.dumps(flatten(resolved))
+
+    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", folder)
+        first = resolve()
+        assert resolve() == first

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from osiris.core.config_model import OsirisConfig
 from osiris.core.fs_config import (
     ENV_OVERRIDES,
-    OsirisConfig,
     build_config,
     flatten,
     load_config,

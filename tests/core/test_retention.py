@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from osiris.core.fs_config import OsirisConfig
+from osiris.core.fs_config import build_config
 from osiris.core.fs_paths import FilesystemContract
 from osiris.core.retention import (
     ANNEX,
@@ -42,7 +42,9 @@ def ago(days: float, now: datetime = NOW) -> datetime:
 
 
 def make_contract(base: Path, retention: dict[str, int] | None = None) -> FilesystemContract:
-    config = OsirisConfig.model_validate({"filesystem": {"retention": retention or {}}})
+    config, _ = build_config(
+        {"filesystem": {"retention": retention or {}}}, config_file=None, env={}
+    )
     return FilesystemContract(config, base)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from osiris.core.fs_config import OsirisConfig
+from osiris.core.fs_config import build_config
 from osiris.core.fs_paths import FilesystemContract
 from tests.helpers.tree import FileInfo, snapshot
 
@@ -24,5 +24,5 @@ def project_state(root: Path) -> dict[str, FileInfo]:
 
 def contract(root: Path, **filesystem: Any) -> FilesystemContract:
     """A contract with default settings (or the given `filesystem` keys) rooted at `root`."""
-    config = OsirisConfig.model_validate({"filesystem": filesystem})
+    config, _ = build_config({"filesystem": filesystem}, config_file=None, env={})
     return FilesystemContract(config, root)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,7 @@ from osiris.compat.migrate.ops import Op
 from osiris.core.fsio import canonical_json, name_bytes
 
 if TYPE_CHECKING:
-    from osiris.core.fs_config import OsirisConfig
+    from osiris.core.config_model import OsirisConfig
 
 ROOT = "."
 # legacy-layout.md §1: the names at the project root the scan reads (user outputs included).
@@ -46,7 +46,7 @@ _ROOT_NAMES = frozenset(
 
 def config_digest(config: OsirisConfig) -> str:
     """The sha256 of a configuration (every key can change where items go)."""
-    return hashlib.sha256(canonical_json(config.model_dump(mode="json")).encode()).hexdigest()
+    return hashlib.sha256(canonical_json(asdict(config)).encode()).hexdigest()
 
 
 def _kind(entry: os.DirEntry[str]) -> str:
