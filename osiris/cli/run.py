@@ -24,6 +24,14 @@ def parse_tags(value: str | None) -> tuple[str, ...]:
     return checked((value or "").split(","))
 
 
+def _param_args(pairs: tuple[str, ...]) -> dict[str, str]:
+    if not pairs:
+        return {}
+    from osiris.core.oml import parse_param_args  # only when there are params
+
+    return parse_param_args(pairs)
+
+
 @click.command("run")
 @click.argument("file", required=False, type=click.Path(path_type=Path))
 @click.option(
@@ -77,7 +85,6 @@ def run(
 ) -> None:
     """Run FILE (OML or manifest.yaml), --manifest PATH, --last-compile, or --pipeline SLUG."""
     from osiris.compat.mode import resolve_mode, run_for_mode
-    from osiris.core.oml import parse_param_args
     from osiris.core.run_target import require_manifest
     from osiris.errors import UsageError
 
@@ -96,7 +103,7 @@ def run(
         use_last_compile=use_last_compile,
         pipeline=pipeline,
         profile_flag=profile,
-        params=parse_param_args(params),
+        params=_param_args(params),
         tags=parse_tags(tags),
         verbose=verbose,
         dry_run=dry_run,
