@@ -251,8 +251,9 @@ def sections(section: type) -> dict[str, type | None]:
 
 
 def from_validated(section: type, data: Mapping[str, Any]) -> Any:
-    """A section rebuilt from what `dataclasses.asdict` gave for a validated one (no checks but the
-    sections' own); KeyError or TypeError when `data` is not of that shape."""
+    """A section rebuilt from what `dataclasses.asdict` gave for a validated one, with no
+    checks but the sections' own: KeyError, TypeError or ValueError when `data` is not
+    what a validation gives."""
     nested = sections(section)
     if set(data) != set(nested):
         raise KeyError(f"not the keys of {section.__name__}")

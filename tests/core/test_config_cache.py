@@ -4,6 +4,9 @@ nothing."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -311,3 +314,39 @@ def test_a_cached_configuration_is_what_validation_gives(data: dict[str, Any]) -
         patch.setenv("XDG_CACHE_HOME", folder)
         first = resolve()
         assert resolve() == first
+
+
+RESOLVE = """\
+import json, sys
+from pathlib import Path
+from osiris.core.fs_config import flatten, load_config
+for _ in range(20):
+    print(json.dumps(flatten(load_config(Path(sys.argv[1]), env={}).config)))
+"""
+
+
+def test_processes_sharing_the_cache_all_resolve_the_same_configuration(
+    tmp_path: Path, cache: Path
+) -> None:
+    # Six processes at once, each resolving twenty times: entries are replaced whole, so
+    # none ever reads half an entry, and every resolution gives the same configuration.
+    path = config(tmp_path, TEMPLATE.read_text(encoding="utf-8"))
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache.parents[1])}
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", RESOLVE, str(path.parent)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    outputs = [child.communicate(timeout=120) for child in children]
+    assert [(child.returncode, err) for child, (_, err) in zip(children, outputs, strict=True)] == [
+        (0, "")
+    ] * 6
+    lines = {line for out, _ in outputs for line in out.splitlines()}
+    assert lines == {json.dumps(flatten(load_config(path.parent, env={}).config))}
+    assert len(entries(cache)) == 2
+    assert all(json.loads(e.read_text("utf-8"))["data"] for e in entries(cache))
