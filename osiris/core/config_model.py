@@ -3,7 +3,9 @@
 Plain frozen dataclasses, so a command that uses a configuration validated before (see
 `config_cache`) never imports pydantic (~90 ms). Pydantic validates user input against
 these same classes (`config_validate`): the `Check` marks on a key and each section's
-`__post_init__` are the rules it applies, and the only place they are written.
+`__post_init__` are the rules it applies, and the only place they are written. Keys no
+section knows are found before validation (`config_keys`: a typo is an error, a key an
+upstream release writes a warning); pydantic ignores them.
 """
 
 from __future__ import annotations
