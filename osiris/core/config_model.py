@@ -259,10 +259,8 @@ def from_validated(section: type, data: Mapping[str, Any]) -> Any:
     nested = sections(section)
     if set(data) != set(nested):
         raise KeyError(f"not the keys of {section.__name__}")
-    return section(
-        **{
-            key: from_validated(kind, value) if kind else value
-            for key, value in data.items()
-            for kind in (nested[key],)
-        }
-    )
+    values = {}
+    for key, value in data.items():
+        kind = nested[key]
+        values[key] = from_validated(kind, value) if kind else value
+    return section(**values)
