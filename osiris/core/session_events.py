@@ -57,38 +57,46 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _named(events: Sequence[Event], *names: str) -> list[Event]:
-    """The events of these names, in order."""
-    if len(names) != 1:
-        return [e for e in events if isinstance(e.get("event"), str) and e["event"] in names]
-    return _by_name(events).get(names[0], [])
+class Events:
+    """A session's events in order and grouped by name, grouped once: the facts of one
+    session ask for its events by name a dozen times."""
 
+    __slots__ = ("by_name", "in_order")
 
-# The facts of one session ask for its events by name a dozen times: they are grouped once,
-# for the one list last asked about (sessions are read one after another).
-_LAST: list[Any] = [None, -1, {}]
-
-
-def _by_name(events: Sequence[Event]) -> dict[str, list[Event]]:
-    if _LAST[0] is not events or _LAST[1] != len(events):
-        grouped: dict[str, list[Event]] = {}
+    def __init__(self, events: Sequence[Event]) -> None:
+        self.in_order = events
+        self.by_name: dict[str, list[Event]] = {}
         for event in events:
             name = event.get("event")
             if isinstance(name, str):
-                grouped.setdefault(name, []).append(event)
-        _LAST[:] = [events, len(events), grouped]
-    return _LAST[2]
+                self.by_name.setdefault(name, []).append(event)
+
+    def named(self, *names: str) -> list[Event]:
+        """The events of these names, in order."""
+        if len(names) == 1:
+            return self.by_name.get(names[0], [])
+        return [e for e in self.in_order if isinstance(e.get("event"), str) and e["event"] in names]
+
+    def ordered(self, some: list[Event]) -> list[Event]:
+        """`some` of the events (taken from their groups by name) in the session's order."""
+        if len(some) < 2:
+            return some
+        wanted = {id(event) for event in some}
+        return [event for event in self.in_order if id(event) in wanted]
 
 
-def _names(events: Sequence[Event]) -> set[str]:
-    return set(_by_name(events))
+SessionEvents = Sequence[Event] | Events
+
+
+def _grouped(events: SessionEvents) -> Events:
+    return events if isinstance(events, Events) else Events(events)
 
 
 # -- status ---------------------------------------------------------------------------------
 
 
 def run_status(
-    events: Sequence[Event], *, ok: bool | None = None
+    events: SessionEvents, *, ok: bool | None = None
 ) -> tuple[Status, Literal["compile", "run"] | None]:
     """A run session's status and, when it failed, where (compile or run).
 
@@ -98,8 +106,8 @@ def run_status(
     with Ctrl-C, and no `run_end` at all one that was killed. `status.json`'s `ok` decides
     only when the events say nothing (0.5.x writes `ok: false` for successful runs).
     """
-    names = _names(events)
-    if names & set(_RUN_ERRORS):
+    names = _grouped(events).by_name.keys()
+    if not names.isdisjoint(_RUN_ERRORS):
         return "failed", "run"
     if "compile_error" in names:
         return "failed", "compile"
@@ -112,18 +120,19 @@ def run_status(
     return "unknown", None
 
 
-def compile_status(events: Sequence[Event]) -> Status | None:
+def compile_status(events: SessionEvents) -> Status | None:
     """A compile's status from its last decisive event; None when it wrote neither."""
-    decisive = _named(events, "compile_complete", "compile_error")
+    decisive = _grouped(events).named("compile_complete", "compile_error")
     if not decisive:
         return None
     return "success" if decisive[-1]["event"] == "compile_complete" else "failed"
 
 
-def first_error(events: Sequence[Event]) -> str | None:
+def first_error(events: SessionEvents) -> str | None:
     """The first error message a session wrote (a step's, else the run's or the compile's)."""
+    grouped = _grouped(events)
     for name in ("step_error", "run_error", "compile_error"):
-        for event in _named(events, name):
+        for event in grouped.named(name):
             message = _text(event.get("error")) or _text(event.get("message"))
             if message:
                 step = _text(event.get("step_id"))
@@ -134,45 +143,39 @@ def first_error(events: Sequence[Event]) -> str | None:
 # -- identity -------------------------------------------------------------------------------
 
 
-def runner_start(events: Sequence[Event]) -> Event:
+def runner_start(events: SessionEvents) -> Event:
     """The runner's `run_start` (it names `pipeline_id` and `manifest_path`; this version's
     names `pipeline_id` alone), {} when the run never got there."""
-    starts = [e for e in _named(events, "run_start") if "pipeline_id" in e]
+    starts = [e for e in _grouped(events).named("run_start") if "pipeline_id" in e]
     return next((e for e in starts if "manifest_path" in e), starts[0] if starts else {})
 
 
-def command_start(events: Sequence[Event]) -> Event:
+def command_start(events: SessionEvents) -> Event:
     """The command line's `run_start` (it names the `pipeline` file the user typed), or {}."""
-    return next((e for e in _named(events, "run_start") if "pipeline" in e), {})
+    return next((e for e in _grouped(events).named("run_start") if "pipeline" in e), {})
 
 
-def adapter_run_id(events: Sequence[Event]) -> str | None:
+def adapter_run_id(events: SessionEvents) -> str | None:
     """0.5.x: the run id, which only its adapter events carry (as `session_id`)."""
+    grouped = _grouped(events)
     adapter = [
         event
-        for name, group in _by_name(events).items()
+        for name, group in grouped.by_name.items()
         if name.startswith("adapter_")
         for event in group
         if _text(event.get("session_id")) and event["session_id"] != event.get("session")
     ]
-    return _in_order(events, adapter)[0]["session_id"] if adapter else None
-
-
-def _in_order(events: Sequence[Event], some: list[Event]) -> list[Event]:
-    """`some` of the events (taken from their groups by name) in the session's order."""
-    if len(some) < 2:
-        return some
-    wanted = {id(event) for event in some}
-    return [event for event in events if id(event) in wanted]
+    return grouped.ordered(adapter)[0]["session_id"] if adapter else None
 
 
 # -- times and rows -------------------------------------------------------------------------
 
 
-def timing(events: Sequence[Event]) -> tuple[datetime | None, datetime | None, int | None]:
+def timing(events: SessionEvents) -> tuple[datetime | None, datetime | None, int | None]:
     """(start, end, duration in ms): the first event's time, and what `run_end` says."""
-    started = next((t for t in (parse_moment(e.get("ts")) for e in events) if t), None)
-    ends = _named(events, "run_end")
+    grouped = _grouped(events)
+    started = next((t for t in (parse_moment(e.get("ts")) for e in grouped.in_order) if t), None)
+    ends = grouped.named("run_end")
     if not ends:
         return started, None, None
     end = ends[-1]
@@ -211,8 +214,8 @@ def _mode_of(event: Event) -> str | None:
     return "transform" if driver else None
 
 
-def _steps(events: Sequence[Event]) -> list[_Step]:
-    grouped = _by_name(events)
+def _steps(events: Events) -> list[_Step]:
+    grouped = events.by_name
     started: dict[str, Event] = {}
     for event in grouped.get("step_start", ()):
         step = _text(event.get("step_id"))
@@ -221,7 +224,7 @@ def _steps(events: Sequence[Event]) -> list[_Step]:
     ends = grouped.get("step_complete", [])
     errors = grouped.get("step_error")
     if errors:
-        ends = _in_order(events, ends + errors)
+        ends = events.ordered(ends + errors)
     ended = {step: event for event in ends if (step := _text(event.get("step_id"))) is not None}
     return [
         _Step(
@@ -258,9 +261,10 @@ def _sum(values: list[float]) -> int | None:
     return int(total) if total is not None else None
 
 
-def rows(events: Sequence[Event], metrics: Sequence[Event]) -> tuple[int | None, int | None]:
+def rows(events: SessionEvents, metrics: Sequence[Event]) -> tuple[int | None, int | None]:
     """(rows in, rows out): rows read by extract steps and written by write steps."""
-    steps = _steps(events)
+    grouped = _grouped(events)
+    steps = _steps(grouped)
     read: list[float] = []
     written: list[float] = []
     unplaced: dict[str, list[float]] = {"rows_read": [], "rows_written": []}
@@ -278,12 +282,12 @@ def rows(events: Sequence[Event], metrics: Sequence[Event]) -> tuple[int | None,
             read.append(value)
         elif name == "rows_written" and step.mode == "write":
             written.append(value)
-    if any(isinstance(e.get("mode"), str) for e in _named(events, "step_start")):
+    if any(isinstance(e.get("mode"), str) for e in grouped.named("step_start")):
         # This version's sessions name each step's mode and count every step's rows: a
         # run that moved none moved 0, as its index record says.
         return _sum(read) or 0, _sum(written) or 0
     if not (read or written or unplaced["rows_read"] or unplaced["rows_written"]):
-        cleanup = next(reversed(_named(events, "cleanup_complete")), {})
+        cleanup = next(reversed(grouped.named("cleanup_complete")), {})
         total = number(cleanup.get("total_rows"))
         # Upstream writes total_rows 0 whatever it moved: only a count above 0 says something.
         return None, (int(total) if total else None)
@@ -298,17 +302,18 @@ def run_facts(
     events: Sequence[Event], metrics: Sequence[Event], *, ok: bool | None = None
 ) -> SessionFacts:
     """Every fact a run session's events and metrics give."""
-    status, failed_in = run_status(events, ok=ok)
-    runner, command = runner_start(events), command_start(events)
-    completes = [_text(e.get("pipeline_id")) for e in _named(events, "run_complete")]
+    grouped = Events(events)
+    status, failed_in = run_status(grouped, ok=ok)
+    runner, command = runner_start(grouped), command_start(grouped)
+    completes = [_text(e.get("pipeline_id")) for e in grouped.named("run_complete")]
     pipeline_id = _text(runner.get("pipeline_id")) or next((p for p in completes if p), None)
     profile = runner.get("profile") if "profile" in runner else command.get("profile")
-    started, finished, duration = timing(events)
-    rows_in, rows_out = rows(events, metrics)
+    started, finished, duration = timing(grouped)
+    rows_in, rows_out = rows(grouped, metrics)
     return SessionFacts(
         status=status,
         failed_in=failed_in,
-        run_id=adapter_run_id(events),
+        run_id=adapter_run_id(grouped),
         pipeline_id=pipeline_id,
         pipeline_ref=_text(command.get("pipeline")),
         pipeline_ref_kind=_text(command.get("file_type")),
@@ -318,5 +323,5 @@ def run_facts(
         duration_ms=duration,
         rows_in=rows_in,
         rows_out=rows_out,
-        error=first_error(events) if status == "failed" else None,
+        error=first_error(grouped) if status == "failed" else None,
     )
