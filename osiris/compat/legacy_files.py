@@ -433,10 +433,17 @@ def read_tree(tree: Path, notes: Notes, *, manifest_required: bool) -> Tree:
     return Tree(manifest, manifest_file if manifest is not None else None, meta, effective)
 
 
+def manifest_profile(manifest: dict[str, Any] | None) -> Any:
+    """The profile a manifest names, as written (None: it names none)."""
+    named = dig(manifest, ("meta", "profile"))
+    return named if named is not None else dig(manifest, ("pipeline", "fingerprints", "profile"))
+
+
 def profile_sources(tree: Tree) -> tuple[Any, ...]:
+    """Where a tree's profile is written, first the manifest, then the tree's meta.json and
+    effective_config.json (`first_profile` takes the first that names one)."""
     return (
-        dig(tree.manifest, ("meta", "profile")),
-        dig(tree.manifest, ("pipeline", "fingerprints", "profile")),
+        manifest_profile(tree.manifest),
         tree.meta.get("profile"),
         tree.effective.get("profile"),
     )

@@ -30,6 +30,7 @@ from osiris.compat.legacy_files import (
     is_real_dir,
     kind_of,
     kinds_in,
+    manifest_profile,
     profile_sources,
     read_json,
     read_jsonl,
@@ -172,13 +173,20 @@ def _other_status(events: list[dict[str, Any]]) -> Status:
     return "interrupted" if "run_start" in names and "run_end" not in names else "unknown"
 
 
-def _compiled_tree(folder: str, kind: str | None, notes: Notes) -> Tree:
-    """The session's `compiled/` folder read (a link to one is never followed)."""
+def _compiled_tree(folder: str, kind: str | None, notes: Notes, own: Tree | None = None) -> Tree:
+    """The session's `compiled/` folder read (a link to one is never followed), under the
+    session's `own` manifest when it has one: its tree's files are read only when that
+    manifest names no profile, all they could add."""
     if kind == LINK:
         notes.add(f"{folder}/{layout.SESSION_COMPILED}", "a symlink (never followed); ignored")
     if kind != DIR:
-        return _no_tree()
-    return read_tree(Path(folder, layout.SESSION_COMPILED), notes, manifest_required=False)
+        return own or _no_tree()
+    if own is not None and manifest_profile(own.manifest) is not None:
+        return own
+    tree = read_tree(Path(folder, layout.SESSION_COMPILED), notes, manifest_required=False)
+    if own is None:
+        return tree
+    return replace(tree, manifest=own.manifest, manifest_path=own.manifest_path)
 
 
 def _no_tree() -> Tree:
@@ -194,11 +202,11 @@ def _read_run(
     status_file = f"{folder}/{layout.STATUS_JSON}"
     status_json = read_json(status_file, notes, required=False, kind=kinds(layout.STATUS_JSON))
     ok = status_json.get("ok") if status_json else None
-    tree = _compiled_tree(folder, kinds(layout.SESSION_COMPILED), notes)
     own_file = f"{folder}/{layout.SESSION_MANIFEST}"
     own = read_manifest(own_file, notes, required=False, kind=kinds(layout.SESSION_MANIFEST))
-    if own is not None:
-        tree = replace(tree, manifest=own, manifest_path=path / layout.SESSION_MANIFEST)
+    # The run's own manifest is the one it ran: it stands before its compile's.
+    own_tree = Tree(own, path / layout.SESSION_MANIFEST, {}, {}) if own is not None else None
+    tree = _compiled_tree(folder, kinds(layout.SESSION_COMPILED), notes, own_tree)
     return tree, ok if isinstance(ok, bool) else None
 
 

@@ -25,7 +25,7 @@ _FRACTION = re.compile(r"\.(\d+)")
 def utc_now_iso(moment: datetime | None = None) -> str:
     """A UTC time (default: now) as `2025-10-07T14:22:19.123Z`, the one timestamp format."""
     now = (moment or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    return f"{now:%Y-%m-%dT%H:%M:%S}.{now.microsecond // 1000:03d}Z"
+    return now.isoformat(timespec="milliseconds")[:23] + "Z"  # without its "+00:00"
 
 
 def parse_iso(value: str) -> datetime:

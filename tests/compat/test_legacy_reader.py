@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from osiris.compat.legacy_files import read_last_compile
+from osiris.compat.legacy_files import read_last_compile, recording_reads
 from osiris.compat.legacy_layout import (
     SessionKind,
     aiop_json_name,
@@ -472,6 +472,48 @@ def test_a_symlinked_compiled_folder_is_not_read(root: Path) -> None:
     found = read_session(session, root)
     assert found.manifest is None and found.pipeline_id is None
     assert "logs/compile_1759838400000/compiled: a symlink (never followed); ignored" in (
+        found.warnings
+    )
+
+
+def _run_with_a_compiled_tree(root: Path, manifest: str) -> Path:
+    """A run session with its own manifest and, as upstream v0.3.5 leaves one when the run
+    compiled its OML itself, a compiled/ tree whose meta.json names the profile `prod`."""
+    session = write_session(
+        root, "run_1759838400000", [{"event": "run_start"}, {"event": "run_complete"}]
+    )
+    (session / "manifest.yaml").write_text(manifest)
+    (session / "status.json").write_text('{"ok": true}')
+    (session / "osiris.log").write_text("")
+    (session / "compiled").mkdir()
+    (session / "compiled/manifest.yaml").write_text(manifest)
+    (session / "compiled/meta.json").write_text('{"profile": "prod"}')
+    (session / "compiled/effective_config.json").write_text("{not json")
+    return session
+
+
+def test_a_run_whose_manifest_names_its_profile_leaves_its_compiled_tree_unread(
+    root: Path,
+) -> None:
+    # The run's own manifest stands before its compile's, and its profile before the
+    # tree's meta.json: the tree has nothing to add, so it is not read (nor watched).
+    session = _run_with_a_compiled_tree(root, "pipeline: {id: orders}\nmeta: {profile: dev}\n")
+    with recording_reads() as reads:
+        found = read_session(session, root)
+    assert found.profile == "dev"
+    assert found.manifest_path == session / "manifest.yaml"
+    assert not [p for p in reads if "/compiled/" in p]
+    assert not [w for w in found.warnings if "compiled" in w]
+
+
+def test_a_run_whose_manifest_names_no_profile_takes_it_from_its_compiled_tree(
+    root: Path,
+) -> None:
+    session = _run_with_a_compiled_tree(root, "pipeline: {id: orders}\n")
+    found = read_session(session, root)
+    assert found.profile == "prod"
+    assert found.manifest_path == session / "manifest.yaml"  # its own, still
+    assert "logs/run_1759838400000/compiled/effective_config.json: not valid JSON; ignored" in (
         found.warnings
     )
 

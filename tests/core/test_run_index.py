@@ -86,6 +86,21 @@ def test_utc_now_iso_is_millisecond_utc():
 
 
 @pytest.mark.parametrize(
+    ("moment", "text"),
+    [
+        (
+            datetime(2025, 10, 7, 16, 22, 19, 999999, timezone(timedelta(hours=2))),
+            "2025-10-07T14:22:19.999Z",
+        ),
+        (datetime(2025, 10, 7, 14, 22, 19, tzinfo=timezone.utc), "2025-10-07T14:22:19.000Z"),
+        (datetime(5, 1, 2, 3, 4, 5, 6000, timezone.utc), "0005-01-02T03:04:05.006Z"),
+    ],
+)
+def test_utc_now_iso_of_a_moment_is_utc_truncated_to_milliseconds(moment, text):
+    assert utc_now_iso(moment) == text
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("2025-10-07T14:22:19Z", datetime(2025, 10, 7, 14, 22, 19, tzinfo=timezone.utc)),

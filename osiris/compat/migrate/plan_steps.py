@@ -24,7 +24,12 @@ from osiris.compat.migrate.seen import Recorder
 from osiris.core.fs_paths import FilesystemContract
 from osiris.core.profile_map import ProfileMap
 
-_DOT = PurePosixPath(".")
+_DOT = "."
+
+
+def _parent(rel: str) -> str:
+    """The folder of a project-relative path, as text (what `PurePosixPath.parent` says)."""
+    return rel.rpartition("/")[0] or _DOT
 
 
 class StepBuilder:
@@ -37,6 +42,7 @@ class StepBuilder:
         self.reads = ReadsBelow(self.root, reads)
         self.read_at = reads
         self.osiris_rel = self.rel(project.osiris_dir)
+        self.osiris_text = str(self.osiris_rel)
         self.archive_root = self.osiris_rel / LEGACY_ARCHIVE
         self.moves: list[Op] = []
         self.writes: list[Op] = []
@@ -44,9 +50,11 @@ class StepBuilder:
         self.archives: list[Op] = []
         self.items: list[PlannedItem] = []
         self.conflicts: list[Problem] = []
-        self.dirs: set[PurePosixPath] = set()
-        self.claimed: dict[PurePosixPath, PurePosixPath] = {}
-        self.mtimes: dict[PurePosixPath, int | None] = {}  # plan time: nothing changes them
+        # Project-relative text: thousands of steps name the same few folders, and text is
+        # hashed and compared in C (a PurePosixPath, part by part in Python).
+        self.dirs: set[str] = set()
+        self.claimed: dict[str, str] = {}
+        self.mtimes: dict[str, int | None] = {}  # plan time: nothing changes them
         self.recorder = Recorder(self.root, project.config)
 
     def rel(self, path: Path) -> PurePosixPath:
@@ -68,32 +76,34 @@ class StepBuilder:
         """What is at `path`, recorded in the plan's `seen`."""
         return self.recorder.entry(path)
 
-    def times(self, *folders: PurePosixPath) -> tuple[DirTime, ...]:
+    def times(self, *folders: PurePosixPath | str) -> tuple[DirTime, ...]:
         # The project root and .osiris/ are left out: the migrator's own journal and lock
         # change them, so their mtimes cannot be put back.
         found = []
-        for folder in dict.fromkeys(folders):
-            if folder == _DOT or folder == self.osiris_rel:
+        for folder in dict.fromkeys(map(str, folders)):
+            if folder == _DOT or folder == self.osiris_text:
                 continue
             if folder not in self.mtimes:
-                entry = self.recorder.at(str(folder))
+                entry = self.recorder.at(folder)
                 self.mtimes[folder] = entry.mtime_ns if entry and entry.kind == "d" else None
             mtime = self.mtimes[folder]
             if mtime is not None:
-                found.append(DirTime(str(folder), mtime))
+                found.append(DirTime(folder, mtime))
         return tuple(found)
 
-    def need_dir(self, folder: PurePosixPath) -> None:
-        while folder != _DOT and folder != self.osiris_rel:
-            if folder in self.dirs or self.recorder.at(str(folder)):
+    def need_dir(self, folder: PurePosixPath | str) -> None:
+        text = str(folder)
+        while text != _DOT and text != self.osiris_text:
+            if text in self.dirs or self.recorder.at(text):
                 return
-            self.dirs.add(folder)
-            folder = folder.parent
+            self.dirs.add(text)
+            text = _parent(text)
 
-    def claim(self, dst: PurePosixPath, src: PurePosixPath) -> None:
-        other = self.claimed.setdefault(dst, src)
-        if other != src:
-            self.conflicts.append(Problem(dst, f"is the destination of both {other} and {src}"))
+    def claim(self, dst: PurePosixPath | str, src: PurePosixPath | str) -> None:
+        other = self.claimed.setdefault(str(dst), str(src))
+        if other != str(src):
+            message = f"is the destination of both {other} and {src}"
+            self.conflicts.append(Problem(PurePosixPath(dst), message))
 
     def move(
         self,
@@ -105,25 +115,26 @@ class StepBuilder:
     ) -> Op:
         """The step moving `src` to `dst`: its inventory is its own entry and the files the
         scan read inside it (as read: no folder below it is listed, no file opened again)."""
-        top = inventory.entry_of(f"{self.root}/{src}")
+        source, target = str(src), str(dst)
+        top = inventory.entry_of(f"{self.root}/{source}")
         rows = [top] if top is not None else []
         sums = []
         if top is not None and top.kind == "d":
-            for rel, read in self.reads.under(str(src)):
+            for rel, read in self.reads.under(source):
                 if not skip or not inventory.under_any(rel, skip):
                     rows.append(Entry(rel, "f", read.size, read.mtime_ns, read.mode))
                     sums.append(read.sha256)
         op = (MoveTree if top is not None and top.kind == "d" else MoveFile)(
-            str(src),
-            str(dst),
+            source,
+            target,
             inventory.Inventory(rows),
-            times=self.times(src.parent, dst.parent),
+            times=self.times(_parent(source), _parent(target)),
             ignore=skip + later,
             watch=tuple(range(1, len(rows))),
             watch_sha256=tuple(sums),
         )
-        self.claim(dst, src)
-        self.need_dir(dst.parent)
+        self.claim(target, source)
+        self.need_dir(_parent(target))
         return op
 
     def archive(self, src: PurePosixPath, note: str, *, skip: tuple[str, ...] = ()) -> None:
@@ -147,9 +158,11 @@ class StepBuilder:
         """The plan: folders first, then moves, writes, the index, pointers, archives."""
         ops: list[Op] = []
         if self.dirs:
-            ordered = tuple(sorted(self.dirs, key=lambda p: (len(p.parts), str(p))))
-            parents = {p.parent for p in ordered} - set(ordered)
-            ops.append(MakeDirs(ordered, times=self.times(*sorted(parents))))
+            ordered = sorted(self.dirs, key=lambda p: (p.count("/"), p))
+            parents = {_parent(p) for p in ordered} - self.dirs
+            # Sorted part by part, as paths sort.
+            times = self.times(*sorted(parents, key=lambda p: p.split("/")))
+            ops.append(MakeDirs(tuple(PurePosixPath(p) for p in ordered), times=times))
         ops += self.moves + self.writes
         if appended is not None:
             ops.append(appended)
