@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
@@ -254,7 +255,7 @@ def _all_objects(data: bytes) -> list[dict[str, Any]] | None:
     value = parse_json(b"[" + joined + b"]")
     if not isinstance(value, list) or len(value) != count:
         return None
-    return value if all(isinstance(item, dict) for item in value) else None
+    return value if all(map(isinstance, value, repeat(dict))) else None
 
 
 def read_json(

@@ -137,10 +137,17 @@ def _template_parts(template: str) -> tuple[tuple[str, str | None], ...]:
     return tuple(parts)
 
 
+# A relative path already normal: segments that are neither empty nor `.` or `..` (what
+# `render` makes), which cannot leave its root and joins without normalizing.
+_NORMAL_RELATIVE = re.compile(r"(?:(?!\.\.?/)[^/]+/)*(?!\.\.?$)[^/]+")
+
+
 def inside(root: Path, relative: str) -> Path:
     """Join `relative` under `root`, refusing anything that would escape it."""
     # On normalized text (the migrator asks this per run): as strict as comparing parents.
     base = os.path.normpath(root)
+    if _NORMAL_RELATIVE.fullmatch(relative) and base != ".":
+        return Path(f"{base}{relative}" if base.endswith("/") else f"{base}/{relative}")
     candidate = os.path.normpath(os.path.join(base, relative))
     if candidate != base and not _below(candidate, base):
         raise UsageError(f"path '{relative}' escapes its root", path=root)
@@ -200,6 +207,7 @@ class FilesystemContract:
         self.index_dir = self._root(fs.index_dir, "filesystem.index_dir")
         self.osiris_dir = self.base_path / OSIRIS_DIR
         self.migrations_dir = self.base_path / MIGRATIONS_DIR
+        self._run_logs_roots: dict[str | None, Path] = {}
 
     @classmethod
     def from_resolved(cls, resolved: ResolvedConfig) -> FilesystemContract:
@@ -256,7 +264,11 @@ class FilesystemContract:
 
     # -- runs (contract.md §6) -------------------------------------------------------------
     def run_logs_root(self, profile: str | None) -> Path:
-        return self._profiled(self.run_logs_dir, profile)
+        # Asked once per run folder of a migration: a handful of profiles.
+        found = self._run_logs_roots.get(profile)
+        if found is None:
+            found = self._run_logs_roots[profile] = self._profiled(self.run_logs_dir, profile)
+        return found
 
     def run_dir(self, naming: RunNaming) -> Path:
         rel = render(self.config.filesystem.naming.run_dir, naming.tokens())

@@ -68,8 +68,12 @@ class Events:
         self.by_name: dict[str, list[Event]] = {}
         for event in events:
             name = event.get("event")
-            if isinstance(name, str):
-                self.by_name.setdefault(name, []).append(event)
+            if isinstance(name, str):  # a damaged line may hold a list there
+                group = self.by_name.get(name)
+                if group is None:
+                    self.by_name[name] = [event]
+                else:
+                    group.append(event)
 
     def named(self, *names: str) -> list[Event]:
         """The events of these names, in order."""
