@@ -55,9 +55,9 @@ def _run_dirs(
         record = by_path.get(path)
         if record is not None and _answers(record):
             # The index knows all a plan needs: the run's files are not read again.
-            yield _from_folder(RunFolder(run_id=record.run_id, path=path), record, path / EVENTS)
+            yield _from_folder(RunFolder(run_id=record.run_id, path=path), record, EVENTS)
         else:
-            yield _from_folder(log_facts(path), record, path / EVENTS)
+            yield _from_folder(log_facts(path), record, EVENTS)
     for path, record in by_path.items():
         if path not in seen and os.path.islink(path) and _inside(path, contract.run_logs_dir):
             yield _from_link(path, record)
@@ -67,7 +67,7 @@ def _packs(reader: RunIndexReader, records: list[RunRecord], packs: list[Path]) 
     """Complete AIOP packs (`packs`: folders with summary.json under aiop/)."""
     by_path = _by_path(reader, records, "aiop_path", packs)
     for path in packs:
-        yield _from_folder(pack_facts(path), by_path.get(path), path / ANNEX)
+        yield _from_folder(pack_facts(path), by_path.get(path), ANNEX)
 
 
 def _answers(record: RunRecord) -> bool:
@@ -75,15 +75,16 @@ def _answers(record: RunRecord) -> bool:
     return all((record.finished_at, record.started_at, record.pipeline_slug, record.profile))
 
 
-def _from_folder(facts: RunFolder, record: RunRecord | None, fallback: Path) -> _Run:
-    # The run's finish time: the index, else the run's own files, else the last change.
+def _from_folder(facts: RunFolder, record: RunRecord | None, fallback: str) -> _Run:
+    # The run's finish time: the index, else the run's own files, else the last change (of
+    # its status, its `fallback` file or folder, or the folder itself).
     finished = parse_moment(record.finished_at if record else None) or parse_moment(
         facts.finished_at
     )
     known = finished is not None
     if finished is None:
         status = facts.path / STATUS
-        candidates = [p for p in (status, fallback, facts.path) if os.path.lexists(p)]
+        candidates = [p for p in (status, facts.path / fallback, facts.path) if os.path.lexists(p)]
         finished = datetime.fromtimestamp(
             max(os.lstat(p).st_mtime for p in candidates), timezone.utc
         )

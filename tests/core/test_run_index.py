@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -159,6 +160,26 @@ def test_record_from_another_version_is_tolerated():
 
 def test_empty_profile_means_no_profile():
     assert RunRecord.from_dict({"run_id": "r", "profile": ""}).profile is None
+    complete = {**record("r").to_dict(), "profile": ""}  # a line as this version writes it
+    assert RunRecord.from_dict(complete).profile is None
+
+
+_ANY_VALUE = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=5)
+)
+
+
+@given(values=st.dictionaries(st.sampled_from(sorted(record("r").to_dict())), _ANY_VALUE))
+def test_a_complete_line_of_any_values_reads_as_one_taken_key_by_key(values):
+    # A line holding every field, as this version writes it, is taken without converting
+    # when every value has its written type; any other value must read as it does when
+    # the line lacks a field (converted key by key).
+    complete = {**record("r").to_dict(), **values, "run_id": "r"}
+    partial = {k: v for k, v in complete.items() if k != "git_commit"}
+    expected = RunRecord.from_dict(partial)
+    found = RunRecord.from_dict(complete)
+    assert replace(found, git_commit=None) == expected
+    assert found.git_commit == RunRecord.from_dict({**values, "run_id": "r"}).git_commit
 
 
 @pytest.mark.parametrize("data", [{}, {"run_id": ""}, {"run_id": 7}])
