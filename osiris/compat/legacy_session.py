@@ -247,8 +247,12 @@ def read_session(session_dir: Path, root: Path | None = None) -> LegacySession:
 
     The folder is listed once; each file is then opened only when the listing holds it.
     Its events and metrics give the session's facts and are not kept."""
-    path = Path(session_dir)
-    root = Path(root) if root is not None else path.parent.parent
+    # Thousands of sessions: a Path given is taken as it is (making one again parses it).
+    path = session_dir if isinstance(session_dir, Path) else Path(session_dir)
+    if root is None:
+        root = path.parent.parent
+    elif not isinstance(root, Path):
+        root = Path(root)
     folder = str(path)
     session_id = path.name
     kind = classify_session(session_id)
