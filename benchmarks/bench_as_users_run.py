@@ -16,7 +16,8 @@ which its runs share as real ones do). Figures:
   (one `json.loads` per line, as the format requires), parsing each distinct manifest
   once, and renaming the folder;
 - rollback: `osiris migrate rollback --yes` against a bare rename-back loop;
-- plan: `osiris migrate plan --out plan.json`, per session, and the plan's size;
+- plan: `osiris migrate plan --out plan.json` (median of `--repeat` runs), per session, and
+  the plan's size;
 - the peak memory (resident) of `plan` and of `apply`.
 
 Run: `osiris run` of csv -> duckdb -> csv on `--rows` rows against a Python process that
@@ -151,10 +152,12 @@ def measure_migrator(tmp: Path, sessions: int, repeat: int) -> dict[str, float]:
     folders = make_project(root, sessions)
     moved = tmp / "moved"
     figures: dict[str, list[float]] = {
-        k: [] for k in ("floor", "apply", "back", "rollback", "apply MB")
+        k: [] for k in ("floor", "apply", "back", "rollback", "apply MB", "plan", "plan MB")
     }
-    planned = osiris_cli("migrate", "plan", "--out", str(tmp / "plan.json"), cwd=root)
     for _ in range(repeat):
+        planned = osiris_cli("migrate", "plan", "--out", str(tmp / "plan.json"), cwd=root)
+        figures["plan"].append(planned.seconds)
+        figures["plan MB"].append(planned.peak_mb)
         figures["floor"].append(migrate_floor(folders, moved))
         figures["back"].append(rename_back(folders, moved))
         applied = osiris_cli("migrate", "apply", "--yes", cwd=root)
@@ -165,8 +168,7 @@ def measure_migrator(tmp: Path, sessions: int, repeat: int) -> dict[str, float]:
             raise SystemExit("rollback did not restore every session")
         shutil.rmtree(root / ".osiris")  # the next apply starts from the same tree
     out = {k: statistics.median(v) for k, v in figures.items()}
-    out["plan per session ms"] = 1000 * planned.seconds / sessions
-    out["plan MB"] = planned.peak_mb
+    out["plan per session ms"] = 1000 * out.pop("plan") / sessions
     out["plan per session KB"] = (tmp / "plan.json").stat().st_size / 1000 / sessions
     return out
 
