@@ -159,9 +159,12 @@ class Plan:
             ) from None
 
 
+_STEP_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def step_json(op: Op) -> str:
     """One step as a plan saves it: canonical JSON (sorted keys, compact) in ASCII."""
-    return json.dumps(op.to_json(), sort_keys=True, separators=(",", ":"))
+    return _STEP_JSON.encode(op.to_json())
 
 
 def step_texts(plan: Plan) -> tuple[str, ...]:
