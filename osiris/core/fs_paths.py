@@ -207,7 +207,6 @@ class FilesystemContract:
         self.index_dir = self._root(fs.index_dir, "filesystem.index_dir")
         self.osiris_dir = self.base_path / OSIRIS_DIR
         self.migrations_dir = self.base_path / MIGRATIONS_DIR
-        self._run_logs_roots: dict[str | None, Path] = {}
 
     @classmethod
     def from_resolved(cls, resolved: ResolvedConfig) -> FilesystemContract:
@@ -264,11 +263,7 @@ class FilesystemContract:
 
     # -- runs (contract.md §6) -------------------------------------------------------------
     def run_logs_root(self, profile: str | None) -> Path:
-        # Asked once per run folder of a migration: a handful of profiles.
-        found = self._run_logs_roots.get(profile)
-        if found is None:
-            found = self._run_logs_roots[profile] = self._profiled(self.run_logs_dir, profile)
-        return found
+        return self._profiled(self.run_logs_dir, profile)
 
     def run_dir(self, naming: RunNaming) -> Path:
         rel = render(self.config.filesystem.naming.run_dir, naming.tokens())

@@ -11,7 +11,15 @@ from typing import Any
 from osiris.compat.legacy_files import FileRead, ReadsBelow
 from osiris.compat.migrate import inventory
 from osiris.compat.migrate.inventory import Entry
-from osiris.compat.migrate.ops import DirTime, MakeDirs, MoveFile, MoveTree, Op, Problem
+from osiris.compat.migrate.ops import (
+    DirTime,
+    MakeDirs,
+    MoveFile,
+    MoveTree,
+    Op,
+    Problem,
+    parent_text,
+)
 from osiris.compat.migrate.saved_plan import (
     LEGACY_ARCHIVE,
     Plan,
@@ -25,11 +33,6 @@ from osiris.core.fs_paths import FilesystemContract
 from osiris.core.profile_map import ProfileMap
 
 _DOT = "."
-
-
-def _parent(rel: str) -> str:
-    """The folder of a project-relative path, as text (what `PurePosixPath.parent` says)."""
-    return rel.rpartition("/")[0] or _DOT
 
 
 class StepBuilder:
@@ -97,12 +100,13 @@ class StepBuilder:
             if text in self.dirs or self.recorder.at(text):
                 return
             self.dirs.add(text)
-            text = _parent(text)
+            text = parent_text(text)
 
     def claim(self, dst: PurePosixPath | str, src: PurePosixPath | str) -> None:
-        other = self.claimed.setdefault(str(dst), str(src))
-        if other != str(src):
-            message = f"is the destination of both {other} and {src}"
+        source = str(src)
+        other = self.claimed.setdefault(str(dst), source)
+        if other != source:
+            message = f"is the destination of both {other} and {source}"
             self.conflicts.append(Problem(PurePosixPath(dst), message))
 
     def move(
@@ -128,13 +132,13 @@ class StepBuilder:
             source,
             target,
             inventory.Inventory(rows),
-            times=self.times(_parent(source), _parent(target)),
+            times=self.times(parent_text(source), parent_text(target)),
             ignore=skip + later,
             watch=tuple(range(1, len(rows))),
             watch_sha256=tuple(sums),
         )
         self.claim(target, source)
-        self.need_dir(_parent(target))
+        self.need_dir(parent_text(target))
         return op
 
     def archive(self, src: PurePosixPath, note: str, *, skip: tuple[str, ...] = ()) -> None:
@@ -159,7 +163,7 @@ class StepBuilder:
         ops: list[Op] = []
         if self.dirs:
             ordered = sorted(self.dirs, key=lambda p: (p.count("/"), p))
-            parents = {_parent(p) for p in ordered} - self.dirs
+            parents = {parent_text(p) for p in ordered} - self.dirs
             # Sorted part by part, as paths sort.
             times = self.times(*sorted(parents, key=lambda p: p.split("/")))
             ops.append(MakeDirs(tuple(PurePosixPath(p) for p in ordered), times=times))

@@ -36,6 +36,7 @@ from osiris.compat.migrate.ops import (
     Step,
     StepRefused,
     op_from_json,
+    parent_text,
     relocate,
     restore_prior,
     times_from_json,
@@ -47,10 +48,6 @@ from osiris.core.lock import file_lock
 
 RECEIPT = "receipt.json"
 FORMAT = 1
-
-
-def _parent(rel: str) -> str:
-    return rel.rpartition("/")[0] or "."
 
 
 def _folder_mtime(root: Path, rel: str) -> int | None:
@@ -92,7 +89,7 @@ class MoveBack(NamedTuple):
 
     def _target_free(self, root: Path) -> bool:
         mtime = self.folder_mtime_ns
-        if mtime is not None and _folder_mtime(root, _parent(self.dst)) == mtime:
+        if mtime is not None and _folder_mtime(root, parent_text(self.dst)) == mtime:
             return True
         return inventory.entry_of(f"{root}/{self.dst}") is None
 
@@ -121,7 +118,7 @@ class MoveBack(NamedTuple):
         )
 
     def touched(self) -> set[str]:
-        # Inline `_parent`: asked once per moved item.
+        # Inline `parent_text`: asked once per moved item.
         return {self.src.rpartition("/")[0] or ".", self.dst.rpartition("/")[0] or "."}
 
     def describe(self) -> str:
@@ -189,7 +186,7 @@ class CutIndex:
         return None
 
     def touched(self) -> set[str]:
-        return {_parent(f.path) for f in self.files}
+        return {parent_text(f.path) for f in self.files}
 
     def describe(self) -> str:
         names = ", ".join(f.path for f in self.files)
@@ -225,7 +222,7 @@ def _undo_json(root: Path, op: Op, details: Mapping[str, Any] | None) -> dict[st
             # Other steps wrote into it, or it was copied: as it is now. Else the end
             # verification just found it as planned.
             left = inventory.entry_of(f"{root}/{op.dst}") or planned
-        folder_mtime = _folder_mtime(root, _parent(op.src))
+        folder_mtime = _folder_mtime(root, parent_text(op.src))
         planned_mtime_ns = planned[3]  # a row holds an Entry's fields in order
         return _move_back_row(op.dst, op.src, left, planned_mtime_ns, folder_mtime)
     if isinstance(op, AppendIndex):

@@ -92,7 +92,7 @@ def _at(root: Path, rel: PurePosixPath) -> str:
     return f"{root}/{rel}"
 
 
-def _parent(rel: str | PurePosixPath) -> str:
+def parent_text(rel: str | PurePosixPath) -> str:
     """`str(rel.parent)`, without building the parent path."""
     return str(rel).rpartition("/")[0] or "."
 

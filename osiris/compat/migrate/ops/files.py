@@ -20,8 +20,8 @@ from osiris.compat.migrate.ops.base import (
     _common,
     _int_or_none,
     _outside,
-    _parent,
     _path,
+    parent_text,
     set_aside,
     unsafe,
 )
@@ -40,7 +40,7 @@ class _Dirs(Op):
     paths: tuple[PurePosixPath, ...]  # parents before children
 
     def touched(self) -> set[str]:
-        return {_parent(p) for p in self.paths}
+        return {parent_text(p) for p in self.paths}
 
     def _fields(self) -> dict[str, Any]:
         return {"paths": [str(p) for p in self.paths]}
@@ -164,7 +164,7 @@ class _File(Op):
         return self.data.encode("utf-8")
 
     def touched(self) -> set[str]:
-        return {_parent(self.path)}
+        return {parent_text(self.path)}
 
     def _fields(self) -> dict[str, Any]:
         return {"path": str(self.path), "data": self.data}
@@ -333,7 +333,7 @@ class WritePointer(Op):
         )
 
     def touched(self) -> set[str]:
-        return {_parent(self.path)}
+        return {parent_text(self.path)}
 
     def describe(self) -> str:
         return f"{'remove' if self.data is None else 'point'} {self.path}"

@@ -17,8 +17,8 @@ from osiris.compat.migrate.ops.base import (
     Problem,
     StepRefused,
     _common,
-    _parent,
     _path,
+    parent_text,
     unsafe,
 )
 from osiris.core.fsio import append_sealed, atomic_write_bytes, json_bytes
@@ -119,7 +119,7 @@ class _Index(Op):
     files: tuple[IndexFile, ...]
 
     def touched(self) -> set[str]:
-        return {_parent(f.path) for f in self.files}
+        return {parent_text(f.path) for f in self.files}
 
     def _fields(self) -> dict[str, Any]:
         files = [f.to_json() for f in self.files]

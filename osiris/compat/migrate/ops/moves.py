@@ -19,8 +19,8 @@ from osiris.compat.migrate.ops.base import (
     StepRefused,
     _common,
     _outside,
-    _parent,
     _tmp,
+    parent_text,
     relocate,
     set_aside,
     unsafe,
@@ -137,7 +137,7 @@ class _Move(Op):
         an added entry would have changed it) or does not exist (one lookup per folder,
         memoized within a `remembered` block).
         """
-        folder = _parent(self.dst)
+        folder = parent_text(self.dst)
         if inventory.entry_of(f"{root}/{folder}") is None:
             return True
         if any(kept.path == folder for kept in self.times):
@@ -300,7 +300,7 @@ class _Move(Op):
         return self._moving(self.src, self.dst, times=(), undo=self.undo, leftovers=leftovers)
 
     def touched(self) -> set[str]:
-        return {_parent(self.src), _parent(self.dst)}
+        return {parent_text(self.src), parent_text(self.dst)}
 
     def describe(self) -> str:
         return f"move {self.src} -> {self.dst}"
