@@ -13,7 +13,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -133,6 +133,11 @@ def recording_reads() -> Iterator[dict[str, FileRead]]:
         yield found
     finally:
         _reads.reset(token)
+
+
+def recorded() -> dict[str, FileRead] | None:
+    """The reads of the `recording_reads` block under way (None: none is)."""
+    return _reads.get()
 
 
 class ReadsBelow:
@@ -294,7 +299,7 @@ _ManifestLoader.yaml_implicit_resolvers = {
 # compile's): each distinct text is parsed, and hashed per profile, once per process.
 # The parsed manifests are shared, so nothing may change them.
 _PARSED: dict[bytes, tuple[dict[str, Any] | None, str | None]] = {}
-_SHARED: dict[int, dict[str, Any]] = {}  # id -> a parsed manifest (kept alive by _PARSED)
+_SHARED: dict[int, dict[str, Any]] = {}  # id -> a parsed manifest (kept alive here)
 _HASHED: dict[tuple[int, str | None], str] = {}
 
 
@@ -315,6 +320,18 @@ def read_manifest(
     if problem is not None:
         notes.add(path, problem)
     return value
+
+
+def shared_manifests(manifests: Iterable[dict[str, Any] | None]) -> list[bool]:
+    """Which of these manifests `read_manifest` shares (their hashes are kept)."""
+    return [m is not None and _SHARED.get(id(m)) is m for m in manifests]
+
+
+def share_manifests(manifests: Iterable[dict[str, Any] | None]) -> None:
+    """Share manifests read by another process (`session_reads`): their hashes are kept."""
+    for manifest in manifests:
+        if manifest is not None:
+            _SHARED[id(manifest)] = manifest
 
 
 def _parse_manifest(data: bytes) -> tuple[dict[str, Any] | None, str | None]:

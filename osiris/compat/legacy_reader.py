@@ -48,7 +48,8 @@ from osiris.compat.legacy_files import (
     text,
 )
 from osiris.compat.legacy_layout import SessionKind, classify_session
-from osiris.compat.legacy_session import LegacySession, read_session
+from osiris.compat.legacy_session import LegacySession
+from osiris.compat.session_reads import read_sessions
 from osiris.core.fs_paths import manifest_slug
 from osiris.core.profile_map import ProfileMap
 from osiris.core.run_index import parse_moment
@@ -260,6 +261,7 @@ class _Scan:
 
     def logs(self, logs: Path) -> None:
         self.containers.append(self.rel(logs))
+        sessions = []
         for entry in entries(logs, self.notes):
             path = Path(entry.path)
             if entry.is_symlink():
@@ -269,7 +271,7 @@ class _Scan:
                 SessionKind.UNKNOWN
             ):
                 # Thousands of these: the listing already told what the entry is.
-                self.sessions.append(read_session(path, self.root))
+                sessions.append(path)
                 self.items.append(LegacyItem(self.rel(path), ItemKind.SESSION, True, False, ""))
                 continue
             rel = self.rel(path)
@@ -282,6 +284,7 @@ class _Scan:
                 self.item(path, ItemKind.USER_OUTPUT)
             else:
                 self.unknown(entry, "not a session id or a legacy file")
+        self.sessions += read_sessions(sessions, self.root)
 
     def aiop_dir(self, aiop_dir: Path) -> None:
         self.containers.append(self.rel(aiop_dir))

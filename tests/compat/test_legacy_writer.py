@@ -16,7 +16,8 @@ import pytest
 import yaml
 
 from osiris.compat.legacy_layout import SessionKind
-from osiris.compat.legacy_reader import AiopVariant, read_session, scan_legacy
+from osiris.compat.legacy_reader import AiopVariant, scan_legacy
+from osiris.compat.legacy_session import read_session
 from osiris.compat.legacy_writer import free_run_session_id, refresh_latest
 from osiris.core.run_index import parse_iso
 from tests.helpers.demo import CliResult, osiris

@@ -374,3 +374,33 @@ def test_a_v035_project_is_migrated_by_real_processes(v035: Path) -> None:
             listed = osiris_process("runs", "list", "--json", cwd=v035)
             assert [r["run_id"] for r in listed.json()] == sorted(V035_RUNS, reverse=True)
     assert_restored(before, v035)
+
+
+def test_a_v035_project_read_by_several_processes_plans_and_migrates_the_same(
+    v035: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from osiris.compat import session_reads
+
+    def plan() -> dict[str, Any]:
+        return {k: v for k, v in ok_json(v035, "migrate", "plan").items() if k != "created_at"}
+
+    alone = plan()
+    # Its 32 sessions in four parts: three of them read by forked children.
+    monkeypatch.setattr(session_reads, "PART", 4)
+    monkeypatch.setattr(session_reads, "_cores", lambda: 4)
+    forked = []
+    real_fork = session_reads.os.fork
+
+    def fork() -> int:
+        pid = real_fork()
+        forked.append(pid)
+        return pid
+
+    monkeypatch.setattr(session_reads.os, "fork", fork)
+    assert plan() == alone
+    assert len(forked) == 3
+    applied = ok_json(v035, "migrate", "apply", "--yes")
+    assert applied["ops"] == alone["steps"] == 100
+    assert len(forked) == 6  # apply plans once
+    runs = ok_json(v035, "runs", "list")
+    assert sorted(r["run_id"] for r in runs) == sorted(V035_RUNS)
