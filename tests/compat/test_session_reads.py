@@ -8,6 +8,7 @@ read by this process and three children.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +162,19 @@ def test_a_few_sessions_are_read_in_this_process(
 
     monkeypatch.setattr(session_reads.os, "fork", no_fork)
     assert in_parts(sessions) == serial(sessions)
+
+
+def test_a_process_running_another_thread_is_not_forked(
+    sessions: list[Path], four_parts: list[int]
+) -> None:
+    # A progress bar's refresh thread, say: it may hold a lock a child would wait for.
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        found = in_parts(sessions)
+    finally:
+        release.set()
+        other.join()
+    assert four_parts == []
+    assert found == serial(sessions)
