@@ -2,9 +2,12 @@
 
     python benchmarks/bench_as_users_run.py [--sessions 10000] [--rows 200000] [--repeat 3]
 
-Everything Osiris does here is a real `osiris` process (the console script of this
-install), with byte-compiled modules as a user's install has them (`compileall` first,
-and `PYTHONDONTWRITEBYTECODE` removed from the children's environment).
+Everything Osiris does here is a real `python -m osiris` process of a regular install, as
+`pip install` makes it: a new venv holding this project's package, byte-compiled, with no
+editable-install hook (this checkout's own venv loads one in every process, 10-20 ms that
+users do not pay); its dependencies are this environment's, reached through a path file.
+`PYTHONDONTWRITEBYTECODE` is removed from the children's environment. The bare DuckDB
+script runs with the same Python.
 
 Migrator: a legacy project made of `--sessions` run sessions cloned from the real run
 sessions upstream v0.3.5 wrote (tests/fixtures/upstream/v035: 11 files, 34-46 event
@@ -38,18 +41,18 @@ import shutil
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
+import venv
 from pathlib import Path
 from typing import NamedTuple
 
 import yaml
 
-import osiris
-
 REPO = Path(__file__).resolve().parents[1]
 UPSTREAM = REPO / "tests" / "fixtures" / "upstream" / "v035"
-OSIRIS = [sys.executable, "-m", "osiris"]
+PYTHON = [sys.executable]  # main() puts the Python of the users' install here
 BASE_MS = 1_800_000_000_000
 
 
@@ -69,7 +72,11 @@ def osiris_cli(*args: str, cwd: Path) -> Timed:
     with tempfile.TemporaryFile() as output:
         start = time.perf_counter()
         child = subprocess.Popen(
-            [*OSIRIS, *args], cwd=cwd, env=user_env(), stdout=output, stderr=subprocess.STDOUT
+            [*PYTHON, "-m", "osiris", *args],
+            cwd=cwd,
+            env=user_env(),
+            stdout=output,
+            stderr=subprocess.STDOUT,
         )
         _, status, usage = os.wait4(child.pid, 0)  # the child's own rusage
         elapsed = time.perf_counter() - start
@@ -220,9 +227,23 @@ def measure_run(tmp: Path, rows: int, repeat: int) -> dict[str, float]:
     for _ in range(5 * repeat):  # a run is short and the machine's noise is not: more samples
         runs.append(osiris_cli("run", "--last-compile", "--quiet", cwd=root).seconds)
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", BARE], cwd=root, env=user_env(), check=True)
+        subprocess.run([*PYTHON, "-c", BARE], cwd=root, env=user_env(), check=True)
         bare.append(time.perf_counter() - start)
     return {"run": statistics.median(runs), "bare duckdb": statistics.median(bare)}
+
+
+def users_python(tmp: Path) -> str:
+    """The Python of a new venv where this project is installed as `pip install` does it."""
+    folder = tmp / "venv"
+    venv.create(folder, with_pip=False)
+    paths = {"base": str(folder), "platbase": str(folder)}
+    site = Path(sysconfig.get_path("purelib", vars=paths))
+    package = site / "osiris"
+    shutil.copytree(REPO / "osiris", package, ignore=shutil.ignore_patterns("__pycache__"))
+    compileall.compile_dir(package, quiet=1)
+    # Only the folder: the path files in it (the editable-install hook) are not run.
+    (site / "dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    return str(folder / "bin" / "python")
 
 
 def main() -> None:
@@ -231,8 +252,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    compileall.compile_dir(Path(osiris.__file__).parent, quiet=1)
     with tempfile.TemporaryDirectory(prefix="osiris-bench-users-") as tmp:
+        PYTHON[:] = [users_python(Path(tmp))]
         mig = measure_migrator(Path(tmp), args.sessions, args.repeat)
         run = measure_run(Path(tmp), args.rows, args.repeat)
     print(
