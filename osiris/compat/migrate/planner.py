@@ -8,7 +8,7 @@ fingerprint. How a step is made from a decision is plan_steps.py.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 from osiris.compat import legacy_layout as layout
@@ -29,7 +29,7 @@ from osiris.compat.legacy_session import (
     session_activity,
 )
 from osiris.compat.migrate import inventory
-from osiris.compat.migrate.mirrors import mirror_pairs
+from osiris.compat.migrate.mirrors import MirrorPair, mirror_pairs
 from osiris.compat.migrate.ops import (
     AppendIndex,
     IndexFile,
@@ -56,13 +56,16 @@ from osiris.errors import OsirisError
 
 
 @gc_paused
-def plan(project: FilesystemContract) -> Plan:
-    """Scan the project and plan its migration to the contract layout; writes nothing."""
+def plan(project: FilesystemContract, *, mirrors: Sequence[MirrorPair] | None = None) -> Plan:
+    """Scan the project and plan its migration to the contract layout; writes nothing.
+
+    `mirrors`: the project's `mirror_pairs`, when the caller has read them already."""
     with recording_reads() as reads:
         found = scan_legacy(project.base_path)
     # Nothing changes the tree while planning: each path is looked up once.
     with inventory.remembered():
-        return _Planner(project, found, reads).build()
+        pairs = mirror_pairs(project) if mirrors is None else mirrors
+        return _Planner(project, found, reads, pairs).build()
 
 
 _CHANGED_WHILE_PLANNED = "changed while it was planned; plan again"
@@ -76,6 +79,7 @@ class _Planner(StepBuilder):
         project: FilesystemContract,
         found: LegacyInventory,
         reads: Mapping[str, FileRead],
+        mirrors: Sequence[MirrorPair],
     ) -> None:
         super().__init__(project, reads)
         self.found = found
@@ -85,14 +89,8 @@ class _Planner(StepBuilder):
         self.builds: dict[tuple[str | None, str, str], _Build] = {}
         self.compile_builds: dict[str, _Build] = {}
         self.placed_aiops: set[tuple[Path, ...]] = set()
-        self.mirrors = self._mirrors()
-
-    def _mirrors(self) -> dict[PurePosixPath, str]:
-        self.entry(self.project.runs_index)  # mirror_pairs reads the run index
-        found = {}
-        for pair in mirror_pairs(self.project):
-            found[PurePosixPath(pair.mirror)] = pair.run_id
-        return found
+        self.entry(self.project.runs_index)  # the mirrors are read from the run index
+        self.mirrors = {PurePosixPath(pair.mirror): pair.run_id for pair in mirrors}
 
     # -- profiles and builds ------------------------------------------------------------
     def profile(self, legacy: str | None) -> tuple[str | None, str | None]:

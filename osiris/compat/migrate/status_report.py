@@ -69,10 +69,11 @@ def _dual_write_errors(project: FilesystemContract) -> list[dict[str, Any]]:
 
 def status(project: FilesystemContract) -> StatusReport:
     """Read-only: what `osiris migrate plan` would still move, migrations, mirrors."""
-    planned = plan_project(project)
+    pairs = mirror_pairs(project)
+    planned = plan_project(project, mirrors=pairs)  # the run index read once
     legacy = {k: v for k, v in planned.summary().items() if k not in _DERIVED}
     problems: list[str] = []
-    for pair in mirror_pairs(project):
+    for pair in pairs:
         problems += divergence(project.base_path, pair)
     errors = _dual_write_errors(project)
     return StatusReport(

@@ -467,6 +467,8 @@ def test_status_tracks_legacy_items_migrations_and_mirrors(project: FilesystemCo
     )
     mirrored = status(project)
     assert mirrored.mirror_problems == ("logs/run_9/events.jsonl: differs from run_logs/dev/x/r9",)
+    # The mirror is legacy debris a migration archives, not a run it would migrate.
+    assert mirrored.legacy == {"archive": {"items": 1}}
     assert mirrored.dual_write_errors == 2
     assert mirrored.to_json()["last_dual_write_errors"][-1]["error"] == "EPERM"
 
