@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import pickle
 import signal
-import sys
 import threading
 from collections.abc import Sequence
 from itertools import pairwise
@@ -32,7 +31,10 @@ PART = 1000
 
 def read_sessions(paths: Sequence[Path], root: Path) -> list[LegacySession]:
     """`read_session` of each path, in order."""
-    parts = _split(paths, min(_cores(), max(1, len(paths) // PART), _forkable()))
+    count = min(_cores(), max(1, len(paths) // PART))
+    # Only a process running one thread is forked: another one (a progress bar's refresh
+    # thread, say) may hold a lock the child would wait for forever.
+    parts = _split(paths, count if threading.active_count() == 1 else 1)
     children: list[_Child] = []
     try:
         for part in parts[1:]:
@@ -55,12 +57,6 @@ def _cores() -> int:
         return len(os.sched_getaffinity(0))  # the cores this process may use (Linux)
     except AttributeError:
         return os.cpu_count() or 1
-
-
-def _forkable() -> int:
-    # Only a process running one thread is forked: another one (a progress bar's refresh
-    # thread, say) may hold a lock the child would wait for forever.
-    return sys.maxsize if threading.active_count() == 1 else 1
 
 
 def _split(paths: Sequence[Path], count: int) -> list[Sequence[Path]]:
