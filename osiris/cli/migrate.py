@@ -79,7 +79,7 @@ def _project(ctx: click.Context, *, strict: bool = False) -> tuple[FilesystemCon
 
 
 def _homes(contract: FilesystemContract) -> dict[str, Path]:
-    from osiris.compat.migrate.saved_plan import LEGACY_ARCHIVE
+    from osiris.compat.migrate.ops import LEGACY_ARCHIVE
 
     return {
         "run": contract.run_logs_dir,

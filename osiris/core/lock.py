@@ -10,6 +10,8 @@ from pathlib import Path
 
 from osiris.errors import LockBusy
 
+INDEX_LOCK_NAME = ".lock"  # `.osiris/index/.lock`: process state, never data
+
 
 @contextmanager
 def file_lock(lock_path: Path, *, wait: bool = True) -> Iterator[None]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from osiris.core.fs_paths import FilesystemContract
 from osiris.core.run_index import RunIndexReader
-from osiris.core.run_index_format import RunRecord, parse_moment, read_pointer
+from osiris.core.run_index_format import RunRecord, read_pointer
 from osiris.core.run_sources import (
     EVENTS,
     STATUS,
@@ -23,6 +23,7 @@ from osiris.core.run_sources import (
     log_facts,
     pack_facts,
 )
+from osiris.core.timestamps import parse_moment
 
 ANNEX = "annex"
 

@@ -15,16 +15,12 @@ from osiris.core import foreign_records
 from osiris.core.fsio import append_jsonl_files, atomic_write_text
 from osiris.core.lock import file_lock
 from osiris.core.run_index_format import _FIELD_NAMES as _FIELD_NAMES
-from osiris.core.run_index_format import _FRACTION as _FRACTION
 from osiris.core.run_index_format import _SAFE_SEGMENT as _SAFE_SEGMENT
 from osiris.core.run_index_format import (
     IndexPaths,
     RunRecord,
     _checked_slug,
     is_safe_segment,
-    parse_iso,
-    parse_moment,
-    utc_now_iso,
 )
 from osiris.core.run_index_format import Pointer as Pointer
 from osiris.core.run_index_format import _as_int as _as_int
@@ -32,6 +28,9 @@ from osiris.core.run_index_format import _as_str as _as_str
 from osiris.core.run_index_format import read_pointer as read_pointer
 from osiris.core.run_order import MIGRATED, Newest, migrated_bound
 from osiris.core.tags import stored_tags
+from osiris.core.timestamps import parse_iso as parse_iso
+from osiris.core.timestamps import parse_moment as parse_moment
+from osiris.core.timestamps import utc_now_iso as utc_now_iso
 from osiris.errors import NotFound, OperationFailed, UsageError
 
 CONTRACT_DIRS = ("run_logs", "aiop", "build")

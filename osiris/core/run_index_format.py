@@ -10,49 +10,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
 from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 from osiris.core import foreign_records
 from osiris.core.config_file import LAST_COMPILE_POINTER
+from osiris.core.lock import INDEX_LOCK_NAME
 from osiris.core.tags import stored_tags
 
 _SAFE_SEGMENT = re.compile(r"[A-Za-z0-9._+-]+")
-_FRACTION = re.compile(r"\.(\d+)")
-
-
-def utc_now_iso(moment: datetime | None = None) -> str:
-    """A UTC time (default: now) as `2025-10-07T14:22:19.123Z`, the one timestamp format."""
-    now = (moment or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    return now.isoformat(timespec="milliseconds")[:23] + "Z"  # without its "+00:00"
-
-
-def parse_iso(value: str) -> datetime:
-    """Parse ISO 8601 (`Z`, an offset, or no zone meaning UTC) into an aware UTC datetime."""
-    text = value.strip()
-    try:
-        parsed = datetime.fromisoformat(text)  # Python 3.11+ reads `Z` and any fraction
-    except ValueError:
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        # Python 3.10's fromisoformat accepts only 3 or 6 fractional digits.
-        text = _FRACTION.sub(lambda m: "." + m.group(1).ljust(6, "0")[:6], text)
-        parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
-
-
-def parse_moment(value: object) -> datetime | None:
-    """An ISO time as an aware UTC datetime; None when it is missing or not a time."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return parse_iso(value)
-    except ValueError:
-        return None
 
 
 def _as_str(value: Any) -> str | None:
@@ -192,7 +159,7 @@ class IndexPaths:
 
     @property
     def lock(self) -> Path:
-        return self.index_dir / ".lock"
+        return self.index_dir / INDEX_LOCK_NAME
 
     @property
     def last_compile(self) -> Path:

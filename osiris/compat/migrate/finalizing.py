@@ -14,8 +14,9 @@ from send2trash import send2trash
 from osiris.compat import legacy_layout as layout
 from osiris.compat.migrate import inventory
 from osiris.compat.migrate.execution import listed, refuse_if_unfinished
+from osiris.compat.migrate.ops import LEGACY_ARCHIVE
 from osiris.compat.migrate.receipt import RECEIPT
-from osiris.compat.migrate.saved_plan import LEGACY_ARCHIVE, MIRROR_NOTE, Plan
+from osiris.compat.migrate.saved_plan import MIRROR_NOTE, Plan
 from osiris.compat.migration_journal import (
     APPLIED,
     FINALIZED,

@@ -12,6 +12,7 @@ from osiris.compat.legacy_files import FileRead, ReadsBelow
 from osiris.compat.migrate import inventory
 from osiris.compat.migrate.inventory import Entry
 from osiris.compat.migrate.ops import (
+    LEGACY_ARCHIVE,
     DirTime,
     MakeDirs,
     MoveFile,
@@ -21,7 +22,6 @@ from osiris.compat.migrate.ops import (
     parent_text,
 )
 from osiris.compat.migrate.saved_plan import (
-    LEGACY_ARCHIVE,
     Plan,
     PlannedItem,
     fingerprint,

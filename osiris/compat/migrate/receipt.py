@@ -25,6 +25,7 @@ from osiris.compat.migrate import inventory
 from osiris.compat.migrate.inventory import Entry
 from osiris.compat.migrate.ops import (
     NEVER_OVERWRITES,
+    NOT_NAMES,
     AppendIndex,
     Details,
     DirTime,
@@ -63,6 +64,45 @@ def _move_back_row(
     return [src, dst, *entry[1:], mtime_ns, folder_mtime_ns]
 
 
+class _MoveChecks:
+    """`MoveBack.check` for the many moves of one receipt: each folder's questions (a usable
+    path, the legacy folder's mtime) are answered once, each item costs one lstat.
+
+    A folder's mtime changes whenever an entry is added to it, so while the legacy folder
+    has its after-apply mtime nothing can be at the item's legacy path.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.top = str(root)
+        self.usable: dict[tuple[str, ...], bool] = {}
+        self.folder_mtimes: dict[str, int | None] = {}
+
+    def problem(self, move: MoveBack) -> Problem | None:
+        src, dst, entry, _, folder_mtime_ns = move
+        src_folder, src_slash, src_name = src.rpartition("/")
+        legacy_folder, dst_slash, dst_name = dst.rpartition("/")
+        # What `usable_path` asks of a path's folder, once per pair of folders ("/name" and
+        # "name" differ by the slash); of its name, each time.
+        folders = (src_folder, src_slash, legacy_folder, dst_slash)
+        usable = self.usable.get(folders)
+        if usable is None:
+            usable = usable_path(self.root, src) and usable_path(self.root, dst)
+            self.usable[folders] = usable
+        if not usable or src_name in NOT_NAMES or dst_name in NOT_NAMES:
+            return Problem(PurePosixPath(src), "cannot be moved back without a check")
+        if not inventory.unchanged(f"{self.top}/{src}", (entry,)):
+            return Problem(PurePosixPath(src), "changed since the migration", True)
+        legacy_folder = legacy_folder or "."
+        if legacy_folder not in self.folder_mtimes:
+            self.folder_mtimes[legacy_folder] = _folder_mtime(self.root, legacy_folder)
+        if folder_mtime_ns is not None and self.folder_mtimes[legacy_folder] == folder_mtime_ns:
+            return None
+        if inventory.entry_of(f"{self.top}/{dst}") is not None:
+            return Problem(PurePosixPath(dst), NEVER_OVERWRITES, True)
+        return None
+
+
 class MoveBack(NamedTuple):
     """Move an item back to its legacy path while it is as the apply left it (a named
     tuple: a receipt builds one per moved item, and a tuple is the cheapest to build)."""
@@ -74,24 +114,9 @@ class MoveBack(NamedTuple):
     folder_mtime_ns: int | None  # the mtime of dst's folder right after the apply
 
     def check(self, root: Path) -> list[Problem]:
-        """What blocks moving it back: a changed item, or something at its legacy path.
-
-        A folder's mtime changes whenever an entry is added to it, so while the legacy
-        folder has its after-apply mtime nothing can be at the item's legacy path.
-        """
-        if not (usable_path(root, self.src) and usable_path(root, self.dst)):
-            return [Problem(PurePosixPath(self.src), "cannot be moved back without a check")]
-        if not inventory.unchanged(f"{root}/{self.src}", (self.entry,)):
-            return [Problem(PurePosixPath(self.src), "changed since the migration", True)]
-        if not self._target_free(root):
-            return [Problem(PurePosixPath(self.dst), NEVER_OVERWRITES, True)]
-        return []
-
-    def _target_free(self, root: Path) -> bool:
-        mtime = self.folder_mtime_ns
-        if mtime is not None and _folder_mtime(root, parent_text(self.dst)) == mtime:
-            return True
-        return inventory.entry_of(f"{root}/{self.dst}") is None
+        """What blocks moving it back: a changed item, or something at its legacy path."""
+        problem = _MoveChecks(root).problem(self)
+        return [problem] if problem is not None else []
 
     def apply(self, root: Path) -> Details | None:
         source, target = f"{root}/{self.src}", f"{root}/{self.dst}"
@@ -210,7 +235,11 @@ class Receipt:
     def holds(self, root: Path) -> bool:
         """True when every undo step passes its check now."""
         with inventory.remembered():
-            return not any(step.check(root) for step in self.undos.values())
+            moves = _MoveChecks(root)
+            return not any(
+                moves.problem(step) if type(step) is MoveBack else step.check(root)
+                for step in self.undos.values()
+            )
 
 
 def _undo_json(root: Path, op: Op, details: Mapping[str, Any] | None) -> dict[str, Any] | list[Any]:

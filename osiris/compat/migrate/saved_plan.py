@@ -23,7 +23,6 @@ from osiris.errors import UsageError
 
 FORMAT = 3
 
-LEGACY_ARCHIVE = "legacy"  # under .osiris/: `.osiris/legacy/<original path>`
 MIRROR_NOTE = "mirror of contract run"
 
 

@@ -11,9 +11,16 @@ from typing import Any
 
 from osiris.compat.migrate import inventory
 from osiris.compat.migrate.execution import Progress, StepFailed, execute_steps, listed, relative
-from osiris.compat.migrate.ops import DirTime, MoveFile, MoveTree, Op, Step, set_aside
+from osiris.compat.migrate.ops import (
+    LEGACY_ARCHIVE,
+    DirTime,
+    MoveFile,
+    MoveTree,
+    Op,
+    Step,
+    set_aside,
+)
 from osiris.compat.migrate.receipt import Receipt, read_receipt
-from osiris.compat.migrate.saved_plan import LEGACY_ARCHIVE, Plan
 from osiris.compat.migration_journal import (
     APPLIED,
     APPLYING,
@@ -29,7 +36,7 @@ from osiris.compat.migration_journal import (
 from osiris.core.gc_pause import gc_paused
 from osiris.core.lock import project_lock
 from osiris.core.project_dirs import ProjectHome
-from osiris.core.run_index import read_pointer, utc_now_iso
+from osiris.core.timestamps import utc_now_iso
 from osiris.errors import MigrationIncomplete, RollbackRefused, UsageError
 
 LEFTOVERS = "rollback-leftovers"  # .osiris/legacy/rollback-leftovers/<migration id>/
@@ -164,6 +171,9 @@ def _drop_dangling_pointers(
     """Pointers kept by a forced rollback that name a build it moved back to the legacy
     layout: `run --last-compile` would silently fall back to an older compile. They are set
     aside with the other leftovers (never deleted) and reported."""
+    from osiris.compat.migrate.saved_plan import Plan
+    from osiris.core.run_index import read_pointer
+
     moved = {
         op.dst
         for op in Plan.load(target.folder / PLAN).ops
@@ -202,6 +212,9 @@ def _undo_steps(
     quick = None if force or state.rollback is not None else _quick_undo(root, target)
     if quick is not None:
         return list(quick.undos), quick.undos, quick.times
+    # Loaded only here: a rollback from the receipt never reads the plan.
+    from osiris.compat.migrate.saved_plan import Plan
+
     ops = Plan.load(target.folder / PLAN).ops
     times = {i: op.times for i, op in enumerate(ops)}
     aside = leftovers if force else None

@@ -12,7 +12,7 @@ import pytest
 from osiris.compat.migrate import apply, finalize, inventory, rollback
 from osiris.compat.migrate.ops import MoveFile, MoveTree
 from osiris.compat.migrate.planner import Plan
-from osiris.compat.migrate.receipt import RECEIPT, MoveBack, read_receipt
+from osiris.compat.migrate.receipt import RECEIPT, MoveBack, Receipt, read_receipt
 from osiris.core.fs_paths import FilesystemContract
 from osiris.errors import RollbackRefused
 from tests.helpers.legacy import make_legacy_project
@@ -152,3 +152,25 @@ def test_moving_back_checks_the_legacy_path_once_its_folder_changed(tmp_path: Pa
     ]
     (tmp_path / "run_logs/r1/late.txt").write_text("later")
     assert [str(p) for p in step.check(tmp_path)] == ["run_logs/r1: changed since the migration"]
+
+
+def test_a_receipt_holds_only_while_every_move_in_it_passes_its_check(tmp_path: Path) -> None:
+    # The moves of one receipt share their folders: what is asked of a folder once must
+    # still be asked of each name, and an absolute path is no folder's sibling.
+    for name in ("r1", "r2"):
+        (tmp_path / "run_logs" / name).mkdir(parents=True)
+    (tmp_path / "logs").mkdir()
+    after_apply = os.lstat(tmp_path / "logs").st_mtime_ns
+
+    def move(name: str, legacy: str) -> MoveBack:
+        left = inventory.entry_of(tmp_path / "run_logs" / name)
+        assert left is not None
+        return MoveBack(f"run_logs/{name}", legacy, left, left.mtime_ns, after_apply)
+
+    first, second = move("r1", "logs/r1"), move("r2", "logs/r2")
+    assert Receipt({0: first, 1: second}, {}).holds(tmp_path)
+    for legacy in ("logs/..", "logs/.", "/r2", "../r2"):
+        assert not Receipt({0: first, 1: move("r2", legacy)}, {}).holds(tmp_path), legacy
+    (tmp_path / "run_logs/r2/late.txt").write_text("later")
+    assert not Receipt({0: first, 1: second}, {}).holds(tmp_path)
+    assert Receipt({0: first}, {}).holds(tmp_path)

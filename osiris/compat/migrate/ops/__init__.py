@@ -8,7 +8,9 @@ project root or through a linked folder.
 """
 
 from osiris.compat.migrate.ops.base import (
+    LEGACY_ARCHIVE,
     NEVER_OVERWRITES,
+    NOT_NAMES,
     Details,
     DirTime,
     Op,
@@ -42,7 +44,9 @@ from osiris.compat.migrate.ops.moves import MoveFile, MoveTree
 from osiris.compat.migrate.ops.registry import OP_TYPES, op_from_json, ops_touched
 
 __all__ = [
+    "LEGACY_ARCHIVE",
     "NEVER_OVERWRITES",
+    "NOT_NAMES",
     "OP_TYPES",
     "AppendIndex",
     "DeleteFile",

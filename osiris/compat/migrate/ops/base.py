@@ -18,6 +18,8 @@ from osiris.compat.migrate.inventory import Entry
 from osiris.core.fs_rename import rename_noreplace
 from osiris.core.fsio import fsync_dir
 
+LEGACY_ARCHIVE = "legacy"  # under .osiris/: `.osiris/legacy/<original path>`
+
 Details = dict[str, Any]
 NEVER_OVERWRITES = "already exists; the migrator never overwrites"
 
@@ -128,7 +130,7 @@ def usable_path(root: Path, rel: str) -> bool:
     """`unsafe(root, rel) is None`, on the path's text: it stays inside the project and no
     existing folder on its way is a link (each folder answered once in a `remembered` block)."""
     folder, _, name = rel.rpartition("/")
-    if name in _NOT_NAMES or rel[:1] == "/":
+    if name in NOT_NAMES or rel[:1] == "/":
         return False
     if not folder:
         return True
@@ -142,7 +144,7 @@ def usable_path(root: Path, rel: str) -> bool:
     return usable
 
 
-_NOT_NAMES = frozenset(("", ".", ".."))
+NOT_NAMES = frozenset(("", ".", ".."))
 
 
 def _blocked(root: Path, parents: tuple[str, ...]) -> tuple[int, str] | None:

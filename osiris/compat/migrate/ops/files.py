@@ -26,11 +26,7 @@ from osiris.compat.migrate.ops.base import (
     unsafe,
 )
 from osiris.core.fsio import atomic_write_bytes, fsync_dir
-from osiris.core.run_index import IndexPaths
-
-# A lock file is process state, not data: a created folder holding only one is still empty.
-_LOCK_NAME = IndexPaths(Path(".")).lock.name
-
+from osiris.core.lock import INDEX_LOCK_NAME
 
 # -- folders --------------------------------------------------------------------------------
 
@@ -107,8 +103,10 @@ class RemoveDirs(_Dirs):
             if _kind(root, rel) != "d":
                 continue
             names = os.listdir(path)
-            if names == [_LOCK_NAME]:
-                os.unlink(path / _LOCK_NAME)
+            # A lock file is process state, not data: a created folder holding only one
+            # is still empty.
+            if names == [INDEX_LOCK_NAME]:
+                os.unlink(path / INDEX_LOCK_NAME)
                 names = []
             if names:
                 kept.append(str(rel))
