@@ -87,8 +87,9 @@ class TableLoader:
                 self._type_decimal(quote(column.name))
 
     def _type_decimal(self, name: str) -> None:
-        import duckdb
+        from osiris.core.data_plane import duckdb_engine
 
+        duckdb = duckdb_engine()
         (scale,) = self.connection.execute(
             f"SELECT COALESCE(MAX(LENGTH(SPLIT_PART({name}, '.', 2))), 0) FROM {quote(self.table)}"
         ).fetchone()
