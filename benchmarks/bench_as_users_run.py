@@ -18,7 +18,8 @@ which its runs share as real ones do). Figures:
   against the floor of reading and parsing each session's events, metrics and status
   (one `json.loads` per line, as the format requires), parsing each distinct manifest
   once, and renaming the folder;
-- rollback: `osiris migrate rollback --yes` against a bare rename-back loop;
+- rollback: `osiris migrate rollback --yes` against a bare loop renaming each moved item
+  back from where the migration put it (the same paths, made ready untimed);
 - plan: `osiris migrate plan --out plan.json` (median of `--repeat` runs), per session, and
   the plan's size;
 - the peak memory (resident) of `plan` and of `apply`.
@@ -146,12 +147,33 @@ def migrate_floor(folders: list[Path], moved: Path) -> float:
     return time.perf_counter() - start
 
 
-def rename_back(folders: list[Path], moved: Path) -> float:
-    start = time.perf_counter()
+def rename_back(folders: list[Path], moved: Path) -> None:
     for folder in folders:
         os.rename(moved / folder.name, folder)
     moved.rmdir()
-    return time.perf_counter() - start
+
+
+def rollback_floor(root: Path, plan_file: Path) -> float:
+    """A bare rename-back loop over what a migration moves: each item put where the plan
+    sends it (untimed), then renamed back to its legacy path, timed; the folders made for
+    them removed after. The same paths the rollback renames, so the kernel's lookups cost
+    the same on both sides."""
+    items = json.loads(plan_file.read_text("utf-8"))["items"]
+    moves = [(f"{root}/{i['dst']}", f"{root}/{i['src']}") for i in items if i["kind"] == "run"]
+    made: list[Path] = []
+    for placed, legacy in moves:
+        for folder in reversed(Path(placed).parents):
+            if not folder.exists():
+                folder.mkdir()
+                made.append(folder)
+        os.rename(legacy, placed)
+    start = time.perf_counter()
+    for placed, legacy in moves:
+        os.rename(placed, legacy)
+    elapsed = time.perf_counter() - start
+    for folder in reversed(made):
+        folder.rmdir()
+    return elapsed
 
 
 def measure_migrator(tmp: Path, sessions: int, repeat: int) -> dict[str, float]:
@@ -166,7 +188,8 @@ def measure_migrator(tmp: Path, sessions: int, repeat: int) -> dict[str, float]:
         figures["plan"].append(planned.seconds)
         figures["plan MB"].append(planned.peak_mb)
         figures["floor"].append(migrate_floor(folders, moved))
-        figures["back"].append(rename_back(folders, moved))
+        rename_back(folders, moved)
+        figures["back"].append(rollback_floor(root, tmp / "plan.json"))
         applied = osiris_cli("migrate", "apply", "--yes", cwd=root)
         figures["apply"].append(applied.seconds)
         figures["apply MB"].append(applied.peak_mb)
