@@ -167,20 +167,23 @@ def _stopped_by_ctrl_c(contract: ProjectHome) -> Iterator[None]:
 
 @migrate.command("plan")
 @click.option(
-    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan to FILE."
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the plan to FILE: a new file in an existing folder, or a plan saved before.",
 )
 @json_option
 @click.pass_context
 def plan_command(ctx: click.Context, out: Path | None, as_json: bool) -> None:
     """Show what would move where (writes nothing but --out)."""
     from osiris.compat import migrate as api
+    from osiris.compat.migrate.reviewed_plan import ReviewedPlan, check_destination
 
     contract, _ = _project(ctx, strict=True)
     api.refuse_if_unfinished(contract)
+    if out is not None:
+        check_destination(out)  # before seconds of planning
     planned = api.plan(contract)
     if out is not None or as_json:
-        from osiris.compat.migrate.reviewed_plan import ReviewedPlan
-
         reviewed = ReviewedPlan.of(planned)
         if out is not None:
             reviewed.save(out)

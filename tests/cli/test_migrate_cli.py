@@ -42,6 +42,14 @@ def migrate(root: Path, *args: str) -> CliResult:
     return osiris("--project", str(root), "migrate", *args)
 
 
+def refused_leaving(root: Path, folder: Path, args: list[str], line: str) -> None:
+    """`osiris migrate ARGS` exits 2 with the error `line`, and `folder` is as it was."""
+    before = snapshot(folder)
+    refused = migrate(root, *args)
+    assert (refused.code, refused.err) == (2, f"error: {line}\n")
+    assert_same_tree(before, snapshot(folder), modes=True, mtimes=True)
+
+
 def test_every_migrate_command_is_registered() -> None:
     top = osiris("--help")
     assert top.code == 0 and "migrate" in top.out
@@ -166,14 +174,13 @@ def test_a_migration_s_own_plan_file_is_not_a_saved_plan(root: Path) -> None:
     applied = migrate(root, "apply", "--yes", "--json")
     kept = root / ".osiris/migrations" / applied.json()["migration_id"] / "plan.json"
     assert migrate(root, "rollback", "--yes").code == 0
-    before = snapshot(root)
-    refused = migrate(root, "apply", "--plan", str(kept), "--yes")
-    assert refused.code == 2
-    assert refused.err == (
-        f"error: {kept}: not a plan saved by `osiris migrate plan --out` of this version "
-        "(hint: make a new one with `osiris migrate plan --out FILE`)\n"
+    refused_leaving(
+        root,
+        root,
+        ["apply", "--plan", str(kept), "--yes"],
+        f"{kept}: not a plan saved by `osiris migrate plan --out` of this version "
+        "(hint: make a new one with `osiris migrate plan --out FILE`)",
     )
-    assert_same_tree(before, snapshot(root), modes=True, mtimes=True)
 
 
 def test_a_stale_saved_plan_is_refused(root: Path, tmp_path: Path) -> None:
@@ -335,3 +342,36 @@ def test_a_forced_rollback_sets_aside_pointers_to_builds_it_moved_back(root: Pat
     assert not pointer.exists()
     kept = next((root / ".osiris/legacy/rollback-leftovers").rglob("last_compile.txt"))
     assert kept.read_text() == f"{build.relative_to(root)}\nabc\nprod\n"
+
+
+def test_a_plan_is_saved_over_nothing_but_a_plan_saved_before(root: Path, tmp_path: Path) -> None:
+    saved = tmp_path / "plan.json"
+    assert migrate(root, "plan", "--out", str(saved)).code == 0
+    first = json.loads(saved.read_text())
+    assert migrate(root, "plan", "--out", str(saved)).code == 0  # a plan made again
+    assert json.loads(saved.read_text())["fingerprint"] == first["fingerprint"]
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    applied = migrate(root, "apply", "--yes", "--json")
+    own_plan = root / ".osiris/migrations" / applied.json()["migration_id"] / "plan.json"
+    assert migrate(root, "rollback", "--yes").code == 0
+    link = tmp_path / "link.json"
+    link.symlink_to(saved)
+    for taken in (notes, own_plan, link):
+        refused_leaving(
+            root,
+            tmp_path,
+            ["plan", "--out", str(taken)],
+            f"{taken}: exists and is not a plan saved by `osiris migrate plan --out`; never "
+            "overwritten (hint: name another file, or move this one away first)",
+        )
+
+
+def test_a_plan_is_not_saved_into_a_folder_that_does_not_exist(root: Path, tmp_path: Path) -> None:
+    refused_leaving(
+        root,
+        tmp_path,
+        ["plan", "--out", str(tmp_path / "plnas" / "plan.json")],
+        f"{tmp_path / 'plnas'}: no such folder to save the plan in "
+        "(hint: create it first, or name another file)",
+    )

@@ -109,7 +109,9 @@ class ReviewedPlan:
             raise UsageError(f"a damaged migration plan ({type(exc).__name__}: {exc})") from None
 
     def save(self, path: Path) -> None:
-        """Write the plan atomically as JSON (ASCII escapes keep names that are not UTF-8)."""
+        """Write the plan atomically as JSON (ASCII escapes keep names that are not UTF-8),
+        over nothing but a plan saved before (`check_destination`)."""
+        check_destination(path)
         atomic_write_text(path, json.dumps(self.to_json()) + "\n")
 
     @classmethod
@@ -123,6 +125,35 @@ class ReviewedPlan:
             return cls.from_json(data)
         except UsageError as exc:
             raise UsageError(exc.message, path=path, hint=_AGAIN) from None
+
+
+def check_destination(path: Path) -> None:
+    """Refuse to save a plan into a folder that does not exist (a mistyped path would
+    otherwise be made) or over anything but a plan saved before: the file a user names may
+    be theirs, or a migration's own plan."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise UsageError(
+            "no such folder to save the plan in",
+            path=path.parent,
+            hint="create it first, or name another file",
+        )
+    if path.is_symlink() or (path.exists() and not _saved_plan(path)):
+        raise UsageError(
+            "exists and is not a plan saved by `osiris migrate plan --out`; never overwritten",
+            path=path,
+            hint="name another file, or move this one away first",
+        )
+
+
+def _saved_plan(path: Path) -> bool:
+    # A saved plan starts with its format (`to_json` puts it first, `save` never indents).
+    start = json.dumps({"format": REVIEWED_FORMAT})[:-1].encode()
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(start)) == start
+    except OSError:
+        return False
 
 
 def _item_json(item: PlannedItem, digest: str) -> dict[str, Any]:
