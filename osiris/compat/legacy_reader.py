@@ -29,7 +29,6 @@ from osiris.compat.legacy_aiops import (
     preferred_aiops,
 )
 from osiris.compat.legacy_files import (
-    LegacyPointer,
     Notes,
     dig,
     entries,
@@ -40,7 +39,6 @@ from osiris.compat.legacy_files import (
     lstat,
     profile_sources,
     read_jsonl,
-    read_pointer,
     read_tree,
     rel_text,
     safe_hash,
@@ -48,6 +46,7 @@ from osiris.compat.legacy_files import (
     text,
 )
 from osiris.compat.legacy_layout import SessionKind, classify_session
+from osiris.compat.legacy_pointers import LegacyPointer, read_pointer
 from osiris.compat.legacy_session import LegacySession
 from osiris.compat.session_reads import read_sessions
 from osiris.core.fs_paths import manifest_slug

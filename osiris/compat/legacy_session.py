@@ -20,7 +20,6 @@ from osiris.compat import legacy_layout as layout
 from osiris.compat.legacy_files import (
     DIR,
     LINK,
-    LegacyPointer,
     Notes,
     Tree,
     dig,
@@ -35,7 +34,6 @@ from osiris.compat.legacy_files import (
     read_json,
     read_jsonl,
     read_manifest,
-    read_pointer,
     read_tree,
     rel_text,
     safe_hash,
@@ -43,6 +41,7 @@ from osiris.compat.legacy_files import (
     text,
 )
 from osiris.compat.legacy_layout import SessionKind, classify_session, session_time
+from osiris.compat.legacy_pointers import LegacyPointer, read_pointer
 from osiris.core import session_events
 from osiris.core.fs_paths import manifest_slug, slugify
 from osiris.core.profile_map import ProfileMap

@@ -163,7 +163,7 @@ def compile_for_mode(
 def legacy_last_compile(root: Path) -> Path:
     """The manifest `logs/.last_compile.json` names; NotFound when there is none."""
     from osiris.compat import legacy_layout as layout
-    from osiris.compat.legacy_files import read_pointer
+    from osiris.compat.legacy_pointers import read_pointer
 
     pointer = read_pointer(root / layout.LAST_COMPILE, root)
     if pointer is None:
@@ -230,7 +230,7 @@ def resolve_run_target(
             if not fallback_on:
                 raise
             from osiris.compat import fallback
-            from osiris.compat.legacy_files import read_last_compile
+            from osiris.compat.legacy_pointers import read_last_compile
 
             manifest = read_last_compile(root)
             if manifest is None:

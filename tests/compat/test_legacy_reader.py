@@ -10,13 +10,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from osiris.compat.legacy_files import read_last_compile, recording_reads
+from osiris.compat.legacy_files import recording_reads
 from osiris.compat.legacy_layout import (
     SessionKind,
     aiop_json_name,
     by_pipeline_name,
     run_card_name,
 )
+from osiris.compat.legacy_pointers import read_last_compile
 from osiris.compat.legacy_reader import AiopVariant, ItemKind, LegacyInventory, scan_legacy
 from osiris.compat.legacy_session import read_session, session_activity, session_to_record
 from osiris.core.manifest_hash import manifest_hash
