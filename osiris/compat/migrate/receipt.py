@@ -93,10 +93,10 @@ class _MoveChecks:
             return Problem(PurePosixPath(src), "cannot be moved back without a check")
         if not inventory.unchanged(f"{self.top}/{src}", (entry,)):
             return Problem(PurePosixPath(src), "changed since the migration", True)
-        legacy_folder = legacy_folder or "."
-        if legacy_folder not in self.folder_mtimes:
-            self.folder_mtimes[legacy_folder] = _folder_mtime(self.root, legacy_folder)
-        if folder_mtime_ns is not None and self.folder_mtimes[legacy_folder] == folder_mtime_ns:
+        parent = legacy_folder or "."
+        if parent not in self.folder_mtimes:
+            self.folder_mtimes[parent] = _folder_mtime(self.root, parent)
+        if folder_mtime_ns is not None and self.folder_mtimes[parent] == folder_mtime_ns:
             return None
         if inventory.entry_of(f"{self.top}/{dst}") is not None:
             return Problem(PurePosixPath(dst), NEVER_OVERWRITES, True)
