@@ -26,14 +26,24 @@ def duckdb_engine() -> ModuleType:
     (its `connect`, connection class and exceptions are the same objects).
 
     Imported alone it takes about 20 ms; the package's Python layer (relational API,
-    expression builders, version lookup through importlib.metadata) adds 40-90 ms that a
-    run never uses, more than all of a small run's own work. Where the extension is not
-    importable on its own (another packaging of DuckDB), the package is.
+    expression builders, scanning Python objects, version lookup through
+    importlib.metadata) adds 40-90 ms that a run of SQL steps never uses, more than all of
+    a small run's own work; a run that moves rows through Arrow loads it (`arrow_exchange`).
+    Where the extension is not importable on its own (another packaging of DuckDB), the
+    package is.
     """
     try:
         return importlib.import_module("_duckdb")
     except ImportError:
         return importlib.import_module("duckdb")
+
+
+def arrow_exchange() -> None:
+    """Ready DuckDB for Arrow data going in (`connection.register`) or coming out
+    (`connection.sql(...).to_arrow_reader`): the `duckdb` package's Python layer sets up
+    both, and the engine alone has neither. Drivers that move rows through Arrow call it
+    before they do; loaded once, it costs nothing after."""
+    importlib.import_module("duckdb")
 
 
 @contextmanager

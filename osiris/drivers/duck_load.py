@@ -13,6 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from osiris.core.data_plane import arrow_exchange, duckdb_engine
 from osiris.drivers.base import quote
 
 _BATCH_VIEW = "__osiris_batch"
@@ -62,6 +63,7 @@ class TableLoader:
     `finish` gives decimal columns their type once every value is in."""
 
     def __init__(self, connection: Any, table: str, columns: Sequence[Column]) -> None:
+        arrow_exchange()
         self.connection = connection
         self.table = table
         self.columns = list(columns)
@@ -87,8 +89,6 @@ class TableLoader:
                 self._type_decimal(quote(column.name))
 
     def _type_decimal(self, name: str) -> None:
-        from osiris.core.data_plane import duckdb_engine
-
         duckdb = duckdb_engine()
         (scale,) = self.connection.execute(
             f"SELECT COALESCE(MAX(LENGTH(SPLIT_PART({name}, '.', 2))), 0) FROM {quote(self.table)}"
@@ -111,4 +111,5 @@ def rows_to_arrow(rows: Sequence[Sequence[Any]], columns: Sequence[Column]) -> p
 
 def record_batches(connection: Any, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
     """The result of `sql` as Arrow record batches of at most `batch_size` rows."""
+    arrow_exchange()
     yield from connection.sql(sql).to_arrow_reader(batch_size)

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pyarrow as pa
 
+from osiris.core.data_plane import arrow_exchange
 from osiris.drivers.base import quote
 
 _MAX_WAIT = 60.0  # seconds: no back-off or Retry-After makes a step sleep longer per try
@@ -182,6 +183,7 @@ class RecordLoader:
     """
 
     def __init__(self, connection: Any, table: str) -> None:
+        arrow_exchange()
         self.connection = connection
         self.table = table
         self.rows = 0

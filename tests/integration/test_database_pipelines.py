@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from tests.helpers.damage import VALUES, replaced
 from tests.helpers.databases import MysqlDatabase, PostgresSchema
-from tests.helpers.demo import CliResult, answered_or_refused, osiris
+from tests.helpers.demo import CliResult, answered_or_refused, osiris, osiris_process
 from tests.helpers.upstream import FIXTURES, copy_upstream
 
 MOVIES = [
@@ -193,6 +193,22 @@ def test_an_upstream_pipeline_runs_unchanged_and_no_secret_leaves_the_connection
     # Run again: replace leaves exactly the incoming rows.
     assert cli(project, "run", "--last-compile", password=password).code == 0
     assert len(pg_rows(postgres_schema, "SELECT * FROM {s}.director_stats")) == 2
+
+
+def test_the_pipeline_runs_as_a_process_of_its_own(
+    project: Path, movies: dict[str, str], postgres_schema: PostgresSchema
+) -> None:
+    # As users run it: in pytest's process other tests have loaded modules (the duckdb
+    # package among them) that a fresh `osiris run` must load for itself.
+    env = {"MOVIES_PASSWORD": movies["MOVIES_PASSWORD"]}
+    ran = osiris_process("run", "pipelines/director_stats.yaml", "--json", cwd=project, env=env)
+    assert ran.code == 0, ran.err
+    record = json.loads(ran.out)
+    assert (record["status"], record["rows_in"], record["rows_out"]) == ("success", 3, 2)
+    rows = pg_rows(
+        postgres_schema, "SELECT director_id, movie_count FROM {s}.director_stats ORDER BY 1"
+    )
+    assert [tuple(r) for r in rows] == [(1, 1), (2, 2)]
 
 
 BAD_EXTRACTS = [
