@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from osiris.core.data_plane import arrow_exchange, duckdb_engine
+from osiris.core.data_plane import arrow_exchange
 from osiris.drivers.base import quote
 
 _BATCH_VIEW = "__osiris_batch"
@@ -89,7 +89,8 @@ class TableLoader:
                 self._type_decimal(quote(column.name))
 
     def _type_decimal(self, name: str) -> None:
-        duckdb = duckdb_engine()
+        import duckdb
+
         (scale,) = self.connection.execute(
             f"SELECT COALESCE(MAX(LENGTH(SPLIT_PART({name}, '.', 2))), 0) FROM {quote(self.table)}"
         ).fetchone()

@@ -65,8 +65,9 @@ def _move_back_row(
 
 
 class _MoveChecks:
-    """`MoveBack.check` for the many moves of one receipt: each folder's questions (a usable
-    path, the legacy folder's mtime) are answered once, each item costs one lstat.
+    """`MoveBack.check` for the many moves of one receipt: what is asked of their folders
+    (usable paths, the legacy folder's mtime) is answered once per pair of folders, and
+    each item costs one lstat.
 
     A folder's mtime changes whenever an entry is added to it, so while the legacy folder
     has its after-apply mtime nothing can be at the item's legacy path.
@@ -75,28 +76,25 @@ class _MoveChecks:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.top = str(root)
-        self.usable: dict[tuple[str, ...], bool] = {}
-        self.folder_mtimes: dict[str, int | None] = {}
+        # ("/name" and "name" differ by the slash) -> (both usable, the legacy folder's mtime)
+        self.folders: dict[tuple[str, str, str, str], tuple[bool, int | None]] = {}
 
     def problem(self, move: MoveBack) -> Problem | None:
         src, dst, entry, _, folder_mtime_ns = move
         src_folder, src_slash, src_name = src.rpartition("/")
         legacy_folder, dst_slash, dst_name = dst.rpartition("/")
-        # What `usable_path` asks of a path's folder, once per pair of folders ("/name" and
-        # "name" differ by the slash); of its name, each time.
-        folders = (src_folder, src_slash, legacy_folder, dst_slash)
-        usable = self.usable.get(folders)
-        if usable is None:
+        key = (src_folder, src_slash, legacy_folder, dst_slash)
+        found = self.folders.get(key)
+        if found is None:
             usable = usable_path(self.root, src) and usable_path(self.root, dst)
-            self.usable[folders] = usable
+            mtime = _folder_mtime(self.root, legacy_folder or ".") if usable else None
+            found = self.folders[key] = (usable, mtime)
+        usable, legacy_mtime = found
         if not usable or src_name in NOT_NAMES or dst_name in NOT_NAMES:
             return Problem(PurePosixPath(src), "cannot be moved back without a check")
         if not inventory.unchanged(f"{self.top}/{src}", (entry,)):
             return Problem(PurePosixPath(src), "changed since the migration", True)
-        parent = legacy_folder or "."
-        if parent not in self.folder_mtimes:
-            self.folder_mtimes[parent] = _folder_mtime(self.root, parent)
-        if folder_mtime_ns is not None and self.folder_mtimes[parent] == folder_mtime_ns:
+        if folder_mtime_ns is not None and legacy_mtime == folder_mtime_ns:
             return None
         if inventory.entry_of(f"{self.top}/{dst}") is not None:
             return Problem(PurePosixPath(dst), NEVER_OVERWRITES, True)

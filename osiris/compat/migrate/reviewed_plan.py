@@ -146,12 +146,14 @@ def check_destination(path: Path) -> None:
         )
 
 
+# How a saved plan starts: `to_json` puts its format first, and `save` never indents.
+_SAVED_START = json.dumps({"format": REVIEWED_FORMAT})[:-1].encode()
+
+
 def _saved_plan(path: Path) -> bool:
-    # A saved plan starts with its format (`to_json` puts it first, `save` never indents).
-    start = json.dumps({"format": REVIEWED_FORMAT})[:-1].encode()
     try:
         with open(path, "rb") as handle:
-            return handle.read(len(start)) == start
+            return handle.read(len(_SAVED_START)) == _SAVED_START
     except OSError:
         return False
 
