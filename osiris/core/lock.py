@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from osiris.errors import LockBusy
+from osiris.errors import LockBusy, NotFound
 
 INDEX_LOCK_NAME = ".lock"  # `.osiris/index/.lock`: process state, never data
 
@@ -42,7 +42,18 @@ def project_lock_path(osiris_dir: Path) -> Path:
 
 
 def project_lock(osiris_dir: Path, *, wait: bool = True):
-    """Hold the project-wide lock for the block."""
+    """Hold the project-wide lock for the block.
+
+    `.osiris/` is made when missing, never the project folder holding it: a project whose
+    `filesystem.base_path` names a folder that is gone (a project moved from another
+    machine) gets nothing written there (NotFound)."""
+    project = Path(osiris_dir).parent
+    if not project.is_dir():
+        raise NotFound(
+            "no such project folder; nothing was changed",
+            path=project,
+            hint="check filesystem.base_path in osiris.yaml, or set OSIRIS_FILESYSTEM_BASE",
+        )
     return file_lock(project_lock_path(osiris_dir), wait=wait)
 
 

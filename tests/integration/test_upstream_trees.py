@@ -271,6 +271,18 @@ def test_a_moved_057_project_is_told_its_base_path_is_gone(tmp_path: Path) -> No
     for args in (("config", "validate"), ("migrate", "plan")):
         refused = cli(project, *args)
         assert (refused.code, refused.out, refused.err) == (2, "", f"error: {line}\n")
+    # Rollback and finalize need only the project's folders: warned, then refused before
+    # anything (their lock) is made at the old path.
+    gone = ORIGINAL_ROOT[V057]
+    assert not Path(gone).exists()
+    for args in (("migrate", "rollback", "--yes"), ("migrate", "finalize", "--yes")):
+        refused = cli(project, *args)  # the warning was given once in this process
+        assert (refused.code, refused.err) == (
+            2,
+            f"error: {gone}: no such project folder; nothing was changed "
+            "(hint: check filesystem.base_path in osiris.yaml, or set OSIRIS_FILESYSTEM_BASE)\n",
+        )
+    assert not Path(gone).exists()
 
 
 # -- 0.5.x: reading -------------------------------------------------------------------------
