@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import click
@@ -16,13 +13,11 @@ from osiris.cli.common import (
     load_project,
     stopped_by_ctrl_c,
 )
+from osiris.cli.progress import progress_bar
 from osiris.errors import EXIT_FAILED
 
 if TYPE_CHECKING:
     from osiris.core.retention import CleanReport
-
-# Below this many removals a progress bar would only flicker.
-_PROGRESS_FROM = 20
 
 
 @click.group("maintenance")
@@ -69,13 +64,15 @@ def clean(
     policy = retention.RetentionPolicy.from_contract(
         contract, run_logs_days=logs_days, aiop_keep_runs=keep_runs, annex_days=annex_days
     )
-    show_progress = not as_json and not dry_run and sys.stderr.isatty()
     stopped = stopped_by_ctrl_c(
         "maintenance clean stopped by Ctrl-C; a folder it was removing is hidden from every "
         "listing",
         hint="run `osiris maintenance clean` again to finish it",
     )
-    with _progress(show_progress) as progress, stopped:
+    with (
+        progress_bar("removing", enabled=not as_json and not dry_run, transient=True) as progress,
+        stopped,
+    ):
         report = retention.clean(contract, policy, dry_run=dry_run, trash=trash, progress=progress)
     if as_json:
         emit_json(report.to_dict())
@@ -83,27 +80,6 @@ def clean(
         _render(report)
     if report.errors:
         ctx.exit(EXIT_FAILED)
-
-
-@contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
-    if not enabled:
-        yield None
-        return
-    from rich.progress import Progress
-
-    with Progress(console=console(stderr=True), transient=True) as bar:
-        task = None
-
-        def advance(done: int, total: int) -> None:
-            nonlocal task
-            if total < _PROGRESS_FROM:
-                return
-            if task is None:
-                task = bar.add_task("removing", total=total)
-            bar.update(task, completed=done)
-
-        yield advance
 
 
 def _render(report: CleanReport) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from osiris.cli.common import console, emit_json, json_option, load_project
+from osiris.cli.progress import progress_bar
 from osiris.errors import EXIT_FAILED, Interrupted, UsageError, VerificationFailed
 
 if TYPE_CHECKING:
@@ -45,24 +46,6 @@ def _confirmed(question: str, yes: bool) -> bool:
             hint="pass --yes to confirm without a prompt",
         )
     return click.confirm(question, default=False)
-
-
-@contextmanager
-def _progress(enabled: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
-    # Asked before rich is imported: piped and --json runs (scripts, CI) never load it.
-    if not enabled or not sys.stderr.isatty():
-        yield None
-        return
-    out = console(stderr=True)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), console=out) as bar:
-        task = bar.add_task(label, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
 
 
 @click.group("migrate")
@@ -251,7 +234,7 @@ def apply_command(ctx: click.Context, plan_file: Path | None, yes: bool, as_json
     if wanted and not _confirmed(question, yes):
         console().print("Nothing was changed.")
         return
-    with _progress(not as_json, "migrating") as progress, _stopped_by_ctrl_c(contract):
+    with progress_bar("migrating", enabled=not as_json) as progress, _stopped_by_ctrl_c(contract):
         result = api.apply(contract, planned, progress=progress)
     from osiris.core import retention
 
@@ -312,7 +295,7 @@ def rollback_command(
     if not _confirmed(f"Roll back {which}?", yes):
         console().print("Nothing was changed.")
         return
-    with _progress(not as_json, "rolling back") as progress, _stopped_by_ctrl_c(project):
+    with progress_bar("rolling back", enabled=not as_json) as progress, _stopped_by_ctrl_c(project):
         result = api.rollback(project, migration_id, force=force, progress=progress)
     if as_json:
         emit_json({**result.to_json(), "fs_mode": fs_mode})

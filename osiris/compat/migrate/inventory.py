@@ -175,21 +175,25 @@ def unchanged(path: Path | str, entries: Iterable[Sequence[Any]]) -> bool:
     equal folder mtimes also say that nothing came or went; `drift` names what differs.
     """
     top = os.fspath(path)
-    for rel, kind, size, mtime_ns, mode, target in entries:
-        full = top if rel == TOP else f"{top}/{rel}"
-        try:
-            st = os.lstat(full)
-        except _MISSING:
-            return False
-        if (
-            st.st_mtime_ns != mtime_ns
-            or stat.S_IMODE(st.st_mode) != mode
-            or _KINDS.get(stat.S_IFMT(st.st_mode), "o") != kind
-            or (kind == "f" and st.st_size != size)
-            or (kind == "l" and os.readlink(full) != target)
-        ):
-            return False
-    return True
+    return all(
+        same(top if rel == TOP else f"{top}/{rel}", kind, size, mtime_ns, mode, target)
+        for rel, kind, size, mtime_ns, mode, target in entries
+    )
+
+
+def same(path: str, kind: str, size: int, mtime_ns: int, mode: int, target: str | None) -> bool:
+    """True when the path is still the entry recorded (its rel aside), by one lstat."""
+    try:
+        st = os.lstat(path)
+    except _MISSING:
+        return False
+    return not (
+        st.st_mtime_ns != mtime_ns
+        or stat.S_IMODE(st.st_mode) != mode
+        or _KINDS.get(stat.S_IFMT(st.st_mode), "o") != kind
+        or (kind == "f" and st.st_size != size)
+        or (kind == "l" and os.readlink(path) != target)
+    )
 
 
 def _walk(path: str, rel: str, skip: frozenset[str], found: list[Entry]) -> None:

@@ -22,7 +22,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar, NamedTuple
 
 from osiris.compat.migrate import inventory
-from osiris.compat.migrate.inventory import Entry
 from osiris.compat.migrate.ops import (
     NEVER_OVERWRITES,
     NOT_NAMES,
@@ -80,7 +79,7 @@ class _MoveChecks:
         self.folders: dict[tuple[str, str, str, str], tuple[bool, int | None]] = {}
 
     def problem(self, move: MoveBack) -> Problem | None:
-        src, dst, entry, _, folder_mtime_ns = move
+        src, dst, kind, size, left_mtime_ns, mode, target, _, folder_mtime_ns = move
         src_folder, src_slash, src_name = src.rpartition("/")
         legacy_folder, dst_slash, dst_name = dst.rpartition("/")
         key = (src_folder, src_slash, legacy_folder, dst_slash)
@@ -92,7 +91,7 @@ class _MoveChecks:
         usable, legacy_mtime = found
         if not usable or src_name in NOT_NAMES or dst_name in NOT_NAMES:
             return Problem(PurePosixPath(src), "cannot be moved back without a check")
-        if not inventory.unchanged(f"{self.top}/{src}", (entry,)):
+        if not inventory.same(f"{self.top}/{src}", kind, size, left_mtime_ns, mode, target):
             return Problem(PurePosixPath(src), "changed since the migration", True)
         if folder_mtime_ns is not None and legacy_mtime == folder_mtime_ns:
             return None
@@ -102,12 +101,19 @@ class _MoveChecks:
 
 
 class MoveBack(NamedTuple):
-    """Move an item back to its legacy path while it is as the apply left it (a named
-    tuple: a receipt builds one per moved item, and a tuple is the cheapest to build)."""
+    """Move an item back to its legacy path while it is as the apply left it.
+
+    A named tuple of the receipt's row as it stands: a receipt holds one per moved item,
+    and making a tuple of a row is the cheapest step to build."""
 
     src: str  # where the apply put it
     dst: str  # its legacy path
-    entry: Entry  # its own entry as the apply left it
+    # Its own entry as the apply left it (an `Entry` without its `rel`):
+    kind: str
+    size: int
+    left_mtime_ns: int
+    mode: int
+    target: str | None
     mtime_ns: int  # its own mtime as the plan recorded it, put back
     folder_mtime_ns: int | None  # the mtime of dst's folder right after the apply
 
@@ -130,7 +136,7 @@ class MoveBack(NamedTuple):
         # item with its planned mtime: this filesystem keeps a moved item's own mtime, so
         # the rename back keeps it too. An item the apply left with another mtime (a step
         # wrote into it) or copied across devices gets its planned one put back.
-        if sums is not None or self.entry.mtime_ns != self.mtime_ns:
+        if sums is not None or self.left_mtime_ns != self.mtime_ns:
             inventory.set_mtime(target, self.mtime_ns)
         return {"sha256": sums} if sums is not None else None
 
@@ -149,9 +155,7 @@ class MoveBack(NamedTuple):
 
     @classmethod
     def from_row(cls, row: list[Any]) -> MoveBack:
-        src, dst, kind, size, left_mtime_ns, mode, target, mtime_ns, folder_mtime_ns = row
-        entry = Entry(inventory.TOP, kind, size, left_mtime_ns, mode, target)
-        return cls(str(src), str(dst), entry, mtime_ns, folder_mtime_ns)
+        return cls._make(row)  # TypeError for a row of another length
 
 
 @dataclass(frozen=True)

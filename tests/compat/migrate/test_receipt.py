@@ -130,7 +130,7 @@ def test_moving_back_puts_back_the_planned_mtime(tmp_path: Path) -> None:
     left = inventory.entry_of(tmp_path / "run_logs/r1")
     assert left is not None
     planned_mtime = left.mtime_ns - 86_400 * 10**9
-    step = MoveBack("run_logs/r1", "logs/r1", left, planned_mtime, None)
+    step = MoveBack("run_logs/r1", "logs/r1", *left[1:], planned_mtime, None)
     assert step.check(tmp_path) == []
     step.apply(tmp_path)
     assert os.lstat(tmp_path / "logs/r1").st_mtime_ns == planned_mtime
@@ -143,7 +143,7 @@ def test_moving_back_checks_the_legacy_path_once_its_folder_changed(tmp_path: Pa
     left = inventory.entry_of(tmp_path / "run_logs/r1")
     assert left is not None
     after_apply = os.lstat(tmp_path / "logs").st_mtime_ns
-    step = MoveBack("run_logs/r1", "logs/r1", left, left.mtime_ns, after_apply)
+    step = MoveBack("run_logs/r1", "logs/r1", *left[1:], left.mtime_ns, after_apply)
     assert step.check(tmp_path) == []
     (tmp_path / "logs/r1").write_text("later")
     os.utime(tmp_path / "logs", ns=(after_apply + 10**9, after_apply + 10**9))
@@ -165,7 +165,7 @@ def test_a_receipt_holds_only_while_every_move_in_it_passes_its_check(tmp_path: 
     def move(name: str, legacy: str) -> MoveBack:
         left = inventory.entry_of(tmp_path / "run_logs" / name)
         assert left is not None
-        return MoveBack(f"run_logs/{name}", legacy, left, left.mtime_ns, after_apply)
+        return MoveBack(f"run_logs/{name}", legacy, *left[1:], left.mtime_ns, after_apply)
 
     first, second = move("r1", "logs/r1"), move("r2", "logs/r2")
     assert Receipt({0: first, 1: second}, {}).holds(tmp_path)
