@@ -155,7 +155,13 @@ class MoveBack(NamedTuple):
 
     @classmethod
     def from_row(cls, row: list[Any]) -> MoveBack:
-        return cls._make(row)  # TypeError for a row of another length
+        """The step of a receipt row; TypeError for a row of another length, or one whose
+        paths or planned mtime (what the rename and the mtime put back use) have the wrong
+        type. The other fields are only compared, so a wrong one cannot crash the rollback."""
+        step = cls._make(row)
+        if type(step.src) is not str or type(step.dst) is not str or type(step.mtime_ns) is not int:
+            raise TypeError(f"not a receipt row: {row!r}")
+        return step
 
 
 @dataclass(frozen=True)

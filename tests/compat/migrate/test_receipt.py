@@ -71,6 +71,25 @@ def test_a_damaged_receipt_leaves_the_rollback_to_the_plan(project: FilesystemCo
     assert_same_tree(before, project_state(project.base_path), modes=True, mtimes=True)
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [(0, 5), (1, None), (7, "yesterday"), (7, 1.5)],
+    ids=["src-a-number", "dst-null", "mtime-text", "mtime-float"],
+)
+def test_a_receipt_row_of_the_wrong_types_leaves_the_rollback_to_the_plan(
+    project: FilesystemContract, field: int, value: object
+) -> None:
+    before = project_state(project.base_path)
+    result = apply(project)
+    folder = _folder(project, result.migration_id)
+    data = json.loads((folder / RECEIPT).read_text())
+    next(step for step in data["steps"] if isinstance(step, list))[field] = value
+    (folder / RECEIPT).write_text(json.dumps(data))
+    assert read_receipt(folder, data["fingerprint"]) is None
+    assert rollback(project).undone == result.ops
+    assert_same_tree(before, project_state(project.base_path), modes=True, mtimes=True)
+
+
 def test_a_receipt_pointing_outside_the_project_is_not_followed(
     project: FilesystemContract, tmp_path: Path
 ) -> None:
